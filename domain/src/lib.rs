@@ -1,0 +1,40 @@
+//! # user-domain
+//!
+//! The user service's domain logic, shared by every Spin component and by the
+//! native worker. It knows nothing about Spin, HTTP libraries or databases, so
+//! it compiles natively (fast unit tests) and to `wasm32-wasip2` alike.
+//!
+//! ## Layout
+//! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`]: parsed
+//!   input types. Handlers only ever see values that are already valid.
+//! - [`validation`]: collects per-field problems into the envelope's `details`.
+//! - [`envelope`]: the JSON shape every response has.
+//! - [`error`]: the one place where a failure becomes a status, a code and a message.
+//! - [`hashing`]: Argon2id password hashing in PHC form.
+//! - [`tokens`]: JWT access tokens and opaque refresh tokens.
+//! - [`secrets`]: random tokens, digests and constant-time comparison.
+//! - [`cache_keys`]: Redis key names the components and the worker share.
+//! - [`correlation`]: the `X-Correlation-ID` rule.
+
+pub mod cache_keys;
+pub mod correlation;
+pub mod email;
+pub mod envelope;
+pub mod error;
+pub mod hashing;
+pub mod name;
+pub mod password;
+pub mod push_token;
+pub mod secrets;
+pub mod tokens;
+pub mod user_id;
+pub mod validation;
+
+pub use email::Email;
+pub use envelope::Envelope;
+pub use error::ApiError;
+pub use name::UserName;
+pub use password::Password;
+pub use push_token::PushToken;
+pub use user_id::UserId;
+pub use validation::FieldErrors;
