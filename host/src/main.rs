@@ -1,1 +1,104 @@
-fn main() {}
+//! `host`: run a Spin application the way `spin up` does, or build its
+//! components the way `spin build` does. Everything lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use host::engine::Limits;
+use host::manifest::App;
+use host::{Application, HostConfig};
+
+#[derive(Parser)]
+#[command(name = "host", about = "Runs a Spin application (spin.toml) on wasmtime, as `spin up` would")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application.
+    Up {
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Address to listen on (spin up's default).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Longest time one request's instance may run, in milliseconds.
+        #[arg(long, env = "HOST_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+        request_timeout_ms: u64,
+        /// Linear memory limit of one instance, in MiB.
+        #[arg(long, env = "HOST_MAX_MEMORY_MIB", default_value_t = 128)]
+        max_memory_mib: usize,
+        /// Instances (requests) in flight at once; more wait their turn.
+        #[arg(long, env = "HOST_MAX_INSTANCES", default_value_t = 128)]
+        max_instances: u32,
+    },
+    /// Run each component's `[component.x.build] command`, like `spin build`.
+    Build {
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Only these components (default: all).
+        #[arg(short = 'c', long = "component-id")]
+        components: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Up { manifest, listen, request_timeout_ms, max_memory_mib, max_instances } => {
+            let mut config = HostConfig::new(manifest);
+            config.listen = listen;
+            config.request_timeout = Duration::from_millis(request_timeout_ms);
+            config.limits = Limits { max_instances, max_memory_bytes: max_memory_mib << 20 };
+            let app = Application::build(config).await?;
+            tracing::info!("serving on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Build { manifest, components } => build(&manifest, &components),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn build(manifest: &std::path::Path, only: &[String]) -> anyhow::Result<()> {
+    let app = App::from_file(manifest)?;
+    for (id, component) in &app.components {
+        if !only.is_empty() && !only.contains(id) {
+            continue;
+        }
+        let Some(build) = &component.build else {
+            println!("{id}: no build command");
+            continue;
+        };
+        let workdir = app.root.join(build.workdir.as_deref().unwrap_or("."));
+        println!("Building component {id} with `{}`", build.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&build.command)
+            .current_dir(&workdir)
+            .status()
+            .with_context(|| format!("cannot run the build command of {id}"))?;
+        anyhow::ensure!(status.success(), "building {id} failed ({status})");
+    }
+    println!("Finished building all Spin components");
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The auth endpoints' rate limits, from Spin variables (defaults in spin.toml
+//! follow the contract: login 30/min per address and 5 failures per 5 min per
+//! account, register 20/min per address).
+
+use component_kit::config::parsed;
+use component_kit::rate_limit::Limit;
+use user_domain::ApiError;
+
+pub fn login_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "login_ip", max: parsed("rate_limit_login_per_minute")?, window_secs: 60 })
+}
+
+pub fn login_failures_per_account() -> Result<Limit, ApiError> {
+    Ok(Limit {
+        scope: "login_failures",
+        max: parsed("rate_limit_login_failures")?,
+        window_secs: parsed("rate_limit_login_failure_window_secs")?,
+    })
+}
+
+pub fn register_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "register_ip", max: parsed("rate_limit_register_per_minute")?, window_secs: 60 })
+}

@@ -1,0 +1,86 @@
+//! Redis through `fermyon:spin/redis`. The cache is an optimisation and the
+//! rate limiter's store: when Redis is down, reads fall back to the database
+//! and limits are not enforced, but no request fails because of it.
+
+use serde_json::json;
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+use crate::log;
+
+pub struct Cache {
+    connection: Connection,
+    correlation_id: String,
+}
+
+impl Cache {
+    /// Connects to the `redis_url` variable's Redis, or logs why not.
+    pub fn connect(correlation_id: &str) -> Option<Self> {
+        let url = match crate::config::var("redis_url") {
+            Ok(url) => url,
+            Err(error) => {
+                log::warn(correlation_id, "no redis_url; running without cache", json!({"error": error.to_string()}));
+                return None;
+            }
+        };
+        match Connection::open(&url) {
+            Ok(connection) => Some(Self { connection, correlation_id: correlation_id.to_owned() }),
+            Err(error) => {
+                log::warn(correlation_id, "redis unavailable; running without cache", json!({"error": format!("{error:?}")}));
+                None
+            }
+        }
+    }
+
+    /// Opens a connection and proves it with PING (for health checks).
+    pub fn ping(url: &str) -> Result<(), String> {
+        let connection = Connection::open(url).map_err(|e| format!("{e:?}"))?;
+        match connection.execute("PING", &[]) {
+            Ok(results) if results.iter().any(|r| matches!(r, RedisResult::Status(s) if s == "PONG")) => Ok(()),
+            Ok(other) => Err(format!("unexpected PING answer {other:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    }
+
+    fn failed(&self, operation: &str, error: impl std::fmt::Debug) {
+        log::warn(&self.correlation_id, "redis command failed", json!({"operation": operation, "error": format!("{error:?}")}));
+    }
+
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.connection.get(key).map_err(|e| self.failed("GET", e)).ok().flatten()
+    }
+
+    /// SET with a time to live.
+    pub fn set_ex(&self, key: &str, value: &[u8], ttl_secs: u64) {
+        let args = [
+            RedisParameter::Binary(key.as_bytes().to_vec()),
+            RedisParameter::Binary(value.to_vec()),
+            RedisParameter::Binary(b"EX".to_vec()),
+            RedisParameter::Int64(ttl_secs as i64),
+        ];
+        if let Err(e) = self.connection.execute("SET", &args) {
+            self.failed("SET", e);
+        }
+    }
+
+    pub fn del(&self, keys: &[String]) {
+        if let Err(e) = self.connection.del(keys) {
+            self.failed("DEL", e);
+        }
+    }
+
+    /// INCR, setting the key's expiry when this call created it.
+    pub fn incr_with_ttl(&self, key: &str, ttl_secs: u64) -> Option<i64> {
+        let count = self.connection.incr(key).map_err(|e| self.failed("INCR", e)).ok()?;
+        if count == 1 {
+            let args = [RedisParameter::Binary(key.as_bytes().to_vec()), RedisParameter::Int64(ttl_secs as i64)];
+            if let Err(e) = self.connection.execute("EXPIRE", &args) {
+                self.failed("EXPIRE", e);
+            }
+        }
+        Some(count)
+    }
+
+    pub fn get_count(&self, key: &str) -> i64 {
+        self.get(key).and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,176 @@
+//! The incoming request as handlers see it. The body is read as a stream and
+//! reading stops past the size limit, so an oversized upload costs the
+//! component a bounded amount of memory and gets a 413, not a trap.
+
+use futures::StreamExt;
+use serde_json::Value;
+use spin_sdk::http::IncomingRequest;
+use user_domain::{ApiError, correlation};
+
+/// The contract's body limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Complete(Vec<u8>),
+    TooLarge,
+    /// The client went away mid-body.
+    Broken,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    pub query: String,
+    /// Header names lower-cased.
+    headers: Vec<(String, String)>,
+    pub body: Body,
+    pub correlation_id: String,
+    /// The address of the peer, as Spin reports it in `spin-client-addr`.
+    pub client_ip: String,
+}
+
+impl ApiRequest {
+    pub async fn read(request: IncomingRequest) -> Self {
+        let method = request.method().to_string().to_uppercase();
+        let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p.to_owned(), q.to_owned()),
+            None => (path_and_query.clone(), String::new()),
+        };
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let correlation_id = correlation::resolve(find(correlation::HEADER).as_deref());
+        let client_ip = find("spin-client-addr")
+            .map(|addr| match addr.rsplit_once(':') {
+                Some((ip, _port)) => ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                None => addr,
+            })
+            .unwrap_or_else(|| "unknown".into());
+
+        let body = if matches!(method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS") {
+            // Bodies of these methods have no meaning here; do not read them.
+            drop(request);
+            Body::Complete(Vec::new())
+        } else {
+            read_capped(request).await
+        };
+        Self { method, path, query, headers, body, correlation_id, client_ip }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The path with exactly one trailing slash, so `/a` and `/a/` route alike.
+    pub fn route_path(&self) -> String {
+        format!("{}/", self.path.trim_end_matches('/'))
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').filter_map(|pair| pair.split_once('=').or(Some((pair, "")))).find_map(|(k, v)| {
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// The body as JSON: 413 past the limit, 415 without a JSON content
+    /// type, 400 when it does not parse.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        let bytes = match &self.body {
+            Body::TooLarge => return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }),
+            Body::Broken => return Err(ApiError::MalformedJson("the body could not be read".into())),
+            Body::Complete(bytes) => bytes,
+        };
+        let content_type = self.header("content-type").unwrap_or_default().to_lowercase();
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if media_type != "application/json" && !media_type.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::MalformedJson("the body is empty".into()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    }
+
+    /// The raw body bytes (empty when absent or unreadable).
+    pub fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            Body::Complete(bytes) => bytes,
+            _ => &[],
+        }
+    }
+
+    /// The token of an `Authorization: Bearer …` header.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.header("authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    }
+
+    pub fn is_mutating(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+    }
+}
+
+async fn read_capped(request: IncomingRequest) -> Body {
+    let mut stream = Box::pin(request.into_body_stream());
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Body::TooLarge;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(_) => return Body::Broken,
+        }
+    }
+    Body::Complete(body)
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn query_values_are_percent_decoded_without_panicking() {
+        assert_eq!(percent_decode("a%40b.com"), "a@b.com");
+        assert_eq!(percent_decode("ada+lovelace"), "ada lovelace");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%é"), "%zz%é");
+    }
+}

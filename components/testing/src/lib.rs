@@ -1,0 +1,49 @@
+//! A test fixture, never deployed: a component that misbehaves on purpose so
+//! the host's isolation can be tested (a trap, an endless loop, a memory
+//! hog, a database its manifest does not allow), a trivial route to measure
+//! the host's own cost per request, and echoes of what Spin hands a component.
+
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(request: IncomingRequest) -> Response {
+    let path = request.path_with_query().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default().to_owned();
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(String::from_utf8_lossy(&v).into_owned())))
+        .collect();
+    match path.rsplit('/').next().unwrap_or_default() {
+        "hello" => Response::new(200, "hello"),
+        "trap" => panic!("this component traps on purpose"),
+        "loop" => loop {
+            std::hint::black_box(());
+        },
+        "memory" => {
+            // Far past any sane instance limit; the allocation must fail.
+            let hog: Vec<u8> = vec![1; 1 << 30];
+            Response::new(200, format!("allocated {}", hog.len()))
+        }
+        "database" => match spin_sdk::variables::get("database_url") {
+            Ok(url) => match spin_sdk::pg4::Connection::open(&url) {
+                Ok(connection) => match connection.query("SELECT 1", &[]) {
+                    Ok(_) => Response::new(200, "connected"),
+                    Err(e) => Response::new(502, format!("{e:?}")),
+                },
+                Err(e) => Response::new(403, format!("{e:?}")),
+            },
+            Err(e) => Response::new(500, format!("{e:?}")),
+        },
+        "variable" => {
+            let name = headers.get("x-variable").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            match spin_sdk::variables::get(&name) {
+                Ok(value) => Response::new(200, value),
+                Err(e) => Response::new(404, format!("{e:?}")),
+            }
+        }
+        _ => Response::new(200, serde_json::Value::Object(headers).to_string()),
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Application`]: a running Spin app. `build` reads the manifest, resolves
+//! variables and allowed hosts, compiles and pre-instantiates every component
+//! and binds the listener; `run_until_stopped` serves until told to stop,
+//! then lets in-flight requests finish.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::engine::{self, EPOCH_TICK, Limits};
+use crate::manifest::App;
+use crate::routes::Router;
+use crate::server::{LoadedComponent, Server};
+use crate::state::{ComponentContext, Shared};
+use crate::variables::{AppVariables, ComponentVariables, Environment};
+
+/// Everything `host up` can be told.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub manifest: PathBuf,
+    pub listen: SocketAddr,
+    /// Where `SPIN_VARIABLE_*` values come from.
+    pub environment: Environment,
+    /// The longest one request may run before its instance is stopped.
+    pub request_timeout: Duration,
+    pub limits: Limits,
+    /// Cache compiled components on disk between runs.
+    pub compile_cache: bool,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl HostConfig {
+    /// `spin up`'s defaults: 127.0.0.1:3000, the process environment.
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            environment: Environment::from_process(),
+            request_timeout: Duration::from_secs(30),
+            limits: Limits { max_instances: 128, max_memory_bytes: 128 << 20 },
+            compile_cache: true,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    server: Arc<Server>,
+    shutdown_grace: Duration,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Application {
+    pub async fn build(config: HostConfig) -> anyhow::Result<Self> {
+        let app = App::from_file(&config.manifest)?;
+        let variables = AppVariables::resolve(&app.variables, &config.environment)?;
+
+        let (router, duplicates) = Router::build(app.routes.iter().map(|r| (r.route.as_str(), r.component.as_str())));
+        for duplicate in duplicates {
+            tracing::warn!(route = %duplicate.route, replaced = %duplicate.replaced, effective = %duplicate.effective, "duplicate route: the last one wins");
+        }
+
+        let engine = engine::build_engine(config.limits, config.compile_cache)?;
+        let linker = engine::linker(&engine)?;
+        let mut components = HashMap::new();
+        for (id, decl) in &app.components {
+            let resolved_hosts = decl
+                .allowed_outbound_hosts
+                .iter()
+                .map(|entry| variables.render(entry))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
+            let context = ComponentContext {
+                id: id.clone(),
+                allowed_hosts: AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
+                    .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
+                variables: ComponentVariables::resolve(&app, id, &variables)
+                    .with_context(|| format!("component.{id}.variables"))?,
+                environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            };
+            let pre = engine::prepare(&engine, &linker, &decl.source).with_context(|| format!("component `{id}`"))?;
+            components.insert(id.clone(), LoadedComponent { pre, context: Arc::new(context) });
+        }
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+
+        let server = Arc::new(Server {
+            engine,
+            router,
+            components,
+            shared: Arc::new(Shared::default()),
+            limits: config.limits,
+            request_timeout: config.request_timeout,
+            instances: Arc::new(Semaphore::new(config.limits.max_instances as usize)),
+        });
+        Ok(Self { listener, server, shutdown_grace: config.shutdown_grace, ticker_stop })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` resolves, then waits (up to the grace period)
+    /// for connections in flight to finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Semaphore::new(4096));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = connections.clone().acquire_owned() => permit?,
+            };
+            let (stream, client) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Usually out of file descriptors: back off rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let server = self.server.clone();
+            let service = hyper::service::service_fn(move |request| server.clone().handle(request, client));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, %client, "connection ended with an error");
+                }
+            });
+        }
+        tracing::info!("shutting down: waiting for requests in flight");
+        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("requests still in flight after the grace period; stopping anyway");
+        }
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for Application {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch so deadlines set in ticks expire on time.
+fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("the epoch thread starts");
+}

@@ -1,0 +1,200 @@
+//! The HTTP side of the host: accept connections, route each request to a
+//! fresh instance of its component, add the headers Spin adds, bound the
+//! instance's time, and log one line per request.
+//!
+//! As in Spin: no route is a 404 with an empty body, and a component that
+//! fails (traps, never answers, or runs past its deadline) is a 500 with an
+//! empty body; the host itself keeps serving.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::Semaphore;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::engine::{EPOCH_TICK, Limits};
+use crate::routes::{RouteMatch, Router};
+use crate::state::{ComponentContext, InstanceState, Shared};
+
+/// A component ready to serve.
+pub struct LoadedComponent {
+    pub pre: ProxyPre<InstanceState>,
+    pub context: Arc<ComponentContext>,
+}
+
+pub struct Server {
+    pub engine: Engine,
+    pub router: Router,
+    pub components: HashMap<String, LoadedComponent>,
+    pub shared: Arc<Shared>,
+    pub limits: Limits,
+    pub request_timeout: Duration,
+    /// One permit per instance the pooling allocator can hold, so a burst
+    /// queues instead of failing to instantiate.
+    pub instances: Arc<Semaphore>,
+}
+
+fn empty(status: StatusCode) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+}
+
+impl Server {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Response<HyperOutgoingBody>, Infallible> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let caller_correlation = header(&request, "x-correlation-id");
+
+        let (response, component) = match self.router.route(&path) {
+            None => (empty(StatusCode::NOT_FOUND), "-".to_owned()),
+            Some(matched) => {
+                let component = matched.component.clone();
+                (self.run_component(matched, request, client).await, component)
+            }
+        };
+
+        let correlation = response
+            .headers()
+            .get("x-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or(caller_correlation)
+            .unwrap_or_else(|| "-".to_owned());
+        tracing::info!(
+            target: "host::request",
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            duration_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+            %component,
+            correlation_id = %correlation,
+        );
+        Ok(response)
+    }
+
+    async fn run_component(
+        &self,
+        matched: RouteMatch,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
+        let Some(component) = self.components.get(&matched.component) else {
+            tracing::error!(component = %matched.component, "routed to a component that is not loaded");
+            return empty(StatusCode::INTERNAL_SERVER_ERROR);
+        };
+        let Ok(permit) = self.instances.clone().acquire_owned().await else {
+            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        };
+        let request = spin_request(request, &matched, client);
+
+        let state = InstanceState::new(component.context.clone(), self.shared.clone(), self.limits.max_memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let ticks = (self.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = store.data_mut().http().new_incoming_request(Scheme::Http, request).and_then(|incoming| {
+            let outparam = store.data_mut().http().new_response_outparam(sender)?;
+            Ok((incoming, outparam))
+        });
+        let (incoming, outparam) = match prepared {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::error!(component = %component.context.id, %error, "cannot hand the request to the component");
+                return empty(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        };
+
+        let pre = component.pre.clone();
+        // The instance runs in its own task: it may keep streaming the body
+        // after the response head is sent. The permit lives as long as it does.
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        });
+
+        let id = &component.context.id;
+        match tokio::time::timeout(self.request_timeout, receiver).await {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(code))) => {
+                tracing::error!(component = %id, error = ?code, "component answered with an error code");
+                empty(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Ok(Err(_)) => {
+                // The component ended without setting a response: find out why.
+                match task.await {
+                    Ok(Ok(())) => tracing::error!(component = %id, "component returned without a response"),
+                    Ok(Err(trap)) => tracing::error!(component = %id, error = format!("{trap:?}"), "component trapped"),
+                    Err(join) => tracing::error!(component = %id, error = %join, "component task failed"),
+                }
+                empty(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Err(_) => {
+                task.abort();
+                tracing::error!(component = %id, timeout_ms = self.request_timeout.as_millis() as u64, "component timed out");
+                empty(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}
+
+fn header<B>(request: &Request<B>, name: &str) -> Option<String> {
+    request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Rewrites the request as Spin hands it to a component: an absolute URI and
+/// the `spin-*` headers; `Connection` is dropped.
+fn spin_request(request: Request<Incoming>, matched: &RouteMatch, client: SocketAddr) -> Request<Incoming> {
+    let (mut parts, body) = request.into_parts();
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let full_url = format!("http://{host}{path_and_query}");
+    if let Ok(uri) = full_url.parse() {
+        parts.uri = uri;
+    }
+
+    let headers = &mut parts.headers;
+    headers.remove(hyper::header::CONNECTION);
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(name), Ok(value)) = (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url", &full_url);
+    set("spin-path-info", &matched.path_info);
+    set("spin-matched-route", &matched.raw_route);
+    set("spin-base-path", "/");
+    set("spin-raw-component-route", &matched.raw_route);
+    set("spin-component-route", matched.component_route());
+    set("spin-client-addr", &client.to_string());
+    for (name, value) in &matched.captures {
+        set(&format!("spin-path-match-{name}"), value);
+    }
+    Request::from_parts(parts, body)
+}

@@ -1,0 +1,238 @@
+//! Spin variables. Application variables (`[variables]`) are resolved the way
+//! `spin up` resolves them with no provider configured: the environment
+//! variable `SPIN_VARIABLE_<NAME>` (also read from `./.env`), then the
+//! manifest default; a `required` variable nothing resolves stops the app at
+//! start. A component sees only the variables its own `variables` table
+//! declares, each a template that may reference application variables.
+//!
+//! The environment is read once at start, so every value is resolved then and
+//! an unresolvable template is a start-up error rather than a failed request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::manifest::{App, VariableDecl, check_variable_name};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VariableError {
+    #[error("required variable `{0}` has no value (set SPIN_VARIABLE_{upper})", upper = .0.to_uppercase())]
+    MissingRequired(String),
+    #[error("variable `{0}` has neither a default nor `required = true`")]
+    NoDefault(String),
+    #[error("template {template:?}: {problem}")]
+    Template { template: String, problem: String },
+}
+
+/// Where values come from, in Spin's order of precedence.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    process: HashMap<String, String>,
+    dotenv: HashMap<String, String>,
+}
+
+impl Environment {
+    /// The process environment plus `./.env`, as `spin up` reads them.
+    pub fn from_process() -> Self {
+        Self { process: std::env::vars().collect(), dotenv: read_dotenv(Path::new(".env")) }
+    }
+
+    /// An explicit environment, for embedding the host (tests run many apps in one process).
+    pub fn from_map(process: HashMap<String, String>) -> Self {
+        Self { process, dotenv: HashMap::new() }
+    }
+
+    fn lookup(&self, variable: &str) -> Option<String> {
+        let key = format!("SPIN_VARIABLE_{}", variable.to_uppercase());
+        self.process.get(&key).or_else(|| self.dotenv.get(&key)).cloned()
+    }
+}
+
+fn read_dotenv(path: &Path) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return HashMap::new() };
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').trim_matches('\'').to_owned()))
+        .collect()
+}
+
+/// Resolved application variables.
+#[derive(Clone, Default)]
+pub struct AppVariables(BTreeMap<String, String>);
+
+impl std::fmt::Debug for AppVariables {
+    // Values may be secrets; show only the names.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl AppVariables {
+    pub fn resolve(declared: &BTreeMap<String, VariableDecl>, env: &Environment) -> Result<Self, VariableError> {
+        let mut values = BTreeMap::new();
+        for (name, decl) in declared {
+            let value = match (env.lookup(name), &decl.default, decl.required) {
+                (Some(value), _, _) => value,
+                (None, Some(default), _) => default.clone(),
+                (None, None, true) => return Err(VariableError::MissingRequired(name.clone())),
+                (None, None, false) => return Err(VariableError::NoDefault(name.clone())),
+            };
+            values.insert(name.clone(), value);
+        }
+        Ok(Self(values))
+    }
+
+    /// Expands every `{{ name }}` in `template`.
+    pub fn render(&self, template: &str) -> Result<String, VariableError> {
+        let mut out = String::new();
+        for piece in pieces(template)? {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Reference(name) => out.push_str(self.0.get(name).ok_or_else(|| VariableError::Template {
+                    template: template.to_owned(),
+                    problem: format!("`{name}` is not an application variable"),
+                })?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The variables one component may read.
+#[derive(Clone, Default)]
+pub struct ComponentVariables(HashMap<String, String>);
+
+/// Why a guest's `get` failed, mirroring `fermyon:spin/variables.error`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GetError {
+    InvalidName(String),
+    Undefined(String),
+}
+
+impl ComponentVariables {
+    pub fn resolve(app: &App, component: &str, variables: &AppVariables) -> Result<Self, VariableError> {
+        let declared = &app.components[component].variables;
+        declared
+            .iter()
+            .map(|(name, template)| Ok((name.clone(), variables.render(template)?)))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn get(&self, name: &str) -> Result<String, GetError> {
+        check_variable_name(name).map_err(GetError::InvalidName)?;
+        self.0.get(name).cloned().ok_or_else(|| GetError::Undefined(format!("no variable for `{name}`")))
+    }
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Reference(&'a str),
+}
+
+fn pieces(template: &str) -> Result<Vec<Piece<'_>>, VariableError> {
+    let fail = |problem: &str| VariableError::Template { template: template.to_owned(), problem: problem.to_owned() };
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            out.push(Piece::Text(&rest[..start]));
+        }
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| fail("unclosed `{{`"))?;
+        let name = after[..end].trim();
+        check_variable_name(name).map_err(|p| fail(&p))?;
+        out.push(Piece::Reference(name));
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") {
+        return Err(fail("`}}` without `{{`"));
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    Ok(out)
+}
+
+/// The application variables a template refers to (for manifest validation).
+pub fn template_references(template: &str) -> Result<Vec<String>, String> {
+    pieces(template)
+        .map(|pieces| {
+            pieces
+                .into_iter()
+                .filter_map(|p| match p {
+                    Piece::Reference(name) => Some(name.to_owned()),
+                    Piece::Text(_) => None,
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(default: Option<&str>, required: bool) -> VariableDecl {
+        VariableDecl { default: default.map(String::from), required, secret: false, description: None }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn the_environment_beats_the_default() {
+        let declared = BTreeMap::from([("db_url".to_owned(), decl(Some("default"), false))]);
+        let from_env = AppVariables::resolve(&declared, &env(&[("SPIN_VARIABLE_DB_URL", "from-env")])).unwrap();
+        assert_eq!(from_env.render("{{ db_url }}").unwrap(), "from-env");
+        let defaulted = AppVariables::resolve(&declared, &env(&[])).unwrap();
+        assert_eq!(defaulted.render("{{db_url}}").unwrap(), "default");
+    }
+
+    #[test]
+    fn an_unresolved_required_variable_is_a_start_error() {
+        let declared = BTreeMap::from([("jwt_secret".to_owned(), decl(None, true))]);
+        let error = AppVariables::resolve(&declared, &env(&[])).unwrap_err();
+        assert_eq!(error, VariableError::MissingRequired("jwt_secret".into()));
+        assert!(error.to_string().contains("SPIN_VARIABLE_JWT_SECRET"));
+    }
+
+    #[test]
+    fn templates_mix_text_and_references() {
+        let declared = BTreeMap::from([("host".to_owned(), decl(Some("db"), false)), ("port".to_owned(), decl(Some("5432"), false))]);
+        let vars = AppVariables::resolve(&declared, &env(&[])).unwrap();
+        assert_eq!(vars.render("postgres://{{ host }}:{{ port }}/x").unwrap(), "postgres://db:5432/x");
+        assert!(vars.render("{{ missing }}").is_err());
+        assert!(vars.render("{{ host").is_err());
+        assert!(vars.render("{{ Bad-Name }}").is_err());
+        assert_eq!(template_references("a{{ x }}b{{y}}").unwrap(), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn components_see_only_their_own_declared_names() {
+        let vars = ComponentVariables(HashMap::from([("secret".to_owned(), "s".to_owned())]));
+        assert_eq!(vars.get("secret"), Ok("s".into()));
+        assert!(matches!(vars.get("other"), Err(GetError::Undefined(_))));
+        assert!(matches!(vars.get("Not-Valid"), Err(GetError::InvalidName(_))));
+    }
+
+    #[test]
+    fn debug_output_hides_values() {
+        let declared = BTreeMap::from([("jwt_secret".to_owned(), decl(Some("hunter2"), false))]);
+        let vars = AppVariables::resolve(&declared, &env(&[])).unwrap();
+        assert!(!format!("{vars:?}").contains("hunter2"));
+    }
+}
+
+/// The guest side: `fermyon:spin/variables.get` reads the calling component's variables.
+impl crate::bindings::variables_wit::Host for crate::state::InstanceState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, crate::bindings::variables_wit::Error>> {
+        use crate::bindings::variables_wit::Error;
+        Ok(self.component.variables.get(&name).map_err(|e| match e {
+            GetError::InvalidName(message) => Error::InvalidName(message),
+            GetError::Undefined(message) => Error::Undefined(message),
+        }))
+    }
+}

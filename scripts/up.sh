@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Brings the whole service up on this machine: the backing services, the
+# components, the schema, the worker and the host serving the API on
+# http://127.0.0.1:3000 (override with LISTEN=host:port). Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+scripts/build-components.sh
+cargo build --release -p host -p native-worker
+
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/user_service}
+export SPIN_VARIABLE_DATABASE_URL=${SPIN_VARIABLE_DATABASE_URL:-$DATABASE_URL}
+target/release/native-worker migrate
+
+# The signing key must survive restarts (or every session dies with them):
+# generate one the first time and keep it in .env, which the host reads as
+# `spin up` does. .env is ignored by git.
+if [ -z "${SPIN_VARIABLE_JWT_SECRET:-}" ] && ! grep -qs '^SPIN_VARIABLE_JWT_SECRET=' .env; then
+  echo "SPIN_VARIABLE_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" >> .env
+  echo "[up] generated a JWT signing key in .env"
+fi
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; }
+trap cleanup EXIT INT TERM
+
+if target/release/native-worker --help | grep -q '^  run'; then
+  target/release/native-worker run &
+  pids+=($!)
+fi
+target/release/host up --from spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
+pids+=($!)
+wait -n "${pids[@]}"

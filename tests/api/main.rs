@@ -1,0 +1,8 @@
+//! One test binary for the whole API (zero2prod's layout): each module pins
+//! the behaviour of one area, driving the real components through the host.
+
+mod health;
+mod host_isolation;
+mod login;
+mod register;
+mod spin_conventions;

@@ -1,0 +1,75 @@
+//! What a component sees on the host is what it would see under `spin up`:
+//! Spin's request headers, its 404 for unrouted paths, its variables.
+
+use std::time::Duration;
+
+use api_tests::{Spawn, TestApp, repo_root, spawn_with};
+use serde_json::Value;
+
+async fn fixtures(spawn: Spawn) -> TestApp {
+    spawn_with(Spawn {
+        manifest: repo_root().join("tests/fixtures/misbehaving.toml"),
+        request_timeout: Duration::from_secs(10),
+        with_database: false,
+        ..spawn
+    })
+    .await
+}
+
+#[tokio::test]
+async fn components_receive_spins_request_headers() {
+    let app = fixtures(Spawn::default()).await;
+    let answer = app.send(app.client.get(app.url("/allowed/echo/more/?q=1")).header("connection", "keep-alive")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let headers: Value = answer.json();
+    assert_eq!(headers["spin-path-info"], "/echo/more/");
+    assert_eq!(headers["spin-matched-route"], "/allowed/...");
+    assert_eq!(headers["spin-raw-component-route"], "/allowed/...");
+    assert_eq!(headers["spin-component-route"], "/allowed");
+    assert_eq!(headers["spin-base-path"], "/");
+    assert_eq!(headers["spin-full-url"], format!("http://{}/allowed/echo/more/?q=1", app.address));
+    let client_addr = headers["spin-client-addr"].as_str().unwrap();
+    assert!(client_addr.starts_with(&format!("{}:", app.client_ip)), "{client_addr}");
+    assert!(headers.get("connection").is_none(), "Spin drops Connection");
+}
+
+#[tokio::test]
+async fn named_route_segments_become_path_match_headers() {
+    let app = fixtures(Spawn::default()).await;
+    let headers = app.get("/users/42/things/x").await.json();
+    assert_eq!(headers["spin-path-match-id"], "42");
+    assert_eq!(headers["spin-path-info"], "/x");
+}
+
+#[tokio::test]
+async fn an_unrouted_path_is_an_empty_404() {
+    let app = fixtures(Spawn::default()).await;
+    let answer = app.get("/nowhere").await;
+    assert_eq!((answer.status, answer.text.as_str()), (404, ""));
+}
+
+#[tokio::test]
+async fn variables_resolve_from_spin_variable_env_then_default() {
+    let defaulted = fixtures(Spawn::default()).await;
+    let answer = defaulted.send(defaulted.client.get(defaulted.url("/allowed/variable")).header("x-variable", "greeting")).await;
+    assert_eq!((answer.status, answer.text.as_str()), (200, "hello from a variable"));
+
+    let overridden = fixtures(Spawn::default().variable("greeting", "from the environment")).await;
+    let answer = overridden.send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "greeting")).await;
+    assert_eq!(answer.text, "from the environment");
+
+    // A component only sees what it declares; bad names are their own error.
+    let undeclared = overridden.send(overridden.client.get(overridden.url("/denied/variable")).header("x-variable", "greeting")).await;
+    assert!(undeclared.text.starts_with("Undefined"), "{}", undeclared.text);
+    let invalid = overridden.send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "Bad-Name")).await;
+    assert!(invalid.text.starts_with("InvalidName"), "{}", invalid.text);
+}
+
+#[tokio::test]
+async fn a_required_variable_without_a_value_stops_the_app_at_start() {
+    let mut config = host::HostConfig::new(repo_root().join("spin.toml"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.environment = host::variables::Environment::from_map(Default::default());
+    let error = host::Application::build(config).await.err().expect("jwt_secret is required").to_string();
+    assert!(error.contains("jwt_secret"), "{error}");
+}
