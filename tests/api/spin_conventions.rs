@@ -60,9 +60,9 @@ async fn variables_resolve_from_spin_variable_env_then_default() {
 
     // A component only sees what it declares; bad names are their own error.
     let undeclared = overridden.send(overridden.client.get(overridden.url("/denied/variable")).header("x-variable", "greeting")).await;
-    assert!(undeclared.text.starts_with("Undefined"), "{}", undeclared.text);
+    assert!(undeclared.text.starts_with("Error::Undefined"), "{}", undeclared.text);
     let invalid = overridden.send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "Bad-Name")).await;
-    assert!(invalid.text.starts_with("InvalidName"), "{}", invalid.text);
+    assert!(invalid.text.starts_with("Error::InvalidName"), "{}", invalid.text);
 }
 
 #[tokio::test]

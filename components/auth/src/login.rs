@@ -34,16 +34,16 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 
     let db = Db::connect()?;
     let found = match Email::parse(email) {
-        Ok(email) => db.query(
+        Ok(email) => Some(db.query(
             &format!(
                 "SELECT u.password, {COLUMNS} FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
                  WHERE u.email = $1"
             ),
             &[param::text(email.as_ref())],
-        )?,
-        Err(_) => Default::default(),
+        )?),
+        Err(_) => None,
     };
-    let row = found.rows().next();
+    let row = found.as_ref().and_then(|rows| rows.rows().next());
     let verified = match &row {
         Some(row) => row.get::<String>("password").is_some_and(|hash| verify_password(password, &hash)),
         None => {

@@ -38,7 +38,11 @@ impl Pools {
 /// A pool error as the guest's `connection-failed` text.
 pub fn describe_pool_error(error: &PoolError) -> String {
     match error {
-        PoolError::Backend(e) => e.to_string(),
+        // tokio-postgres says only "db error"; the server's own words are in the source.
+        PoolError::Backend(e) => match e.as_db_error() {
+            Some(db) => format!("{e}: {}", db.message()),
+            None => std::error::Error::source(e).map_or_else(|| e.to_string(), |source| format!("{e}: {source}")),
+        },
         PoolError::Timeout(_) => "timed out waiting for a database connection".to_owned(),
         other => other.to_string(),
     }
