@@ -178,3 +178,23 @@ impl TestApp {
         client
     }
 }
+
+impl TestApp {
+    /// A POST with a bearer token.
+    pub async fn post_authed(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.send(self.client.post(self.url(path)).bearer_auth(token).json(body)).await
+    }
+
+    /// The newest outbox event of a template, as the email service would receive it.
+    pub async fn last_event(&self, template_code: &str) -> Option<Value> {
+        self.db()
+            .await
+            .query_opt(
+                "SELECT payload FROM outbox WHERE payload->>'template_code' = $1 ORDER BY id DESC LIMIT 1",
+                &[&template_code],
+            )
+            .await
+            .expect("the outbox is readable")
+            .map(|row| row.get(0))
+    }
+}

@@ -42,7 +42,11 @@ pub fn build_engine(limits: Limits, cache: bool) -> anyhow::Result<Engine> {
         .max_core_instances_per_component(64)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(limits.max_memory_bytes)
+        // Reset the first pages of a reused slot with memset rather than
+        // madvise: a request touches them anyway, and it saves page faults.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
 
     if cache {

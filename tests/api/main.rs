@@ -4,5 +4,7 @@
 mod health;
 mod host_isolation;
 mod login;
+mod passwords;
 mod register;
+mod sessions;
 mod spin_conventions;

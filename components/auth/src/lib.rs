@@ -1,16 +1,22 @@
 //! # auth component
 //!
-//! Accounts and sessions: `POST /api/v1/users/` (register) and
-//! `POST /api/v1/auth/login/`. Each endpoint is a module; this file only
-//! routes and turns results into responses.
+//! Accounts and sessions: registration (`POST /api/v1/users/`) and every
+//! `POST /api/v1/auth/...` endpoint. Each endpoint lives in a module; this
+//! file routes, applies `X-Request-ID` idempotency to every one of them, and
+//! turns results into responses.
 
 mod limits;
 mod login;
+mod logout;
+mod password;
+mod refresh;
 mod register;
+mod verification;
 
 use component_kit::cache::Cache;
+use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
-use component_kit::{ApiError, ApiRequest, Reply};
+use component_kit::{ApiError, ApiRequest, Reply, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -21,18 +27,33 @@ async fn handle(request: IncomingRequest) -> Response {
     respond(&request, result)
 }
 
+type Handler = fn(&ApiRequest, Option<&Cache>) -> Result<Reply, ApiError>;
+
+fn endpoint(path: &str) -> Option<Handler> {
+    Some(match path {
+        "/api/v1/users/" => register::handle,
+        "/api/v1/auth/login/" => login::handle,
+        "/api/v1/auth/refresh/" => |r, _| refresh::handle(r),
+        "/api/v1/auth/logout/" => |r, _| logout::handle(r),
+        "/api/v1/auth/verify-email/" => verification::verify,
+        "/api/v1/auth/verify-email/resend/" => verification::resend,
+        "/api/v1/auth/password-reset/" => password::request_reset,
+        "/api/v1/auth/password-reset/confirm/" => password::confirm_reset,
+        "/api/v1/auth/password-change/" => |r, _| password::change(r),
+        _ => return None,
+    })
+}
+
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let path = request.route_path();
-    let allow = match path.as_str() {
-        "/api/v1/users/" | "/api/v1/auth/login/" => "POST",
-        _ => return Err(not_found()),
-    };
+    let handler = endpoint(&path).ok_or_else(not_found)?;
     if request.method != "POST" {
-        return Err(ApiError::MethodNotAllowed { allow });
+        return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
     let cache = Cache::connect(&request.correlation_id);
-    match path.as_str() {
-        "/api/v1/users/" => register::handle(request, cache.as_ref()),
-        _ => login::handle(request, cache.as_ref()),
+    if request.header("x-request-id").is_none() {
+        return handler(request, cache.as_ref());
     }
+    let db = Db::connect()?;
+    idempotency::run(&db, request, &format!("POST {path}"), || handler(request, cache.as_ref()))
 }

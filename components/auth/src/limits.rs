@@ -21,3 +21,7 @@ pub fn login_failures_per_account() -> Result<Limit, ApiError> {
 pub fn register_per_address() -> Result<Limit, ApiError> {
     Ok(Limit { scope: "register_ip", max: parsed("rate_limit_register_per_minute")?, window_secs: 60 })
 }
+
+pub fn reset_per_email() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "password_reset", max: parsed("rate_limit_password_reset_per_hour")?, window_secs: 3600 })
+}

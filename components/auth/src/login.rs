@@ -7,7 +7,7 @@
 
 use component_kit::cache::Cache;
 use component_kit::db::{Db, param};
-use component_kit::sessions::Session;
+use component_kit::sessions::{Session, insert_refresh_sql};
 use component_kit::users::{COLUMNS, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use user_domain::Email;
@@ -61,17 +61,13 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     }
 
     let session = Session::start(&config::tokens()?, user.id, user.is_staff)?;
+    let [refresh_hash, refresh_expires] = session.refresh.params();
     let updated = db.query(
-        "WITH session AS ( \
-             INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-             VALUES ($1, gen_random_uuid(), $2, to_timestamp($3)) \
-         ) \
-         UPDATE users SET last_login = now() WHERE id = $1 RETURNING last_login",
-        &[
-            param::uuid(user.id),
-            param::text(session.refresh.digest.clone()),
-            spin_sdk::pg4::ParameterValue::Floating64(session.refresh_expires_at as f64),
-        ],
+        &format!(
+            "WITH session AS ({}) UPDATE users SET last_login = now() WHERE id = $1 RETURNING last_login",
+            insert_refresh_sql("$1::uuid", "gen_random_uuid()", "NULL::uuid", "(SELECT 1) AS one", 2)
+        ),
+        &[param::uuid(user.id), refresh_hash, refresh_expires],
     )?;
     user.last_login = updated.rows().next().and_then(|row| row.get::<chrono::NaiveDateTime>("last_login"));
     // A successful login clears the account's failure count.

@@ -7,9 +7,9 @@
 
 use component_kit::cache::Cache;
 use component_kit::db::{Db, DbError, param};
-use component_kit::sessions::Session;
+use component_kit::sessions::{Session, insert_refresh_sql};
 use component_kit::users::{COLUMNS, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, config, idempotency};
+use component_kit::{ApiError, ApiRequest, Reply, config, events};
 use serde_json::json;
 use user_domain::hashing::hash_password;
 use user_domain::password::PasswordContext;
@@ -60,7 +60,7 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let usage = crate::limits::register_per_address()?.hit(cache, &request.client_ip, now_secs())?;
     let new_user = parse(&request.json()?)?;
     let db = Db::connect()?;
-    let mut reply = idempotency::run(&db, request, "POST /api/v1/users/", || create(&db, request, new_user))?;
+    let mut reply = create(&db, request, new_user)?;
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
             reply = reply.with_header(name, value);
@@ -75,20 +75,14 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
     let user_id = UserId::new();
     let session = Session::start(&tokens, user_id, false)?;
     let verification_token = random_token().map_err(ApiError::internal)?;
-    let event = json!({
-        "notification_type": "email",
-        "user_id": user_id,
-        "template_code": "email_verification",
-        "variables": {
-            "name": new_user.name.as_ref(),
-            "email": new_user.email.as_ref(),
-            "verification_token": verification_token,
-        },
-        "request_id": uuid::Uuid::new_v4(),
-        "priority": 5,
-        "metadata": {"correlation_id": request.correlation_id},
-    });
+    let event = events::email(
+        user_id,
+        "email_verification",
+        json!({"name": new_user.name.as_ref(), "email": new_user.email.as_ref(), "verification_token": verification_token}),
+        &request.correlation_id,
+    );
 
+    let [refresh_hash, refresh_expires] = session.refresh.params();
     let sql = format!(
         "WITH p AS ( \
              INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push \
@@ -97,13 +91,10 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
                                 email_verification_token, email_verification_expires_at) \
              SELECT $3, $4, $5, $6, $7, p.id, $8, now() + interval '24 hours' FROM p \
              RETURNING * \
-         ), event AS ( \
-             INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, 5 FROM u \
-         ), session AS ( \
-             INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-             SELECT u.id, gen_random_uuid(), $11, to_timestamp($12) FROM u \
-         ) \
-         SELECT {COLUMNS} FROM u, p"
+         ), event AS ({event}), session AS ({session}) \
+         SELECT {COLUMNS} FROM u, p",
+        event = events::insert_sql(9, 10, "FROM u"),
+        session = insert_refresh_sql("u.id", "gen_random_uuid()", "NULL::uuid", "u", 11)
     );
     let result = db.query(
         &sql,
@@ -118,8 +109,8 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
             param::text(digest(&verification_token)),
             param::text(config::var("email_queue")?),
             param::json(&event),
-            param::text(session.refresh.digest.clone()),
-            spin_sdk::pg4::ParameterValue::Floating64(session.refresh_expires_at as f64),
+            refresh_hash,
+            refresh_expires,
         ],
     );
     let rows = match result {

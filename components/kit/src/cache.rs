@@ -84,3 +84,10 @@ impl Cache {
         self.get(key).and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
     }
 }
+
+impl Cache {
+    /// Any command; `None` when Redis failed (logged).
+    pub fn execute(&self, command: &str, arguments: &[RedisParameter]) -> Option<Vec<RedisResult>> {
+        self.connection.execute(command, arguments).map_err(|e| self.failed(command, e)).ok()
+    }
+}

@@ -16,15 +16,19 @@
 //! - [`idempotency`]: `X-Request-ID` handling for mutating requests.
 //! - [`users`]: the user record as the API shows it.
 //! - [`sessions`]: access and refresh token issuance.
+//! - [`auth`]: who is calling (bearer tokens, staff, service keys).
+//! - [`events`]: outbox events in the contract's message shape.
 //! - [`log`]: one-line structured logs carrying the correlation ID.
 //!
 //! A rule for every component: an atomic change is one SQL statement (CTEs
 //! chain the inserts). Connections are pooled by the runtime, so an explicit
 //! transaction left open by a failed request could leak into the next one.
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod idempotency;
 pub mod log;
 pub mod rate_limit;

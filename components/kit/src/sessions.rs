@@ -1,27 +1,46 @@
 //! Starting a session: an access token and a refresh token, and the SQL that
-//! records the refresh token. Register, login and refresh all hand out the
-//! same `data` shape, so it is built here once.
+//! records the refresh token. Register, login, refresh and password changes
+//! all hand out the same `data` shape, so it is built here once.
 
 use serde_json::{Value, json};
+use spin_sdk::pg4::ParameterValue;
 use user_domain::tokens::{RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
+/// A refresh token not yet stored.
+pub struct NewRefresh {
+    pub token: RefreshToken,
+    /// Unix time at which it expires.
+    pub expires_at: u64,
+}
+
+impl NewRefresh {
+    pub fn generate(config: &TokenConfig) -> Result<Self, ApiError> {
+        Ok(Self { token: RefreshToken::generate().map_err(ApiError::internal)?, expires_at: now_secs() + config.refresh_ttl_secs })
+    }
+
+    /// Its digest and expiry, the parameters [`insert_refresh_sql`] expects.
+    pub fn params(&self) -> [ParameterValue; 2] {
+        [ParameterValue::Str(self.token.digest.clone()), ParameterValue::Floating64(self.expires_at as f64)]
+    }
+}
+
 pub struct Session {
     pub access_token: String,
-    pub refresh: RefreshToken,
+    pub refresh: NewRefresh,
     pub expires_in: u64,
-    /// Unix time at which the refresh token expires.
-    pub refresh_expires_at: u64,
 }
 
 impl Session {
     pub fn start(config: &TokenConfig, user: UserId, is_staff: bool) -> Result<Self, ApiError> {
-        let now = now_secs();
+        Self::with_refresh(config, user, is_staff, NewRefresh::generate(config)?)
+    }
+
+    pub fn with_refresh(config: &TokenConfig, user: UserId, is_staff: bool, refresh: NewRefresh) -> Result<Self, ApiError> {
         Ok(Self {
-            access_token: config.issue_access(user, is_staff, now).map_err(ApiError::internal)?,
-            refresh: RefreshToken::generate().map_err(ApiError::internal)?,
+            access_token: config.issue_access(user, is_staff, now_secs()).map_err(ApiError::internal)?,
+            refresh,
             expires_in: config.access_ttl_secs,
-            refresh_expires_at: now + config.refresh_ttl_secs,
         })
     }
 
@@ -29,7 +48,7 @@ impl Session {
     pub fn to_json(&self, user: Option<Value>) -> Value {
         let mut data = json!({
             "access_token": self.access_token,
-            "refresh_token": self.refresh.token,
+            "refresh_token": self.refresh.token.token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
         });
@@ -38,4 +57,15 @@ impl Session {
         }
         data
     }
+}
+
+/// `INSERT INTO refresh_tokens … SELECT` for a session: `source` is the FROM
+/// clause giving `user_expr` (and, for a rotation, `family_expr` and
+/// `parent_expr`); `first` is the parameter number of [`NewRefresh::params`].
+pub fn insert_refresh_sql(user_expr: &str, family_expr: &str, parent_expr: &str, source: &str, first: usize) -> String {
+    format!(
+        "INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at) \
+         SELECT {user_expr}, {family_expr}, {parent_expr}, ${first}, to_timestamp(${}) FROM {source}",
+        first + 1
+    )
 }

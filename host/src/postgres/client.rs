@@ -8,8 +8,12 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-/// The most connections one pool opens (Spin's default).
-const MAX_POOL_SIZE: usize = 64;
+/// The most connections one pool opens, from `HOST_PG_POOL_SIZE` (default 16).
+/// Spin's 64 per component would let two busy components exhaust a default
+/// PostgreSQL's 100 connections; 16 keeps a 2-core instance's database busy.
+fn max_pool_size() -> usize {
+    std::env::var("HOST_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(16)
+}
 
 #[derive(Default)]
 pub struct Pools {
@@ -24,7 +28,7 @@ impl Pools {
             .or_insert_with(|| {
                 let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
                 Pool::builder(manager)
-                    .max_size(MAX_POOL_SIZE)
+                    .max_size(max_pool_size())
                     .runtime(Runtime::Tokio1)
                     .wait_timeout(Some(Duration::from_secs(10)))
                     .create_timeout(Some(Duration::from_secs(5)))

@@ -1,0 +1,198 @@
+//! Passwords after registration.
+//!
+//! - `POST /api/v1/auth/password-reset/`: always 200, whether or not the
+//!   email has an account (no enumeration). For an active account, a single-use
+//!   token valid for one hour is kept in Redis (as its digest) and sent in a
+//!   `password_reset` email event; a newer token replaces an older one.
+//! - `POST /api/v1/auth/password-reset/confirm/`: spends the token, sets the
+//!   new password and revokes every refresh token of the user.
+//! - `POST /api/v1/auth/password-change/` (authenticated): needs the current
+//!   password; revokes every session and hands this client a fresh one.
+//!
+//! Both changes send a `password_changed` email event.
+
+use component_kit::cache::Cache;
+use component_kit::db::{Db, param};
+use component_kit::sessions::{Session, insert_refresh_sql};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, events};
+use serde_json::json;
+use spin_sdk::redis::RedisParameter;
+use user_domain::hashing::{hash_password, verify_password};
+use user_domain::password::PasswordContext;
+use user_domain::secrets::{digest, random_token};
+use user_domain::tokens::now_secs;
+use user_domain::validation::Fields;
+use user_domain::{Email, Password, UserId};
+
+const RESET_TTL_SECS: u64 = 3600;
+
+fn reset_key(token_digest: &str) -> String {
+    format!("password_reset:{token_digest}")
+}
+
+fn reset_user_key(user: UserId) -> String {
+    format!("password_reset_user:{user}")
+}
+
+fn require_cache(cache: Option<&Cache>) -> Result<&Cache, ApiError> {
+    // Reset tokens live only in Redis; without it no reset can be honoured.
+    cache.ok_or(ApiError::Unavailable("cache"))
+}
+
+pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
+    fields.finish()?;
+    let email = email.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    crate::limits::reset_per_email()?.hit(cache, email.as_ref(), now_secs())?;
+    let cache = require_cache(cache)?;
+
+    let db = Db::connect()?;
+    let found = db.query("SELECT id, name FROM users WHERE email = $1 AND is_active", &[param::text(email.as_ref())])?;
+    if let Some(row) = found.rows().next() {
+        let id: uuid::Uuid = row.get("id").ok_or_else(|| ApiError::internal("user without id"))?;
+        let user = UserId::parse(&id.to_string()).map_err(ApiError::internal)?;
+        let token = random_token().map_err(ApiError::internal)?;
+        let token_digest = digest(&token);
+        if let Some(previous) = cache.get(&reset_user_key(user)) {
+            cache.del(&[reset_key(&String::from_utf8_lossy(&previous))]);
+        }
+        cache.set_ex(&reset_key(&token_digest), user.to_string().as_bytes(), RESET_TTL_SECS);
+        cache.set_ex(&reset_user_key(user), token_digest.as_bytes(), RESET_TTL_SECS);
+        let event = events::email(
+            user,
+            "password_reset",
+            json!({"name": row.get::<String>("name"), "email": email.as_ref(), "reset_token": token, "expires_in": RESET_TTL_SECS}),
+            &request.correlation_id,
+        );
+        db.execute(&events::insert_sql(1, 2, ""), &[param::text(config::var("email_queue")?), param::json(&event)])?;
+    }
+    Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", json!({})))
+}
+
+pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let token = fields.required_str("token");
+    let password = fields.required_str("password");
+    let confirm = fields.required_str("password_confirm");
+    if let (Some(password), Some(confirm)) = (password, confirm) {
+        if password != confirm {
+            fields.problem("password_confirm", "does not match the password");
+        }
+    }
+    fields.finish()?;
+    let (Some(token), Some(password)) = (token, password) else {
+        return Err(ApiError::internal("validated field missing"));
+    };
+    let cache = require_cache(cache)?;
+    let invalid_token = || ApiError::validation_of("token", "is invalid, expired or already used");
+    let key = reset_key(&digest(token));
+    let user = cache
+        .get(&key)
+        .and_then(|id| UserId::parse(&String::from_utf8_lossy(&id)).ok())
+        .ok_or_else(invalid_token)?;
+
+    let db = Db::connect()?;
+    let found = db.query("SELECT email, name FROM users WHERE id = $1 AND is_active", &[param::uuid(user)])?;
+    let row = found.rows().next().ok_or_else(invalid_token)?;
+    let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
+    let context = PasswordContext { email: email.as_deref(), name: name.as_deref() };
+    let password = Password::parse(password, &context).map_err(|problems| {
+        let mut fields = user_domain::FieldErrors::new();
+        fields.insert("password".into(), problems.iter().map(ToString::to_string).collect());
+        ApiError::Validation(fields)
+    })?;
+
+    // Spend the token atomically: of two concurrent confirmations, one wins.
+    let spent = cache_getdel(cache, &key)?;
+    if spent.as_deref() != Some(user.to_string().as_bytes()) {
+        return Err(invalid_token());
+    }
+    cache.del(&[reset_user_key(user)]);
+
+    let hash = hash_password(&password).map_err(ApiError::internal)?;
+    let event = events::email(user, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
+    db.execute(
+        &format!(
+            "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
+             revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'password_reset' \
+                 WHERE user_id = $1 AND revoked_at IS NULL \
+             ) {}",
+            events::insert_sql(3, 4, "FROM updated")
+        ),
+        &[param::uuid(user), param::text(hash), param::text(config::var("email_queue")?), param::json(&event)],
+    )?;
+    Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
+}
+
+fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    cache
+        .execute("GETDEL", &[RedisParameter::Binary(key.as_bytes().to_vec())])
+        .map(|results| match results.into_iter().next() {
+            Some(spin_sdk::redis::RedisResult::Binary(value)) => Some(value),
+            _ => None,
+        })
+        .ok_or(ApiError::Unavailable("cache"))
+}
+
+pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let current = fields.required_str("current_password");
+    let new = fields.required_str("new_password");
+    fields.finish()?;
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::internal("validated field missing"));
+    };
+
+    let db = Db::connect()?;
+    let found = db.query("SELECT password, email, name, is_active, is_staff FROM users WHERE id = $1", &[param::uuid(caller.user_id)])?;
+    let row = found.rows().next().ok_or(ApiError::Unauthorized("The account no longer exists"))?;
+    if !row.get::<bool>("is_active").unwrap_or(false) {
+        return Err(ApiError::Forbidden("This account is deactivated"));
+    }
+    let stored = row.get::<String>("password").unwrap_or_default();
+    if !verify_password(current, &stored) {
+        return Err(ApiError::validation_of("current_password", "is incorrect"));
+    }
+    if current == new {
+        return Err(ApiError::validation_of("new_password", "must differ from the current password"));
+    }
+    let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
+    let context = PasswordContext { email: email.as_deref(), name: name.as_deref() };
+    let password = Password::parse(new, &context).map_err(|problems| {
+        let mut fields = user_domain::FieldErrors::new();
+        fields.insert("new_password".into(), problems.iter().map(ToString::to_string).collect());
+        ApiError::Validation(fields)
+    })?;
+    let hash = hash_password(&password).map_err(ApiError::internal)?;
+
+    let tokens = config::tokens()?;
+    let session = Session::start(&tokens, caller.user_id, row.get::<bool>("is_staff").unwrap_or(false))?;
+    let [refresh_hash, refresh_expires] = session.refresh.params();
+    let event = events::email(caller.user_id, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
+    db.execute(
+        &format!(
+            "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
+             revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'password_changed' \
+                 WHERE user_id = $1 AND revoked_at IS NULL \
+             ), session AS ({}), event AS ({}) SELECT 1",
+            insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 3),
+            events::insert_sql(5, 6, "FROM updated"),
+        ),
+        &[
+            param::uuid(caller.user_id),
+            param::text(hash),
+            refresh_hash,
+            refresh_expires,
+            param::text(config::var("email_queue")?),
+            param::json(&event),
+        ],
+    )?;
+    Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
+}
