@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --target wasm32-wasip2 --release \
-  -p health-component -p auth-component -p testing-component
+  -p health-component -p auth-component -p users-component -p preferences-component \
+  -p docs-component -p testing-component

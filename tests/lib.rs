@@ -198,3 +198,29 @@ impl TestApp {
             .map(|row| row.get(0))
     }
 }
+
+impl TestApp {
+    /// A request with a bearer token and optional JSON body.
+    pub async fn authed(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&Value>) -> Answer {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
+    }
+
+    /// A registered user made staff; returns (user id, access token).
+    pub async fn staff_user(&self) -> (String, String) {
+        let (email, password, registered) = self.registered_user().await;
+        self.db().await.execute("UPDATE users SET is_staff = true WHERE email = $1", &[&email]).await.unwrap();
+        let login = self.login(&email, &password).await.json();
+        (registered["data"]["user"]["id"].as_str().unwrap().to_owned(), login["data"]["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// A registered user; returns (user id, access token).
+    pub async fn plain_user(&self) -> (String, String) {
+        let (_, _, registered) = self.registered_user().await;
+        let data = &registered["data"];
+        (data["user"]["id"].as_str().unwrap().to_owned(), data["access_token"].as_str().unwrap().to_owned())
+    }
+}

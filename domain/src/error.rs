@@ -47,6 +47,13 @@ impl ApiError {
         Self::Validation(details)
     }
 
+    /// A validation failure of one field with several problems.
+    pub fn validation_all<P: std::fmt::Display>(field: &str, problems: impl IntoIterator<Item = P>) -> Self {
+        let mut details = FieldErrors::new();
+        details.insert(field.to_owned(), problems.into_iter().map(|p| p.to_string()).collect());
+        Self::Validation(details)
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }

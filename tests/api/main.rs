@@ -1,10 +1,14 @@
 //! One test binary for the whole API (zero2prod's layout): each module pins
 //! the behaviour of one area, driving the real components through the host.
 
+mod docs;
 mod health;
 mod host_isolation;
 mod login;
 mod passwords;
+mod preferences;
+mod profile;
 mod register;
 mod sessions;
 mod spin_conventions;
+mod staff;

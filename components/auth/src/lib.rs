@@ -1,7 +1,7 @@
 //! # auth component
 //!
-//! Accounts and sessions: registration (`POST /api/v1/users/`) and every
-//! `POST /api/v1/auth/...` endpoint. Each endpoint lives in a module; this
+//! Sessions and credentials: every `POST /api/v1/auth/...` endpoint
+//! (registration lives in the users component, which owns `/api/v1/users/`). Each endpoint lives in a module; this
 //! file routes, applies `X-Request-ID` idempotency to every one of them, and
 //! turns results into responses.
 
@@ -10,11 +10,9 @@ mod login;
 mod logout;
 mod password;
 mod refresh;
-mod register;
 mod verification;
 
 use component_kit::cache::Cache;
-use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::{ApiError, ApiRequest, Reply, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -31,7 +29,6 @@ type Handler = fn(&ApiRequest, Option<&Cache>) -> Result<Reply, ApiError>;
 
 fn endpoint(path: &str) -> Option<Handler> {
     Some(match path {
-        "/api/v1/users/" => register::handle,
         "/api/v1/auth/login/" => login::handle,
         "/api/v1/auth/refresh/" => |r, _| refresh::handle(r),
         "/api/v1/auth/logout/" => |r, _| logout::handle(r),
@@ -51,9 +48,5 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
     let cache = Cache::connect(&request.correlation_id);
-    if request.header("x-request-id").is_none() {
-        return handler(request, cache.as_ref());
-    }
-    let db = Db::connect()?;
-    idempotency::run(&db, request, &format!("POST {path}"), || handler(request, cache.as_ref()))
+    idempotency::guard(request, || handler(request, cache.as_ref()))
 }

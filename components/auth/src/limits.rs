@@ -1,6 +1,6 @@
 //! The auth endpoints' rate limits, from Spin variables (defaults in spin.toml
 //! follow the contract: login 30/min per address and 5 failures per 5 min per
-//! account, register 20/min per address).
+//! account, password reset 5/hour per email).
 
 use component_kit::config::parsed;
 use component_kit::rate_limit::Limit;
@@ -16,10 +16,6 @@ pub fn login_failures_per_account() -> Result<Limit, ApiError> {
         max: parsed("rate_limit_login_failures")?,
         window_secs: parsed("rate_limit_login_failure_window_secs")?,
     })
-}
-
-pub fn register_per_address() -> Result<Limit, ApiError> {
-    Ok(Limit { scope: "register_ip", max: parsed("rate_limit_register_per_minute")?, window_secs: 60 })
 }
 
 pub fn reset_per_email() -> Result<Limit, ApiError> {

@@ -98,12 +98,7 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     let found = db.query("SELECT email, name FROM users WHERE id = $1 AND is_active", &[param::uuid(user)])?;
     let row = found.rows().next().ok_or_else(invalid_token)?;
     let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
-    let context = PasswordContext { email: email.as_deref(), name: name.as_deref() };
-    let password = Password::parse(password, &context).map_err(|problems| {
-        let mut fields = user_domain::FieldErrors::new();
-        fields.insert("password".into(), problems.iter().map(ToString::to_string).collect());
-        ApiError::Validation(fields)
-    })?;
+    let password = parse_new_password("password", password, email.as_deref(), name.as_deref())?;
 
     // Spend the token atomically: of two concurrent confirmations, one wins.
     let spent = cache_getdel(cache, &key)?;
@@ -126,6 +121,11 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
         &[param::uuid(user), param::text(hash), param::text(config::var("email_queue")?), param::json(&event)],
     )?;
     Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
+}
+
+/// A new password for an account, judged against its email and name.
+fn parse_new_password(field: &str, raw: &str, email: Option<&str>, name: Option<&str>) -> Result<Password, ApiError> {
+    Password::parse(raw, &PasswordContext { email, name }).map_err(|problems| ApiError::validation_all(field, problems))
 }
 
 fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
@@ -163,12 +163,7 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::validation_of("new_password", "must differ from the current password"));
     }
     let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
-    let context = PasswordContext { email: email.as_deref(), name: name.as_deref() };
-    let password = Password::parse(new, &context).map_err(|problems| {
-        let mut fields = user_domain::FieldErrors::new();
-        fields.insert("new_password".into(), problems.iter().map(ToString::to_string).collect());
-        ApiError::Validation(fields)
-    })?;
+    let password = parse_new_password("new_password", new, email.as_deref(), name.as_deref())?;
     let hash = hash_password(&password).map_err(ApiError::internal)?;
 
     let tokens = config::tokens()?;

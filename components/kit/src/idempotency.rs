@@ -131,3 +131,13 @@ fn purge_sometimes(db: &Db) {
         );
     }
 }
+
+/// [`run`] for any request: a database connection is opened only when the
+/// request is mutating and carries `X-Request-ID`.
+pub fn guard(request: &ApiRequest, handler: impl FnOnce() -> Result<Reply, ApiError>) -> Result<Reply, ApiError> {
+    if !request.is_mutating() || request.header("x-request-id").is_none() {
+        return handler();
+    }
+    let db = Db::connect()?;
+    run(&db, request, &format!("{} {}", request.method, request.route_path()), handler)
+}

@@ -90,3 +90,20 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// The user with this id, if there is one.
+pub fn load(db: &crate::db::Db, id: UserId) -> Result<Option<UserRecord>, ApiError> {
+    let rows = db.query(
+        &format!("SELECT {COLUMNS} FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1"),
+        &[crate::db::param::uuid(id)],
+    )?;
+    UserRecord::first(&rows)
+}
+
+/// Drops every cached record of the user, so a change is seen at once by the
+/// preferences endpoints and by the worker.
+pub fn invalidate(cache: Option<&crate::cache::Cache>, id: UserId) {
+    if let Some(cache) = cache {
+        cache.del(&user_domain::cache_keys::all_for_user(id));
+    }
+}

@@ -6,6 +6,7 @@
 //! lower-cased) is a 409.
 
 use component_kit::cache::Cache;
+use component_kit::rate_limit::Limit;
 use component_kit::db::{Db, DbError, param};
 use component_kit::sessions::{Session, insert_refresh_sql};
 use component_kit::users::{COLUMNS, UserRecord};
@@ -56,8 +57,13 @@ fn parse(body: &serde_json::Value) -> Result<NewUser, ApiError> {
     }
 }
 
+/// Registrations per client address per minute (`rate_limit_register_per_minute`).
+fn register_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "register_ip", max: config::parsed("rate_limit_register_per_minute")?, window_secs: 60 })
+}
+
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let usage = crate::limits::register_per_address()?.hit(cache, &request.client_ip, now_secs())?;
+    let usage = register_per_address()?.hit(cache, &request.client_ip, now_secs())?;
     let new_user = parse(&request.json()?)?;
     let db = Db::connect()?;
     let mut reply = create(&db, request, new_user)?;

@@ -1,0 +1,104 @@
+//! # preferences component
+//!
+//! `GET`, `PATCH`, `PUT /api/v1/users/preferences/` for the caller, and
+//! `GET /api/v1/users/{id}/preferences/` for services holding a service key.
+//!
+//! Reads go through Redis (`user_preferences:{id}`, one hour): the push and
+//! email services ask before every notification, so most answers should not
+//! touch PostgreSQL. Every change deletes the user's cached records (this
+//! one and the worker's) so it is seen at once everywhere; a Redis outage
+//! falls back to the database, never to an error.
+
+use component_kit::cache::Cache;
+use component_kit::db::{Db, param};
+use component_kit::reply::{not_found, respond};
+use component_kit::users::{self, Preferences};
+use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+use user_domain::validation::Fields;
+use user_domain::{UserId, cache_keys};
+
+#[http_component]
+async fn handle(request: IncomingRequest) -> Response {
+    let request = ApiRequest::read(request).await;
+    let result = route(&request);
+    respond(&request, result)
+}
+
+fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let path = request.route_path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let cache = Cache::connect(&request.correlation_id);
+    let cache = cache.as_ref();
+    idempotency::guard(request, || match (segments.as_slice(), request.method.as_str()) {
+        (["api", "v1", "users", "preferences"], "GET") => {
+            let caller = auth::caller(request)?;
+            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id)?))
+        }
+        (["api", "v1", "users", "preferences"], "PATCH") => update(request, cache, false),
+        (["api", "v1", "users", "preferences"], "PUT") => update(request, cache, true),
+        (["api", "v1", "users", "preferences"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PATCH, PUT" }),
+        (["api", "v1", "users", id, "preferences"], "GET") => {
+            auth::service(request)?;
+            let user = UserId::parse(id).map_err(|_| ApiError::NotFound("User"))?;
+            Ok(Reply::ok(200, "Preferences", read(cache, user)?))
+        }
+        (["api", "v1", "users", _, "preferences"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        _ => Err(not_found()),
+    })
+}
+
+/// The user's preferences, from the cache when it has them.
+fn read(cache: Option<&Cache>, user: UserId) -> Result<Preferences, ApiError> {
+    let key = cache_keys::preferences(user);
+    if let Some(cached) = cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+        return Ok(cached);
+    }
+    let db = Db::connect()?;
+    let rows = db.query(
+        "SELECT p.email, p.push FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1",
+        &[param::uuid(user)],
+    )?;
+    let row = rows.rows().next().ok_or(ApiError::NotFound("User"))?;
+    let preferences = Preferences {
+        email: row.get("email").ok_or_else(|| ApiError::internal("preferences row without email"))?,
+        push: row.get("push").ok_or_else(|| ApiError::internal("preferences row without push"))?,
+    };
+    if let Some(cache) = cache {
+        let json = serde_json::to_vec(&preferences).map_err(ApiError::internal)?;
+        cache.set_ex(&key, &json, cache_keys::TTL_SECS);
+    }
+    Ok(preferences)
+}
+
+fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let email = fields.optional_bool("email");
+    let push = fields.optional_bool("push");
+    if replace {
+        for (name, value) in [("email", email), ("push", push)] {
+            if value.is_none() {
+                fields.problem(name, "is required");
+            }
+        }
+    }
+    fields.finish()?;
+
+    let db = Db::connect()?;
+    let flag = |v: Option<bool>| v.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean);
+    let updated = db.query(
+        "UPDATE user_preferences p SET email = COALESCE($2, p.email), push = COALESCE($3, p.push), updated_at = now() \
+         FROM users u WHERE u.preferences_id = p.id AND u.id = $1 AND u.is_active RETURNING p.email, p.push",
+        &[param::uuid(caller.user_id), flag(email), flag(push)],
+    )?;
+    let row = updated.rows().next().ok_or(ApiError::Forbidden("This account is deactivated or gone"))?;
+    users::invalidate(cache, caller.user_id);
+    let preferences = Preferences {
+        email: row.get("email").ok_or_else(|| ApiError::internal("update returned no email"))?,
+        push: row.get("push").ok_or_else(|| ApiError::internal("update returned no push"))?,
+    };
+    Ok(Reply::ok(200, "Preferences updated", preferences))
+}

@@ -1,0 +1,59 @@
+//! `POST /api/v1/notifications/test/` (staff): puts a push message for a
+//! user onto `push.queue`, through the outbox, so operators can check the
+//! whole delivery path. Answers 202: delivery happens later, in the worker.
+
+use component_kit::db::{Db, param};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
+use serde_json::{Map, Value, json};
+use user_domain::UserId;
+use user_domain::validation::{Fields, Patch};
+
+pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let caller = auth::staff(request)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let user = fields.required_str("user_id").and_then(|raw| fields.check("user_id", UserId::parse(raw)));
+    let template_code = match fields.optional_str("template_code") {
+        Patch::Value(code) if (1..=100).contains(&code.trim().len()) => code.trim().to_owned(),
+        Patch::Value(_) => {
+            fields.problem("template_code", "must be 1 to 100 characters");
+            String::new()
+        }
+        _ => "test_notification".to_owned(),
+    };
+    let variables = fields.optional_object("variables").cloned().unwrap_or_default();
+    let metadata: Map<String, Value> = fields.optional_object("metadata").cloned().unwrap_or_default();
+    let priority = match body.get("priority") {
+        None | Some(Value::Null) => 5,
+        Some(value) => match value.as_i64() {
+            Some(p) if (0..=10).contains(&p) => p,
+            _ => {
+                fields.problem("priority", "must be a whole number from 0 to 10");
+                5
+            }
+        },
+    };
+    fields.finish()?;
+    let user = user.ok_or_else(|| ApiError::internal("validated field missing"))?;
+
+    let db = Db::connect()?;
+    users::load(&db, user)?.ok_or(ApiError::NotFound("User"))?;
+    let request_id = uuid::Uuid::new_v4();
+    let mut metadata = metadata;
+    metadata.insert("correlation_id".into(), json!(request.correlation_id));
+    metadata.insert("requested_by".into(), json!(caller.user_id));
+    let message = json!({
+        "notification_type": "push",
+        "user_id": user,
+        "template_code": template_code,
+        "variables": variables,
+        "request_id": request_id,
+        "priority": priority,
+        "metadata": metadata,
+    });
+    db.execute(
+        "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)",
+        &[param::text(config::var("push_queue")?), param::json(&message), spin_sdk::pg4::ParameterValue::Int16(priority as i16)],
+    )?;
+    Ok(Reply::ok(202, "Test notification queued", json!({"request_id": request_id, "user_id": user, "queued": true})))
+}

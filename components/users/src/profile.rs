@@ -1,0 +1,86 @@
+//! `/api/v1/users/profile/`: the caller's own account. GET reads it, PATCH
+//! changes the fields given, PUT replaces every editable field (an absent
+//! `push_token` clears it), DELETE deactivates the account and ends its
+//! sessions. Every change drops the user's cached records.
+
+use component_kit::auth::{self, Caller};
+use component_kit::cache::Cache;
+use component_kit::db::{Db, param};
+use component_kit::users::{self, UserRecord};
+use component_kit::{ApiError, ApiRequest, Reply};
+use user_domain::validation::{Fields, Patch};
+use user_domain::{PushToken, UserName};
+
+/// The caller's active account.
+fn account(db: &Db, caller: &Caller) -> Result<UserRecord, ApiError> {
+    let user = users::load(db, caller.user_id)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
+    if user.is_active { Ok(user) } else { Err(ApiError::Forbidden("This account is deactivated")) }
+}
+
+pub fn get(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let db = Db::connect()?;
+    Ok(Reply::ok(200, "Profile", account(&db, &caller)?.to_json()))
+}
+
+pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let name = if replace {
+        fields.required_str("name").and_then(|raw| fields.check("name", UserName::parse(raw)))
+    } else {
+        match fields.optional_str("name") {
+            Patch::Value(raw) => fields.check("name", UserName::parse(raw)),
+            Patch::Null => {
+                fields.problem("name", "cannot be null");
+                None
+            }
+            Patch::Absent => None,
+        }
+    };
+    let push_token = match fields.optional_str("push_token") {
+        Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map(|t| Patch::Value(t.into_inner())),
+        Patch::Null => Some(Patch::Null),
+        Patch::Absent if replace => Some(Patch::Null),
+        Patch::Absent => Some(Patch::Absent),
+    };
+    fields.finish()?;
+    let push_token = push_token.unwrap_or(Patch::Absent);
+
+    let db = Db::connect()?;
+    account(&db, &caller)?;
+    let (set_token, token) = match push_token {
+        Patch::Absent => (false, None),
+        Patch::Null => (true, None),
+        Patch::Value(token) => (true, Some(token)),
+    };
+    db.execute(
+        "UPDATE users SET name = COALESCE($2, name), \
+                push_token = CASE WHEN $3 THEN $4 ELSE push_token END, updated_at = now() \
+         WHERE id = $1",
+        &[
+            param::uuid(caller.user_id),
+            param::opt_text(name.map(UserName::into_inner)),
+            param::boolean(set_token),
+            param::opt_text(token),
+        ],
+    )?;
+    users::invalidate(cache, caller.user_id);
+    Ok(Reply::ok(200, "Profile updated", account(&db, &caller)?.to_json()))
+}
+
+pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let db = Db::connect()?;
+    account(&db, &caller)?;
+    db.execute(
+        "WITH revoked AS ( \
+             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
+             WHERE user_id = $1 AND revoked_at IS NULL \
+         ) UPDATE users SET is_active = false, updated_at = now() WHERE id = $1",
+        &[param::uuid(caller.user_id)],
+    )?;
+    users::invalidate(cache, caller.user_id);
+    Ok(Reply::ok(200, "Account deactivated", serde_json::json!({"is_active": false})))
+}

@@ -1,0 +1,79 @@
+use api_tests::{Spawn, spawn_app, spawn_with};
+use reqwest::Method;
+use serde_json::json;
+
+const KEY: &str = "service-key-for-tests";
+
+#[tokio::test]
+async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
+    let app = spawn_app().await;
+    let (id, token) = app.plain_user().await;
+    let first = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json()["data"], json!({"email": true, "push": true}));
+
+    // Changed behind the service's back: the cached answer stands.
+    app.db()
+        .await
+        .execute("UPDATE user_preferences SET push = false WHERE id = (SELECT preferences_id FROM users WHERE id = $1::text::uuid)", &[&id])
+        .await
+        .unwrap();
+    let cached = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    assert_eq!(cached.json()["data"]["push"], true, "served from Redis");
+
+    // Changed through the API: the cache is dropped and the change shows.
+    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"email": false}))).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.json()["data"], json!({"email": false, "push": false}));
+    let after = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    assert_eq!(after.json()["data"], json!({"email": false, "push": false}));
+
+    let put_partial = app.authed(Method::PUT, "/api/v1/users/preferences/", &token, Some(&json!({"email": true}))).await;
+    assert_eq!(put_partial.status, 400);
+    assert_eq!(put_partial.json()["details"]["push"][0], "is required");
+    let wrong_type = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": "no"}))).await;
+    assert_eq!(wrong_type.status, 400);
+}
+
+#[tokio::test]
+async fn a_redis_outage_serves_preferences_from_the_database() {
+    let app = spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1")).await;
+    let (_, token) = app.plain_user().await;
+    let answer = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
+    assert_eq!(patched.status, 200);
+}
+
+#[tokio::test]
+async fn services_read_preferences_with_any_configured_key() {
+    let app = spawn_with(Spawn::default().variable("service_keys", format!("old-key, {KEY}"))).await;
+    let (id, _) = app.plain_user().await;
+    let path = format!("/api/v1/users/{id}/preferences/");
+    for key in [KEY, "old-key"] {
+        let answer = app.send(app.client.get(app.url(&path)).header("x-service-key", key)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["data"], json!({"email": true, "push": true}));
+    }
+    assert_eq!(app.send(app.client.get(app.url(&path)).header("x-service-key", "wrong")).await.status, 401);
+    assert_eq!(app.get(&path).await.status, 401);
+    let unknown = app.send(app.client.get(app.url(&format!("/api/v1/users/{}/preferences/", uuid::Uuid::new_v4()))).header("x-service-key", KEY)).await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn the_internal_lookup_gives_what_delivery_needs() {
+    let app = spawn_with(Spawn::default().variable("service_keys", KEY)).await;
+    let (id, token) = app.plain_user().await;
+    app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "fcm:1"}))).await;
+    let answer = app.send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", KEY)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let data = answer.json()["data"].clone();
+    assert_eq!(data["user_id"], id.as_str());
+    assert_eq!(data["push_token"], "fcm:1");
+    assert_eq!(data["preferences"], json!({"email": true, "push": true}));
+    assert_eq!(data["is_active"], true);
+    assert!(data.get("password").is_none());
+    let no_key = app.get(&format!("/api/v1/internal/users/{id}/")).await;
+    assert_eq!(no_key.status, 401);
+}
