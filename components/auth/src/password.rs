@@ -107,20 +107,45 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     }
     cache.del(&[reset_user_key(user)]);
 
-    let hash = hash_password(&password).map_err(ApiError::internal)?;
+    set_password(&db, request, user, &password, "password_reset", (name, email), None)?;
+    Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
+}
+
+/// In one statement: stores the new password's hash, revokes every refresh
+/// token of the user (recording `reason`), queues a `password_changed` email
+/// and, when given, records the caller's new session.
+fn set_password(
+    db: &Db,
+    request: &ApiRequest,
+    user: UserId,
+    password: &Password,
+    reason: &str,
+    (name, email): (Option<String>, Option<String>),
+    session: Option<&Session>,
+) -> Result<(), ApiError> {
+    let hash = hash_password(password).map_err(ApiError::internal)?;
     let event = events::email(user, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
+    let session_cte = match session {
+        Some(_) => format!(", session AS ({})", insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 6)),
+        None => String::new(),
+    };
+    let mut params =
+        vec![param::uuid(user), param::text(hash), param::text(reason), param::text(config::var("email_queue")?), param::json(&event)];
+    if let Some(session) = session {
+        params.extend(session.refresh.params());
+    }
     db.execute(
         &format!(
             "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
              revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'password_reset' \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
                  WHERE user_id = $1 AND revoked_at IS NULL \
-             ) {}",
-            events::insert_sql(3, 4, "FROM updated")
+             ), event AS ({}){session_cte} SELECT 1",
+            events::insert_sql(4, 5, "FROM updated"),
         ),
-        &[param::uuid(user), param::text(hash), param::text(config::var("email_queue")?), param::json(&event)],
+        &params,
     )?;
-    Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
+    Ok(())
 }
 
 /// A new password for an account, judged against its email and name.
@@ -164,30 +189,7 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
     let password = parse_new_password("new_password", new, email.as_deref(), name.as_deref())?;
-    let hash = hash_password(&password).map_err(ApiError::internal)?;
-
-    let tokens = config::tokens()?;
-    let session = Session::start(&tokens, caller.user_id, row.get::<bool>("is_staff").unwrap_or(false))?;
-    let [refresh_hash, refresh_expires] = session.refresh.params();
-    let event = events::email(caller.user_id, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
-    db.execute(
-        &format!(
-            "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
-             revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'password_changed' \
-                 WHERE user_id = $1 AND revoked_at IS NULL \
-             ), session AS ({}), event AS ({}) SELECT 1",
-            insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 3),
-            events::insert_sql(5, 6, "FROM updated"),
-        ),
-        &[
-            param::uuid(caller.user_id),
-            param::text(hash),
-            refresh_hash,
-            refresh_expires,
-            param::text(config::var("email_queue")?),
-            param::json(&event),
-        ],
-    )?;
+    let session = Session::start(&config::tokens()?, caller.user_id, row.get::<bool>("is_staff").unwrap_or(false))?;
+    set_password(&db, request, caller.user_id, &password, "password_changed", (name, email), Some(&session))?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
 }
