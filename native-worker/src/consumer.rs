@@ -1,0 +1,343 @@
+//! The push.queue consumer: takes deliveries, enriches and forwards them, and
+//! decides the fate of each (forward, skip, retry, dead-letter, hand back).
+//!
+//! Each delivery is processed in its own task, so a slow lookup never holds up
+//! the others; the broker's prefetch bounds how many are in flight. The loop
+//! itself is a `select!` over deliveries, finished tasks, the breaker's pause
+//! and shutdown, and never sleeps on a message's behalf.
+//!
+//! Ordering that makes "forwarded exactly once" hold: publish to push.ready,
+//! wait for the confirm, record the request_id, then ack the original. A
+//! crash anywhere before the ack redelivers the message; the record then makes
+//! the redelivery an ack without a second forward.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::breaker::{Breaker, Clock, Permit};
+use crate::config::Config;
+use crate::db::DbError;
+use crate::dedup::Dedup;
+use crate::enrich::Enricher;
+use crate::message::{self, PushMessage};
+use crate::metrics::Metrics;
+use crate::retry::{self, RetryDecision};
+use crate::topology::{self, PublishError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker ended the consumer")]
+    ConsumerEnded,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Forwarded,
+    Skipped(&'static str),
+    Duplicate,
+    Retried(u32),
+    DeadLettered(String),
+    /// Handed back to the queue untouched (breaker open).
+    Requeued,
+    /// Nothing could be settled: the channel is gone and the broker will
+    /// redeliver the message.
+    Abandoned,
+}
+
+/// A failure that may pass: a dependency did not answer.
+#[derive(Debug, thiserror::Error)]
+enum Transient {
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("publish: {0}")]
+    Publish(PublishError),
+    #[error("request {0} is being processed by another delivery")]
+    InFlight(String),
+}
+
+/// Everything a delivery's task needs, shared by all of them.
+pub struct Processor<C: Clock = crate::breaker::SystemClock> {
+    pub config: Config,
+    pub enricher: Enricher,
+    pub dedup: Dedup,
+    pub breaker: Mutex<Breaker<C>>,
+    pub metrics: Arc<Metrics>,
+    /// request_ids being processed right now, so two copies of one message
+    /// held at the same time cannot both pass the dedup check.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Removes a request_id from the in-flight set when processing ends, however it ends.
+struct InFlightGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.set.lock().expect("in-flight lock").remove(&self.id);
+    }
+}
+
+impl<C: Clock + 'static> Processor<C> {
+    pub fn new(config: Config, enricher: Enricher, dedup: Dedup, breaker: Breaker<C>, metrics: Arc<Metrics>) -> Self {
+        Self { config, enricher, dedup, breaker: Mutex::new(breaker), metrics, in_flight: Mutex::new(HashSet::new()) }
+    }
+
+    fn permit(&self) -> Permit {
+        let mut b = self.breaker.lock().expect("breaker lock");
+        let p = b.permit();
+        self.metrics.breaker_state.set(b.state().gauge());
+        p
+    }
+
+    fn breaker_success(&self) {
+        let mut b = self.breaker.lock().expect("breaker lock");
+        b.on_success();
+        self.metrics.breaker_state.set(b.state().gauge());
+    }
+
+    /// Records a dependency failure; true when the breaker is open now.
+    fn breaker_failure(&self) -> bool {
+        let mut b = self.breaker.lock().expect("breaker lock");
+        let open = b.on_failure();
+        self.metrics.breaker_state.set(b.state().gauge());
+        open
+    }
+
+    /// Processes one delivery to the end: it is acked, or handed back, or
+    /// (when the channel died) left for the broker to redeliver.
+    pub async fn handle(&self, delivery: Delivery, publisher: &Channel) -> Outcome {
+        let started = Instant::now();
+        self.metrics.consumed.inc();
+        let outcome = match self.process(&delivery, publisher).await {
+            Ok(outcome) => outcome,
+            Err(transient) => self.on_transient(&delivery, publisher, transient).await,
+        };
+        let settled = match &outcome {
+            Outcome::Requeued => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await,
+            Outcome::Abandoned => Ok(true),
+            _ => delivery.ack(BasicAckOptions::default()).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "could not settle a delivery; the broker will redeliver it");
+            return Outcome::Abandoned;
+        }
+        match &outcome {
+            Outcome::Forwarded => self.metrics.forwarded.inc(),
+            Outcome::Skipped(_) => self.metrics.skipped.inc(),
+            Outcome::Duplicate => self.metrics.duplicates.inc(),
+            Outcome::Retried(_) => self.metrics.retried.inc(),
+            Outcome::DeadLettered(_) => self.metrics.dead_lettered.inc(),
+            Outcome::Requeued => self.metrics.requeued.inc(),
+            Outcome::Abandoned => 0,
+        };
+        self.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn process(&self, delivery: &Delivery, publisher: &Channel) -> Result<Outcome, Transient> {
+        let message = match PushMessage::parse(&delivery.data) {
+            Ok(m) => m,
+            Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("malformed: {e}")).await),
+        };
+        let _guard = {
+            let mut set = self.in_flight.lock().expect("in-flight lock");
+            if !set.insert(message.request_id.clone()) {
+                return Err(Transient::InFlight(message.request_id));
+            }
+            InFlightGuard { set: &self.in_flight, id: message.request_id.clone() }
+        };
+        if self.dedup.seen(&message.request_id).await? {
+            self.breaker_success();
+            return Ok(Outcome::Duplicate);
+        }
+        let Some((user, _source)) = self.enricher.lookup(message.user_id).await? else {
+            self.breaker_success();
+            return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
+        };
+        if let Some(reason) = user.skip_reason() {
+            self.breaker_success();
+            return Ok(Outcome::Skipped(reason.as_str()));
+        }
+        let properties = forwarded_properties(&delivery.properties);
+        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties).await {
+            Ok(()) => {}
+            // The channel is gone: nothing can be settled on it either.
+            Err(PublishError::Amqp(e)) => {
+                tracing::warn!(error = %e, "forward failed; leaving the delivery to be redelivered");
+                return Ok(Outcome::Abandoned);
+            }
+            Err(e) => return Err(Transient::Publish(e)),
+        }
+        // The forward is confirmed; from here the message must not go out again.
+        if let Err(e) = self.dedup.record(&message.request_id).await {
+            tracing::error!(error = %e, request_id = %message.request_id, "forwarded but not recorded; a redelivery would forward it again");
+        }
+        self.breaker_success();
+        Ok(Outcome::Forwarded)
+    }
+
+    async fn on_transient(&self, delivery: &Delivery, publisher: &Channel, error: Transient) -> Outcome {
+        // A copy of a message in flight says nothing about the dependencies.
+        let counts_for_breaker = !matches!(error, Transient::InFlight(_));
+        if counts_for_breaker && self.breaker_failure() {
+            // Failing fast: hand it back untouched rather than spend a retry.
+            return Outcome::Requeued;
+        }
+        let done = message::retry_count(delivery.properties.headers().as_ref());
+        match retry::decide(done, &self.config.retry_delays()) {
+            RetryDecision::Retry { delay, attempt } => {
+                tracing::info!(%error, attempt, ?delay, "retrying later");
+                let headers = message::with_retry_count(delivery.properties.headers().as_ref(), attempt);
+                let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+                let queue = self.config.retry_queue(delay);
+                match topology::publish_confirmed(publisher, "", &queue, &delivery.data, properties).await {
+                    Ok(()) => Outcome::Retried(attempt),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not schedule a retry");
+                        Outcome::Abandoned
+                    }
+                }
+            }
+            RetryDecision::Exhausted => self.dead_letter(delivery, publisher, &format!("retries exhausted: {error}")).await,
+        }
+    }
+
+    /// Publishes the delivery to the dead-letter exchange with `reason` in a
+    /// header. Not a plain `nack`: a nack dead-letters without a reason.
+    async fn dead_letter(&self, delivery: &Delivery, publisher: &Channel, reason: &str) -> Outcome {
+        tracing::info!(reason, "dead-lettering");
+        let headers = message::with_failure_reason(delivery.properties.headers().as_ref(), reason);
+        let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+        match topology::publish_confirmed(publisher, &self.config.dlx_exchange, &self.config.dlx_routing_key, &delivery.data, properties).await {
+            Ok(()) => Outcome::DeadLettered(reason.to_owned()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not dead-letter");
+                Outcome::Abandoned
+            }
+        }
+    }
+}
+
+/// Properties of a forwarded message: persistent JSON, keeping the original's
+/// priority and correlation, with the request_id's message as message_id.
+fn forwarded_properties(original: &BasicProperties) -> BasicProperties {
+    let mut p = topology::json_properties();
+    if let Some(priority) = original.priority() {
+        p = p.with_priority(*priority);
+    }
+    if let Some(id) = original.correlation_id() {
+        p = p.with_correlation_id(id.clone());
+    }
+    if let Some(id) = original.message_id() {
+        p = p.with_message_id(id.clone());
+    }
+    p
+}
+
+/// Runs the consumer on `conn` until shutdown (Ok) or until the connection
+/// fails (Err; the caller reconnects). On the way out it waits for every task,
+/// so what it holds is finished and acked; deliveries it had not started are
+/// handed back when their channel closes.
+pub async fn run<C: Clock + 'static>(
+    processor: Arc<Processor<C>>,
+    conn: &Connection,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
+    let publisher = topology::confirm_channel(conn).await?;
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    loop {
+        // A fresh consuming channel per pause: closing the old one hands back
+        // every delivery buffered on it, without us touching them.
+        let consume = conn.create_channel().await?;
+        consume.basic_qos(processor.config.prefetch, BasicQosOptions::default()).await?;
+        if let Permit::Trial = processor.permit() {
+            // Half-open: exactly one message, fetched, not pushed to us.
+            match consume.basic_get(processor.config.push_queue.as_str().into(), BasicGetOptions::default()).await? {
+                Some(message) => {
+                    processor.handle(message.delivery, &publisher).await;
+                }
+                // Nothing to try with; let the next delivery be the trial.
+                None => processor.breaker.lock().expect("breaker lock").release_trial(),
+            }
+            if processor.breaker.lock().expect("breaker lock").is_open() {
+                let _ = consume.close(200, "breaker open".into()).await;
+                if pause(&processor, &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        let tag = format!("native-worker-{}", uuid::Uuid::new_v4());
+        let mut consumer = consume
+            .basic_consume(
+                processor.config.push_queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let stopped: Result<bool, ConsumerError> = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(true),
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                next = consumer.next() => match next {
+                    None => break Err(ConsumerError::ConsumerEnded),
+                    Some(Err(e)) => break Err(e.into()),
+                    Some(Ok(delivery)) => match processor.permit() {
+                        Permit::Allow | Permit::Trial => {
+                            let processor = processor.clone();
+                            let publisher = publisher.clone();
+                            tasks.spawn(async move { processor.handle(delivery, &publisher).await });
+                        }
+                        Permit::Deny { .. } => {
+                            let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            processor.metrics.requeued.inc();
+                            break Ok(false);
+                        }
+                    },
+                },
+            }
+        };
+        // Finish what we hold before closing the channel its acks travel on.
+        while tasks.join_next().await.is_some() {}
+        let _ = consume.close(200, "consumer stopping".into()).await;
+        match stopped {
+            Ok(true) => break,
+            Ok(false) => {
+                if pause(&processor, &shutdown).await {
+                    break;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = publisher.close(200, "shutdown".into()).await;
+    Ok(())
+}
+
+/// Waits while the breaker is open. Returns true on shutdown.
+async fn pause<C: Clock + 'static>(processor: &Processor<C>, shutdown: &CancellationToken) -> bool {
+    let wait = {
+        let b = processor.breaker.lock().expect("breaker lock");
+        b.remaining_open().unwrap_or(Duration::from_millis(50))
+    };
+    tracing::warn!(?wait, "circuit breaker open: consumption paused");
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(wait) => false,
+    }
+}
