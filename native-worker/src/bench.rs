@@ -137,7 +137,7 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
         let _ = channel.queue_delete(config.retry_queue(delay).as_str().into(), QueueDeleteOptions::default()).await;
     }
     let _ = channel.exchange_delete(config.dlx_exchange.as_str().into(), Default::default()).await;
-    let _ = conn.close(200, "bench done".into()).await;
+    crate::topology::close_connection(&conn, "bench done").await;
     for chunk in keys.chunks(1000) {
         let _ = worker.probes.cache.del(chunk).await;
     }

@@ -39,6 +39,8 @@ pub enum ConsumerError {
     Amqp(#[from] lapin::Error),
     #[error("the broker ended the consumer")]
     ConsumerEnded,
+    #[error("the connection to the broker is gone")]
+    ConnectionLost,
 }
 
 /// What became of one delivery.
@@ -126,10 +128,18 @@ impl<C: Clock + 'static> Processor<C> {
             Ok(outcome) => outcome,
             Err(transient) => self.on_transient(&delivery, publisher, transient).await,
         };
-        let settled = match &outcome {
-            Outcome::Requeued => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await,
-            Outcome::Abandoned => Ok(true),
-            _ => delivery.ack(BasicAckOptions::default()).await,
+        // Settling waits for nothing from the broker in AMQP, yet on a dead
+        // connection lapin can hang here; bound it like a confirm.
+        let settle = async {
+            match &outcome {
+                Outcome::Requeued => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(drop),
+                Outcome::Abandoned => Ok(()),
+                _ => delivery.ack(BasicAckOptions::default()).await.map(drop),
+            }
+        };
+        let settled = match tokio::time::timeout(topology::CONFIRM_TIMEOUT, settle).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
         };
         if let Err(e) = settled {
             tracing::warn!(error = %e, "could not settle a delivery; the broker will redeliver it");
@@ -172,11 +182,11 @@ impl<C: Clock + 'static> Processor<C> {
             self.breaker_success();
             return Ok(Outcome::Skipped(reason.as_str()));
         }
-        let properties = forwarded_properties(&delivery.properties);
+        let properties = forwarded_properties(&delivery.properties, &message.request_id);
         match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties).await {
             Ok(()) => {}
             // The channel is gone: nothing can be settled on it either.
-            Err(PublishError::Amqp(e)) => {
+            Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
                 tracing::warn!(error = %e, "forward failed; leaving the delivery to be redelivered");
                 return Ok(Outcome::Abandoned);
             }
@@ -233,17 +243,17 @@ impl<C: Clock + 'static> Processor<C> {
 }
 
 /// Properties of a forwarded message: persistent JSON, keeping the original's
-/// priority and correlation, with the request_id's message as message_id.
-fn forwarded_properties(original: &BasicProperties) -> BasicProperties {
-    let mut p = topology::json_properties();
+/// priority and correlation id, with the request_id as message_id. The one
+/// case the dedup record cannot cover (the link dies after the broker took a
+/// forward but before its confirm came back) yields a second copy with the
+/// same message_id, which the push service can drop.
+fn forwarded_properties(original: &BasicProperties, request_id: &str) -> BasicProperties {
+    let mut p = topology::json_properties().with_message_id(request_id.into());
     if let Some(priority) = original.priority() {
         p = p.with_priority(*priority);
     }
     if let Some(id) = original.correlation_id() {
         p = p.with_correlation_id(id.clone());
-    }
-    if let Some(id) = original.message_id() {
-        p = p.with_message_id(id.clone());
     }
     p
 }
@@ -274,7 +284,7 @@ pub async fn run<C: Clock + 'static>(
                 None => processor.breaker.lock().expect("breaker lock").release_trial(),
             }
             if processor.breaker.lock().expect("breaker lock").is_open() {
-                let _ = consume.close(200, "breaker open".into()).await;
+                topology::close_channel(&consume, "breaker open").await;
                 if pause(&processor, &shutdown).await {
                     break;
                 }
@@ -290,10 +300,24 @@ pub async fn run<C: Clock + 'static>(
                 FieldTable::default(),
             )
             .await?;
+        // The consumer stream does not always end when the socket dies; look
+        // at the connection itself too, so a dead session is noticed quickly.
+        let mut liveness = tokio::time::interval(Duration::from_millis(100));
         let stopped: Result<bool, ConsumerError> = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(true),
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = liveness.tick() => {
+                    if !(conn.status().connected() && consume.status().connected() && publisher.status().connected()) {
+                        break Err(ConsumerError::ConnectionLost);
+                    }
+                }
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    // A delivery nothing could be settled for stays unacked
+                    // until its channel closes: rebuild the session.
+                    if let Ok(Outcome::Abandoned) = done {
+                        break Err(ConsumerError::ConnectionLost);
+                    }
+                }
                 next = consumer.next() => match next {
                     None => break Err(ConsumerError::ConsumerEnded),
                     Some(Err(e)) => break Err(e.into()),
@@ -312,9 +336,11 @@ pub async fn run<C: Clock + 'static>(
                 },
             }
         };
+        tracing::info!(in_flight = tasks.len(), reason = ?stopped, "consumer stopping; finishing what it holds");
         // Finish what we hold before closing the channel its acks travel on.
         while tasks.join_next().await.is_some() {}
-        let _ = consume.close(200, "consumer stopping".into()).await;
+        tracing::info!("consumer settled every delivery it held");
+        topology::close_channel(&consume, "consumer stopping").await;
         match stopped {
             Ok(true) => break,
             Ok(false) => {
@@ -325,7 +351,7 @@ pub async fn run<C: Clock + 'static>(
             Err(e) => return Err(e),
         }
     }
-    let _ = publisher.close(200, "shutdown".into()).await;
+    topology::close_channel(&publisher, "shutdown").await;
     Ok(())
 }
 

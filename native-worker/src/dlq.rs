@@ -85,8 +85,8 @@ pub async fn replay(config: &Config, filter: &Filter, limit: usize, dry_run: boo
     for delivery in held {
         delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
     }
-    let _ = channel.close(200, "done".into()).await;
-    let _ = conn.close(200, "done".into()).await;
+    crate::topology::close_channel(&channel, "done").await;
+    crate::topology::close_connection(&conn, "done").await;
     Ok(report)
 }
 

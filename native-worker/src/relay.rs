@@ -27,6 +27,8 @@ pub enum RelayError {
     Database(#[from] DbError),
     #[error("amqp: {0}")]
     Amqp(#[from] lapin::Error),
+    #[error("the connection to the broker is gone")]
+    ConnectionLost,
 }
 
 pub struct Relay {
@@ -49,13 +51,12 @@ impl Relay {
     /// A database outage only pauses it: the pool reconnects by itself.
     pub async fn run(&self, conn: &Connection, shutdown: CancellationToken) -> Result<(), RelayError> {
         let channel = topology::confirm_channel(conn).await?;
-        loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
+        // An idle relay publishes nothing and would not notice a dead link.
+        let mut liveness = tokio::time::interval(std::time::Duration::from_millis(100));
+        'relay: loop {
             let wait = match self.relay_batch(&channel).await {
                 // A full batch suggests more are waiting: go again at once.
-                Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => continue,
+                Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => std::time::Duration::ZERO,
                 Ok(_) => self.interval,
                 Err(RelayError::Database(e)) => {
                     tracing::warn!(error = %e, "outbox relay cannot reach the database");
@@ -63,12 +64,22 @@ impl Relay {
                 }
                 Err(e) => return Err(e),
             };
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break 'relay,
+                    _ = &mut sleep => break,
+                    _ = liveness.tick() => {
+                        if !(conn.status().connected() && channel.status().connected()) {
+                            return Err(RelayError::ConnectionLost);
+                        }
+                    }
+                }
             }
         }
-        let _ = channel.close(200, "shutdown".into()).await;
+        crate::topology::close_channel(&channel, "shutdown").await;
         Ok(())
     }
 

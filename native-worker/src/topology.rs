@@ -19,6 +19,9 @@ pub enum PublishError {
     /// The broker refused the message (basic.nack).
     #[error("the broker refused the message")]
     Nacked,
+    /// The broker did not answer in time; treated like a dead channel.
+    #[error("no {0} from the broker in time")]
+    Timeout(&'static str),
     /// No queue is bound for the routing key (mandatory publish returned).
     #[error("message unroutable: {0}")]
     Unroutable(String),
@@ -104,16 +107,19 @@ pub async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), PublishError> {
-    let confirm = channel
-        .basic_publish(
+    let pending = tokio::time::timeout(
+        CONFIRM_TIMEOUT,
+        channel.basic_publish(
             exchange.into(),
             routing_key.into(),
             BasicPublishOptions { mandatory: true, ..Default::default() },
             body,
             properties,
-        )
-        .await?
-        .await?;
+        ),
+    )
+    .await
+    .map_err(|_| PublishError::Timeout("publish"))??;
+    let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, pending).await.map_err(|_| PublishError::Timeout("confirm"))??;
     check_confirmation(confirm)
 }
 
@@ -127,3 +133,29 @@ pub fn check_confirmation(confirm: lapin::Confirmation) -> Result<(), PublishErr
     }
     Ok(())
 }
+
+/// Closes a channel without waiting long: on a dead connection the broker's
+/// close-ok never comes, and shutdown or reconnection must not wait for it.
+pub async fn close_channel(channel: &Channel, reason: &str) {
+    if channel.status().connected() {
+        if let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await {
+            tracing::debug!(error = %e, "channel close timed out");
+        }
+    }
+}
+
+/// Closes a connection without waiting long (see [`close_channel`]).
+pub async fn close_connection(conn: &Connection, reason: &str) {
+    if conn.status().connected() {
+        if let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, reason.into())).await {
+            tracing::debug!(error = %e, "connection close timed out");
+        }
+    }
+}
+
+/// How long a publish may wait for its confirm. RabbitMQ confirms persistent
+/// messages after an fsync, milliseconds normally; far beyond that the link
+/// is as good as dead.
+pub const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

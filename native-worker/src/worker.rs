@@ -121,7 +121,7 @@ impl Worker {
         let conn = topology::connect(&self.config.amqp_url, "native-worker").await.map_err(|e| format!("connect: {e}"))?;
         let setup = conn.create_channel().await.map_err(|e| e.to_string())?;
         topology::declare(&setup, &self.config).await.map_err(|e| format!("declare: {e}"))?;
-        let _ = setup.close(200, "declared".into()).await;
+        topology::close_channel(&setup, "declared").await;
         self.probes.amqp_connected.store(true, Ordering::Relaxed);
         self.session_was_up.store(true, Ordering::Relaxed);
         // If one half fails, the other must stop too: they share the connection.
@@ -142,8 +142,19 @@ impl Worker {
             session.cancel();
             r
         };
-        let (c, r) = tokio::join!(consumer, relay);
-        let _ = conn.close(200, "bye".into()).await;
+        // The readiness probe follows the connection itself, not the session,
+        // which may take a moment to wind down after the link died.
+        let watch = async {
+            loop {
+                self.probes.amqp_connected.store(conn.status().connected(), Ordering::Relaxed);
+                tokio::select! {
+                    _ = session.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        };
+        let (c, r, ()) = tokio::join!(consumer, relay, watch);
+        topology::close_connection(&conn, "bye").await;
         c.and(r)?;
         if shutdown.is_cancelled() { Ok(()) } else { Err("session stopped".into()) }
     }
