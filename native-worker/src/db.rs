@@ -18,6 +18,9 @@ pub enum DbError {
     Query(#[from] tokio_postgres::Error),
     #[error("database did not answer in time")]
     Timeout,
+    /// A batched query failed; the message is shared by every caller in it.
+    #[error("{0}")]
+    Batch(String),
 }
 
 /// Bound on one query, so a dead link fails a message instead of hanging it.

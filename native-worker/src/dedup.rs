@@ -3,40 +3,65 @@
 //! `forwarded_requests`, migration V2) rather than Redis: the record must
 //! survive a Redis outage, which the cache is allowed to have. A record is
 //! written only after push.ready confirmed the publish, and kept 24 hours.
+//!
+//! Every message asks once and records once, so both go through batchers:
+//! requests arriving while a query runs are answered by the next single
+//! query (`= ANY($1)`), which turns thousands of statements a second into
+//! a few hundred without adding latency when the worker is idle.
 
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{DbError, timed};
 
+/// Most requests one query answers.
+const MAX_BATCH: usize = 512;
+
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
 pub struct Dedup {
-    pub pool: Pool,
-    pub ttl: Duration,
+    pool: Pool,
+    ttl: Duration,
+    seen_tx: mpsc::UnboundedSender<(String, Reply<bool>)>,
+    record_tx: mpsc::UnboundedSender<(String, Reply<()>)>,
 }
 
 impl Dedup {
+    /// Starts the batchers; must be called inside a Tokio runtime.
+    pub fn new(pool: Pool, ttl: Duration) -> Self {
+        let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+        let (record_tx, record_rx) = mpsc::unbounded_channel();
+        tokio::spawn(batcher(seen_rx, {
+            let pool = pool.clone();
+            move |ids: Vec<String>| {
+                let pool = pool.clone();
+                async move { seen_batch(&pool, ttl, &ids).await.map(|found| ids.iter().map(|id| found.contains(id)).collect()) }
+            }
+        }));
+        tokio::spawn(batcher(record_rx, {
+            let pool = pool.clone();
+            move |ids: Vec<String>| {
+                let pool = pool.clone();
+                async move { record_batch(&pool, &ids).await.map(|()| vec![(); ids.len()]) }
+            }
+        }));
+        Self { pool, ttl, seen_tx, record_tx }
+    }
+
     /// True when `request_id` was forwarded within the TTL.
     pub async fn seen(&self, request_id: &str) -> Result<bool, DbError> {
-        let client = timed(self.pool.get()).await?;
-        let stmt = timed(client.prepare_cached(
-            "SELECT 1 FROM forwarded_requests WHERE request_id = $1 AND forwarded_at > now() - make_interval(secs => $2)",
-        ))
-        .await?;
-        let ttl = self.ttl.as_secs_f64();
-        Ok(timed(client.query_opt(&stmt, &[&request_id, &ttl])).await?.is_some())
+        let (tx, rx) = oneshot::channel();
+        self.seen_tx.send((request_id.to_owned(), tx)).map_err(|_| DbError::Batch("dedup batcher stopped".into()))?;
+        rx.await.map_err(|_| DbError::Batch("dedup batcher stopped".into()))?.map_err(DbError::Batch)
     }
 
     /// Records a confirmed forward. A record older than the TTL is renewed.
     pub async fn record(&self, request_id: &str) -> Result<(), DbError> {
-        let client = timed(self.pool.get()).await?;
-        let stmt = timed(client.prepare_cached(
-            "INSERT INTO forwarded_requests (request_id) VALUES ($1) \
-             ON CONFLICT (request_id) DO UPDATE SET forwarded_at = now()",
-        ))
-        .await?;
-        timed(client.execute(&stmt, &[&request_id])).await?;
-        Ok(())
+        let (tx, rx) = oneshot::channel();
+        self.record_tx.send((request_id.to_owned(), tx)).map_err(|_| DbError::Batch("dedup batcher stopped".into()))?;
+        rx.await.map_err(|_| DbError::Batch("dedup batcher stopped".into()))?.map_err(DbError::Batch)
     }
 
     /// Deletes records past the TTL; returns how many.
@@ -45,4 +70,69 @@ impl Dedup {
         let ttl = self.ttl.as_secs_f64();
         timed(client.execute("DELETE FROM forwarded_requests WHERE forwarded_at <= now() - make_interval(secs => $1)", &[&ttl])).await
     }
+}
+
+/// Collects what is queued (up to [`MAX_BATCH`]), runs one query for it in
+/// its own task, and answers each caller. Ends when every sender is gone.
+async fn batcher<T, F, Fut>(mut rx: mpsc::UnboundedReceiver<(String, Reply<T>)>, query: F)
+where
+    T: Send + 'static,
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, DbError>> + Send + 'static,
+{
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let (ids, replies): (Vec<String>, Vec<Reply<T>>) = batch.into_iter().unzip();
+        let fut = query(ids);
+        // Batches run concurrently, bounded by the pool; the next one
+        // gathers while this one is in the database.
+        tokio::spawn(async move {
+            match fut.await {
+                Ok(answers) => {
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        let _ = reply.send(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn seen_batch(pool: &Pool, ttl: Duration, ids: &[String]) -> Result<std::collections::HashSet<String>, DbError> {
+    let client = timed(pool.get()).await?;
+    let stmt = timed(client.prepare_cached(
+        "SELECT request_id FROM forwarded_requests WHERE request_id = ANY($1) AND forwarded_at > now() - make_interval(secs => $2)",
+    ))
+    .await?;
+    let ttl = ttl.as_secs_f64();
+    let rows = timed(client.query(&stmt, &[&ids, &ttl])).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+async fn record_batch(pool: &Pool, ids: &[String]) -> Result<(), DbError> {
+    let client = timed(pool.get()).await?;
+    // Sorted and distinct: two rows for one key in one INSERT .. ON CONFLICT
+    // is an error, and a fixed order avoids deadlocks between batches.
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let stmt = timed(client.prepare_cached(
+        "INSERT INTO forwarded_requests (request_id) SELECT unnest($1::text[]) \
+         ON CONFLICT (request_id) DO UPDATE SET forwarded_at = now()",
+    ))
+    .await?;
+    timed(client.execute(&stmt, &[&ids])).await?;
+    Ok(())
 }

@@ -69,7 +69,7 @@ impl Worker {
         let processor = Arc::new(Processor::new(
             config.clone(),
             Enricher { pool: pool.clone(), cache: cache.clone() },
-            Dedup { pool: pool.clone(), ttl: Duration::from_secs(config.dedup_ttl_secs) },
+            Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
             breaker,
             metrics.clone(),
         ));
