@@ -7,4 +7,5 @@ mod breaker;
 mod faults;
 mod flow;
 mod helpers;
+mod lifecycle;
 mod relay;
