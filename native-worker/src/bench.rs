@@ -142,7 +142,12 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
         let _ = worker.probes.cache.del(chunk).await;
     }
     drop(client);
+    worker.probes.pool.close();
     drop(worker);
+    if let Ok((admin, connection)) = tokio_postgres::connect(&with_database(&base.database_url, "postgres"), tokio_postgres::NoTls).await {
+        tokio::spawn(connection);
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).await;
+    }
     Ok(BenchReport { messages, cold_per_sec: per_sec[0], warm_per_sec: per_sec[1], relay_per_sec })
 }
 

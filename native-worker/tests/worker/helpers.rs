@@ -208,6 +208,19 @@ impl TestEnv {
         }
         let _ = self.channel.exchange_delete(self.config.dlx_exchange.as_str().into(), Default::default()).await;
         let _ = self.conn.close(200, "done".into()).await;
+        drop(self.worker.take());
+        self.pool.close();
+        drop_database(&self.config.database_url).await;
+    }
+}
+
+/// Drops a test database; FORCE ends connections a pool may still hold.
+async fn drop_database(url: &str) {
+    let name = url.rsplit_once('/').map(|(_, n)| n.to_owned()).unwrap_or_default();
+    let admin = native_worker::bench::with_database(url, "postgres");
+    if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
     }
 }
 
