@@ -38,8 +38,9 @@ pub struct Config {
     #[arg(long, env = "EMAIL_QUEUE", default_value = "email.queue")]
     pub email_queue: String,
     /// Unacknowledged deliveries the broker may push to this worker at once.
-    /// Enrichment is I/O bound, so a few hundred in flight keep two cores busy.
-    #[arg(long, env = "PREFETCH", default_value_t = 256)]
+    /// Enrichment is I/O bound, and lookups are batched, so a few hundred in
+    /// flight keep two cores busy; it also bounds what a crash redelivers.
+    #[arg(long, env = "PREFETCH", default_value_t = 500)]
     pub prefetch: u16,
     /// Consecutive dependency failures that open the circuit breaker.
     #[arg(long, env = "BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]

@@ -4,22 +4,16 @@
 //! survive a Redis outage, which the cache is allowed to have. A record is
 //! written only after push.ready confirmed the publish, and kept 24 hours.
 //!
-//! Every message asks once and records once, so both go through batchers:
-//! requests arriving while a query runs are answered by the next single
-//! query (`= ANY($1)`), which turns thousands of statements a second into
-//! a few hundred without adding latency when the worker is idle.
+//! Every message asks once and records once, so both go through
+//! [`crate::batch`].
 
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use crate::batch::{Reply, ask, batcher};
 use crate::db::{DbError, timed};
-
-/// Most requests one query answers.
-const MAX_BATCH: usize = 512;
-
-type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 pub struct Dedup {
     pool: Pool,
@@ -52,16 +46,12 @@ impl Dedup {
 
     /// True when `request_id` was forwarded within the TTL.
     pub async fn seen(&self, request_id: &str) -> Result<bool, DbError> {
-        let (tx, rx) = oneshot::channel();
-        self.seen_tx.send((request_id.to_owned(), tx)).map_err(|_| DbError::Batch("dedup batcher stopped".into()))?;
-        rx.await.map_err(|_| DbError::Batch("dedup batcher stopped".into()))?.map_err(DbError::Batch)
+        ask(&self.seen_tx, request_id.to_owned()).await
     }
 
     /// Records a confirmed forward. A record older than the TTL is renewed.
     pub async fn record(&self, request_id: &str) -> Result<(), DbError> {
-        let (tx, rx) = oneshot::channel();
-        self.record_tx.send((request_id.to_owned(), tx)).map_err(|_| DbError::Batch("dedup batcher stopped".into()))?;
-        rx.await.map_err(|_| DbError::Batch("dedup batcher stopped".into()))?.map_err(DbError::Batch)
+        ask(&self.record_tx, request_id.to_owned()).await
     }
 
     /// Deletes records past the TTL; returns how many.
@@ -69,44 +59,6 @@ impl Dedup {
         let client = timed(self.pool.get()).await?;
         let ttl = self.ttl.as_secs_f64();
         timed(client.execute("DELETE FROM forwarded_requests WHERE forwarded_at <= now() - make_interval(secs => $1)", &[&ttl])).await
-    }
-}
-
-/// Collects what is queued (up to [`MAX_BATCH`]), runs one query for it in
-/// its own task, and answers each caller. Ends when every sender is gone.
-async fn batcher<T, F, Fut>(mut rx: mpsc::UnboundedReceiver<(String, Reply<T>)>, query: F)
-where
-    T: Send + 'static,
-    F: Fn(Vec<String>) -> Fut,
-    Fut: Future<Output = Result<Vec<T>, DbError>> + Send + 'static,
-{
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        let (ids, replies): (Vec<String>, Vec<Reply<T>>) = batch.into_iter().unzip();
-        let fut = query(ids);
-        // Batches run concurrently, bounded by the pool; the next one
-        // gathers while this one is in the database.
-        tokio::spawn(async move {
-            match fut.await {
-                Ok(answers) => {
-                    for (reply, answer) in replies.into_iter().zip(answers) {
-                        let _ = reply.send(Ok(answer));
-                    }
-                }
-                Err(e) => {
-                    let e = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            }
-        });
     }
 }
 

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use user_domain::{UserId, cache_keys};
 
+use tokio::sync::mpsc;
+
+use crate::batch::{Reply, ask, batcher};
 use crate::cache::Cache;
 use crate::db::{DbError, timed};
 
@@ -77,11 +80,25 @@ pub enum Source {
 }
 
 pub struct Enricher {
-    pub pool: Pool,
     pub cache: std::sync::Arc<Cache>,
+    /// Cache misses are looked up in batches (see [`crate::batch`]).
+    lookups: mpsc::UnboundedSender<(uuid::Uuid, Reply<Option<UserRecord>>)>,
 }
 
 impl Enricher {
+    /// Starts the lookup batcher; must be called inside a Tokio runtime.
+    pub fn new(pool: Pool, cache: std::sync::Arc<Cache>) -> Self {
+        let (lookups, rx) = mpsc::unbounded_channel();
+        tokio::spawn(batcher(rx, move |ids: Vec<uuid::Uuid>| {
+            let pool = pool.clone();
+            async move {
+                let found = users_batch(&pool, &ids).await?;
+                Ok(ids.iter().map(|id| found.iter().find(|u| u.user_id == *id).cloned()).collect())
+            }
+        }));
+        Self { cache, lookups }
+    }
+
     /// The user, or `None` when no such user exists. Fails only when
     /// PostgreSQL cannot answer; a Redis failure is a miss.
     pub async fn lookup(&self, id: UserId) -> Result<Option<(UserRecord, Source)>, DbError> {
@@ -106,14 +123,21 @@ impl Enricher {
     }
 
     async fn from_database(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
-        let client = timed(self.pool.get()).await?;
-        let stmt = timed(client.prepare_cached(
-            "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active \
-             FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1",
-        ))
-        .await?;
-        let row = timed(client.query_opt(&stmt, &[&id.as_uuid()])).await?;
-        Ok(row.map(|row| UserRecord {
+        ask(&self.lookups, id.as_uuid()).await
+    }
+}
+
+async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<UserRecord>, DbError> {
+    let client = timed(pool.get()).await?;
+    let stmt = timed(client.prepare_cached(
+        "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active \
+         FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = ANY($1)",
+    ))
+    .await?;
+    let rows = timed(client.query(&stmt, &[&ids])).await?;
+    Ok(rows
+        .iter()
+        .map(|row| UserRecord {
             user_id: row.get(0),
             name: row.get(1),
             email: row.get(2),
@@ -122,8 +146,8 @@ impl Enricher {
             push_enabled: row.get(5),
             email_verified: row.get(6),
             is_active: row.get(7),
-        }))
-    }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! - [`message`]: the push message and the headers the worker keeps on it.
 //! - [`consumer`]: the push.queue consumer and each delivery's fate.
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL).
-//! - [`dedup`]: request_ids already forwarded.
+//! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
 //! - [`breaker`]: the circuit breaker, a pure state machine.
 //! - [`backoff`]: reconnection delays.
@@ -23,6 +23,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod batch;
 pub mod bench;
 pub mod breaker;
 pub mod cache;

@@ -58,6 +58,8 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Sets everything up without connecting; must be called inside a Tokio
+    /// runtime (the query batchers are tasks).
     pub fn build(config: Config) -> Result<Self, WorkerError> {
         let metrics = Arc::new(Metrics::default());
         let pool = crate::db::pool(&config.database_url, config.database_pool_size)?;
@@ -68,7 +70,7 @@ impl Worker {
         );
         let processor = Arc::new(Processor::new(
             config.clone(),
-            Enricher { pool: pool.clone(), cache: cache.clone() },
+            Enricher::new(pool.clone(), cache.clone()),
             Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
             breaker,
             metrics.clone(),
