@@ -112,7 +112,7 @@ impl Enricher {
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "cache read failed, reading the database"),
         }
-        let Some(record) = self.from_database(id).await? else {
+        let Some(record) = self.read_database(id).await? else {
             return Ok(None);
         };
         let raw = serde_json::to_string(&record).expect("a record always serialises");
@@ -122,7 +122,7 @@ impl Enricher {
         Ok(Some((record, Source::Database)))
     }
 
-    async fn from_database(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
+    async fn read_database(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
         ask(&self.lookups, id.as_uuid()).await
     }
 }

@@ -137,19 +137,19 @@ pub fn check_confirmation(confirm: lapin::Confirmation) -> Result<(), PublishErr
 /// Closes a channel without waiting long: on a dead connection the broker's
 /// close-ok never comes, and shutdown or reconnection must not wait for it.
 pub async fn close_channel(channel: &Channel, reason: &str) {
-    if channel.status().connected() {
-        if let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await {
-            tracing::debug!(error = %e, "channel close timed out");
-        }
+    if channel.status().connected()
+        && let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await
+    {
+        tracing::debug!(error = %e, "channel close timed out");
     }
 }
 
 /// Closes a connection without waiting long (see [`close_channel`]).
 pub async fn close_connection(conn: &Connection, reason: &str) {
-    if conn.status().connected() {
-        if let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, reason.into())).await {
-            tracing::debug!(error = %e, "connection close timed out");
-        }
+    if conn.status().connected()
+        && let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, reason.into())).await
+    {
+        tracing::debug!(error = %e, "connection close timed out");
     }
 }
 
