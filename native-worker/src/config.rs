@@ -42,6 +42,9 @@ pub struct Config {
     /// flight keep two cores busy; it also bounds what a crash redelivers.
     #[arg(long, env = "PREFETCH", default_value_t = 500)]
     pub prefetch: u16,
+    /// Confirm-mode channels forwards are spread over.
+    #[arg(long, env = "PUBLISH_CHANNELS", default_value_t = 4)]
+    pub publish_channels: usize,
     /// Consecutive dependency failures that open the circuit breaker.
     #[arg(long, env = "BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]
     pub breaker_failure_threshold: u32,

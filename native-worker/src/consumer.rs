@@ -267,7 +267,14 @@ pub async fn run<C: Clock + 'static>(
     conn: &Connection,
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
-    let publisher = topology::confirm_channel(conn).await?;
+    // Several publishing channels: the broker runs each channel as its own
+    // process, so forwards spread over them use both cores on its side.
+    let mut publishers = Vec::new();
+    for _ in 0..processor.config.publish_channels.max(1) {
+        publishers.push(topology::confirm_channel(conn).await?);
+    }
+    let publisher = publishers[0].clone();
+    let mut next_publisher = 0usize;
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     loop {
         // A fresh consuming channel per pause: closing the old one hands back
@@ -307,7 +314,7 @@ pub async fn run<C: Clock + 'static>(
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(true),
                 _ = liveness.tick() => {
-                    if !(conn.status().connected() && consume.status().connected() && publisher.status().connected()) {
+                    if !(conn.status().connected() && consume.status().connected() && publishers.iter().all(|p| p.status().connected())) {
                         break Err(ConsumerError::ConnectionLost);
                     }
                 }
@@ -324,7 +331,8 @@ pub async fn run<C: Clock + 'static>(
                     Some(Ok(delivery)) => match processor.permit() {
                         Permit::Allow | Permit::Trial => {
                             let processor = processor.clone();
-                            let publisher = publisher.clone();
+                            next_publisher = (next_publisher + 1) % publishers.len();
+                            let publisher = publishers[next_publisher].clone();
                             tasks.spawn(async move { processor.handle(delivery, &publisher).await });
                         }
                         Permit::Deny { .. } => {
@@ -351,7 +359,9 @@ pub async fn run<C: Clock + 'static>(
             Err(e) => return Err(e),
         }
     }
-    topology::close_channel(&publisher, "shutdown").await;
+    for publisher in &publishers {
+        topology::close_channel(publisher, "shutdown").await;
+    }
     Ok(())
 }
 
