@@ -9,3 +9,4 @@ mod flow;
 mod helpers;
 mod lifecycle;
 mod relay;
+mod topology;
