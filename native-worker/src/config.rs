@@ -37,6 +37,10 @@ pub struct Config {
     /// an event is never published into the void.
     #[arg(long, env = "EMAIL_QUEUE", default_value = "email.queue")]
     pub email_queue: String,
+    /// Queue of status events (a push skipped, and why), for the gateway's
+    /// notification status tracking.
+    #[arg(long, env = "STATUS_QUEUE", default_value = "notification.status")]
+    pub status_queue: String,
     /// Unacknowledged deliveries the broker may push to this worker at once.
     /// Enrichment is I/O bound, and lookups are batched, so a few hundred in
     /// flight keep two cores busy; it also bounds what a crash redelivers.
@@ -111,6 +115,7 @@ impl Config {
             &mut self.dlx_exchange,
             &mut self.failed_queue,
             &mut self.email_queue,
+            &mut self.status_queue,
         ] {
             name.push('.');
             name.push_str(suffix);

@@ -179,6 +179,23 @@ impl<C: Clock + 'static> Processor<C> {
             return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
         };
         if let Some(reason) = user.skip_reason() {
+            let event = serde_json::json!({
+                "request_id": message.request_id,
+                "user_id": message.user_id.to_string(),
+                "notification_type": message.body.get("notification_type"),
+                "status": "skipped",
+                "reason": reason.as_str(),
+                "timestamp": chrono::Utc::now().to_rfc3339(),
+            });
+            let body = serde_json::to_vec(&event).expect("json");
+            match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, topology::json_properties()).await {
+                Ok(()) => {}
+                Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
+                    tracing::warn!(error = %e, "status event failed; leaving the delivery to be redelivered");
+                    return Ok(Outcome::Abandoned);
+                }
+                Err(e) => return Err(Transient::Publish(e)),
+            }
             self.breaker_success();
             return Ok(Outcome::Skipped(reason.as_str()));
         }

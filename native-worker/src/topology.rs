@@ -85,6 +85,7 @@ pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Er
     channel.queue_declare(config.push_queue.as_str().into(), durable, push_queue_arguments(config)).await?;
     channel.queue_declare(config.ready_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.email_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.status_queue.as_str().into(), durable, FieldTable::default()).await?;
     for delay in config.retry_delays() {
         // Expired messages dead-letter through the default exchange straight
         // back to push.queue: the broker does the waiting, not the consumer.

@@ -53,6 +53,20 @@ async fn push_disabled_or_tokenless_users_are_skipped() {
     assert_eq!(env.queue_len(&env.config.ready_queue).await, 0);
     assert_eq!(env.queue_len(&env.config.failed_queue).await, 0);
     assert_eq!(env.queue_len(&env.config.push_queue).await, 0, "skipped messages are acked");
+    let mut events: Vec<(String, String, String)> = env
+        .take(&env.config.status_queue, 2, WAIT)
+        .await
+        .iter()
+        .map(|e| (e.request_id(), e.body["status"].as_str().unwrap().into(), e.body["reason"].as_str().unwrap().into()))
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            ("req-disabled".into(), "skipped".into(), "push_disabled".into()),
+            ("req-tokenless".into(), "skipped".into(), "no_push_token".into())
+        ]
+    );
     env.cleanup().await;
 }
 

@@ -201,6 +201,7 @@ impl TestEnv {
             self.config.ready_queue.clone(),
             self.config.failed_queue.clone(),
             self.config.email_queue.clone(),
+            self.config.status_queue.clone(),
         ];
         queues.extend(self.retry_queues());
         for q in queues {
