@@ -121,7 +121,9 @@ impl<C: Clock + 'static> Processor<C> {
 
     /// Processes one delivery to the end: it is acked, or handed back, or
     /// (when the channel died) left for the broker to redeliver.
-    pub async fn handle(&self, delivery: Delivery, publisher: &Channel) -> Outcome {
+    /// With `acks`, acks are left to the [`AckLine`] (coalesced); without,
+    /// each delivery is acked on its own.
+    pub async fn handle(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
         let started = Instant::now();
         self.metrics.consumed.inc();
         let outcome = match self.process(&delivery, publisher).await {
@@ -131,10 +133,22 @@ impl<C: Clock + 'static> Processor<C> {
         // Settling waits for nothing from the broker in AMQP, yet on a dead
         // connection lapin can hang here; bound it like a confirm.
         let settle = async {
-            match &outcome {
-                Outcome::Requeued => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(drop),
-                Outcome::Abandoned => Ok(()),
-                _ => delivery.ack(BasicAckOptions::default()).await.map(drop),
+            match (&outcome, acks) {
+                (Outcome::Abandoned, _) => Ok(()),
+                (Outcome::Requeued, _) => {
+                    let r = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(drop);
+                    if r.is_ok()
+                        && let Some(line) = acks
+                    {
+                        line.complete(delivery.delivery_tag, false);
+                    }
+                    r
+                }
+                (_, Some(line)) => {
+                    line.complete(delivery.delivery_tag, true);
+                    Ok(())
+                }
+                (_, None) => delivery.ack(BasicAckOptions::default()).await.map(drop),
             }
         };
         let settled = match tokio::time::timeout(topology::CONFIRM_TIMEOUT, settle).await {
@@ -259,6 +273,53 @@ impl<C: Clock + 'static> Processor<C> {
     }
 }
 
+/// How often coalesced acks are sent. Each ack costs the queue's process on
+/// the broker as much as a delivery; one `multiple` ack per few milliseconds
+/// instead of one per message frees it for deliveries.
+const ACK_FLUSH_EVERY: Duration = Duration::from_millis(5);
+
+/// Coalesces acks on one channel. Deliveries finish out of order; an ack with
+/// `multiple` may only cover a prefix of delivery tags that are all settled,
+/// so this tracks the lowest unsettled tag and the highest ackable one below it.
+pub struct AckLine {
+    state: Mutex<AckState>,
+}
+
+struct AckState {
+    /// Lowest delivery tag not settled yet.
+    next: u64,
+    /// Settled tags above `next`, and whether each wants an ack (false: it
+    /// was nacked already, and an ack naming it would be an unknown tag).
+    done: std::collections::BTreeMap<u64, bool>,
+    /// Highest ackable tag of the settled prefix, not acked yet.
+    flushable: Option<u64>,
+}
+
+impl AckLine {
+    pub fn new(first_tag: u64) -> Self {
+        Self { state: Mutex::new(AckState { next: first_tag, done: Default::default(), flushable: None }) }
+    }
+
+    /// Marks `tag` settled; `ack` when it should be acked (not nacked).
+    pub fn complete(&self, tag: u64, ack: bool) {
+        let mut s = self.state.lock().expect("ack line lock");
+        s.done.insert(tag, ack);
+        loop {
+            let next = s.next;
+            let Some(ackable) = s.done.remove(&next) else { break };
+            if ackable {
+                s.flushable = Some(next);
+            }
+            s.next += 1;
+        }
+    }
+
+    /// The tag to ack with `multiple`, if any became ackable since last time.
+    pub fn take_flushable(&self) -> Option<u64> {
+        self.state.lock().expect("ack line lock").flushable.take()
+    }
+}
+
 /// Properties of a forwarded message: persistent JSON, keeping the original's
 /// priority and correlation id, with the request_id as message_id. The one
 /// case the dedup record cannot cover (the link dies after the broker took a
@@ -297,12 +358,16 @@ pub async fn run<C: Clock + 'static>(
         // A fresh consuming channel per pause: closing the old one hands back
         // every delivery buffered on it, without us touching them.
         let consume = conn.create_channel().await?;
+        // Delivery tags count from 1 per channel; a trial fetched on this
+        // channel takes the first one and is acked on its own.
+        let mut first_tag = 1;
         consume.basic_qos(processor.config.prefetch, BasicQosOptions::default()).await?;
         if let Permit::Trial = processor.permit() {
             // Half-open: exactly one message, fetched, not pushed to us.
             match consume.basic_get(processor.config.push_queue.as_str().into(), BasicGetOptions::default()).await? {
                 Some(message) => {
-                    processor.handle(message.delivery, &publisher).await;
+                    first_tag = message.delivery.delivery_tag + 1;
+                    processor.handle(message.delivery, &publisher, None).await;
                 }
                 // Nothing to try with; let the next delivery be the trial.
                 None => processor.breaker.lock().expect("breaker lock").release_trial(),
@@ -316,6 +381,8 @@ pub async fn run<C: Clock + 'static>(
             }
         }
         let tag = format!("native-worker-{}", uuid::Uuid::new_v4());
+        let acks = Arc::new(AckLine::new(first_tag));
+        let mut flush = tokio::time::interval(ACK_FLUSH_EVERY);
         let mut consumer = consume
             .basic_consume(
                 processor.config.push_queue.as_str().into(),
@@ -330,6 +397,13 @@ pub async fn run<C: Clock + 'static>(
         let stopped: Result<bool, ConsumerError> = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(true),
+                _ = flush.tick() => {
+                    if let Some(upto) = acks.take_flushable()
+                        && let Err(e) = consume.basic_ack(upto, BasicAckOptions { multiple: true }).await
+                    {
+                        break Err(e.into());
+                    }
+                }
                 _ = liveness.tick() => {
                     if !(conn.status().connected() && consume.status().connected() && publishers.iter().all(|p| p.status().connected())) {
                         break Err(ConsumerError::ConnectionLost);
@@ -350,7 +424,8 @@ pub async fn run<C: Clock + 'static>(
                             let processor = processor.clone();
                             next_publisher = (next_publisher + 1) % publishers.len();
                             let publisher = publishers[next_publisher].clone();
-                            tasks.spawn(async move { processor.handle(delivery, &publisher).await });
+                            let acks = acks.clone();
+                            tasks.spawn(async move { processor.handle(delivery, &publisher, Some(&acks)).await });
                         }
                         Permit::Deny { .. } => {
                             let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
@@ -364,6 +439,11 @@ pub async fn run<C: Clock + 'static>(
         tracing::info!(in_flight = tasks.len(), reason = ?stopped, "consumer stopping; finishing what it holds");
         // Finish what we hold before closing the channel its acks travel on.
         while tasks.join_next().await.is_some() {}
+        if let Some(upto) = acks.take_flushable()
+            && let Err(e) = consume.basic_ack(upto, BasicAckOptions { multiple: true }).await
+        {
+            tracing::warn!(error = %e, "final acks failed; the broker will redeliver those messages");
+        }
         tracing::info!("consumer settled every delivery it held");
         topology::close_channel(&consume, "consumer stopping").await;
         match stopped {
@@ -392,5 +472,33 @@ async fn pause<C: Clock + 'static>(processor: &Processor<C>, shutdown: &Cancella
     tokio::select! {
         _ = shutdown.cancelled() => true,
         _ = tokio::time::sleep(wait) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckLine;
+
+    #[test]
+    fn acks_only_a_settled_prefix() {
+        let line = AckLine::new(1);
+        line.complete(2, true);
+        line.complete(3, true);
+        assert_eq!(line.take_flushable(), None, "tag 1 is still being processed");
+        line.complete(1, true);
+        assert_eq!(line.take_flushable(), Some(3));
+        assert_eq!(line.take_flushable(), None, "already taken");
+    }
+
+    #[test]
+    fn never_names_a_nacked_tag() {
+        let line = AckLine::new(5);
+        line.complete(5, true);
+        line.complete(6, false);
+        assert_eq!(line.take_flushable(), Some(5));
+        line.complete(7, false);
+        assert_eq!(line.take_flushable(), None, "only nacked tags since");
+        line.complete(8, true);
+        assert_eq!(line.take_flushable(), Some(8));
     }
 }
