@@ -9,7 +9,9 @@
 //! Ordering that makes "forwarded exactly once" hold: publish to push.ready,
 //! wait for the confirm, record the request_id, then ack the original. A
 //! crash anywhere before the ack redelivers the message; the record then makes
-//! the redelivery an ack without a second forward.
+//! the redelivery an ack without a second forward. Acks themselves are
+//! coalesced (see [`AckLine`]): sent every few milliseconds with `multiple`,
+//! always after the confirms of everything they cover.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
