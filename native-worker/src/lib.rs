@@ -1,9 +1,43 @@
 //! # native-worker
 //!
 //! The native half of the user service. Spin components run as Wasm and have
-//! no AMQP sockets, so this process owns what must stay native.
+//! no AMQP sockets, so this process owns everything that talks to RabbitMQ:
+//! it enriches push messages with the user, relays the outbox, and replays
+//! dead letters; it also applies migrations and creates the first admin.
 //!
 //! ## Layout
+//! - [`config`]: every setting, from environment variables with defaults.
+//! - [`topology`]: queue and exchange declarations, confirmed publishing.
+//! - [`message`]: the push message and the headers the worker keeps on it.
+//! - [`consumer`]: the push.queue consumer and each delivery's fate.
+//! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL).
+//! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
+//! - [`retry`]: which delay queue a failed message waits in.
+//! - [`breaker`]: the circuit breaker, a pure state machine.
+//! - [`backoff`]: reconnection delays.
+//! - [`relay`]: the outbox relay.
+//! - [`metrics`], [`http`]: Prometheus metrics and the probe server.
+//! - [`worker`]: the `run` command wiring it all, with reconnection.
+//! - [`admin`]: `create-admin`. [`dlq`]: `dlq replay`. [`bench`]: `bench`.
 //! - [`migrate`]: applies `migrations/` (embedded at build time) with refinery.
 
+pub mod admin;
+pub mod backoff;
+pub mod batch;
+pub mod bench;
+pub mod breaker;
+pub mod cache;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod dedup;
+pub mod dlq;
+pub mod enrich;
+pub mod http;
+pub mod message;
+pub mod metrics;
 pub mod migrate;
+pub mod relay;
+pub mod retry;
+pub mod topology;
+pub mod worker;

@@ -1,0 +1,125 @@
+//! Every setting of the worker, read from environment variables with
+//! documented defaults. One struct, so tests and the bench can build a
+//! configuration with unique queue names without touching the environment.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Settings shared by every command that talks to the backing services.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL of the service's database.
+    #[arg(long, env = "DATABASE_URL", default_value = crate::migrate::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Redis URL (the enrichment cache).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// RabbitMQ URL.
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// Queue the gateway publishes push notifications to.
+    #[arg(long, env = "PUSH_QUEUE", default_value = "push.queue")]
+    pub push_queue: String,
+    /// Queue the push service consumes enriched messages from.
+    #[arg(long, env = "PUSH_READY_QUEUE", default_value = "push.ready")]
+    pub ready_queue: String,
+    /// Dead-letter exchange named in push.queue's arguments.
+    #[arg(long, env = "DLX_EXCHANGE", default_value = "notifications.dlx")]
+    pub dlx_exchange: String,
+    /// Routing key of dead letters (push.queue's x-dead-letter-routing-key).
+    #[arg(long, env = "DLX_ROUTING_KEY", default_value = "failed")]
+    pub dlx_routing_key: String,
+    /// Queue bound to the dead-letter exchange.
+    #[arg(long, env = "FAILED_QUEUE", default_value = "failed.queue")]
+    pub failed_queue: String,
+    /// Queue email events from the outbox are routed to; declared at start so
+    /// an event is never published into the void.
+    #[arg(long, env = "EMAIL_QUEUE", default_value = "email.queue")]
+    pub email_queue: String,
+    /// Queue of status events (a push skipped, and why), for the gateway's
+    /// notification status tracking.
+    #[arg(long, env = "STATUS_QUEUE", default_value = "notification.status")]
+    pub status_queue: String,
+    /// Unacknowledged deliveries the broker may push to this worker at once.
+    /// Enrichment is I/O bound, and lookups are batched, so a few hundred in
+    /// flight keep two cores busy; it also bounds what a crash redelivers.
+    #[arg(long, env = "PREFETCH", default_value_t = 500)]
+    pub prefetch: u16,
+    /// Confirm-mode channels forwards are spread over.
+    #[arg(long, env = "PUBLISH_CHANNELS", default_value_t = 4)]
+    pub publish_channels: usize,
+    /// Consecutive dependency failures that open the circuit breaker.
+    #[arg(long, env = "BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]
+    pub breaker_failure_threshold: u32,
+    /// How long the breaker stays open before one trial message, in milliseconds.
+    #[arg(long, env = "BREAKER_OPEN_MS", default_value_t = 60_000)]
+    pub breaker_open_ms: u64,
+    /// Delays of the successive retries, in milliseconds, comma separated.
+    /// Their count is the number of retries before a message is dead-lettered.
+    #[arg(long, env = "RETRY_DELAYS_MS", value_delimiter = ',', default_value = "2000,4000,8000")]
+    pub retry_delays_ms: Vec<u64>,
+    /// Outbox rows claimed per relay transaction.
+    #[arg(long, env = "RELAY_BATCH_SIZE", default_value_t = 200)]
+    pub relay_batch_size: i64,
+    /// Pause between relay polls when the outbox is empty, in milliseconds.
+    #[arg(long, env = "RELAY_INTERVAL_MS", default_value_t = 500)]
+    pub relay_interval_ms: u64,
+    /// How long a forwarded request_id is remembered, in seconds.
+    #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400)]
+    pub dedup_ttl_secs: u64,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
+    pub database_pool_size: usize,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and the bench to adjust.
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parse from an empty command line; clap fills in the defaults (and
+        // whatever the environment says, which is what a caller would expect).
+        Wrapper::parse_from(["native-worker"]).config
+    }
+
+    pub fn retry_delays(&self) -> Vec<Duration> {
+        self.retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect()
+    }
+
+    /// The delay queue holding messages waiting `delay` before going back to
+    /// push.queue. One queue per delay, because a queue's TTL applies to its
+    /// head only: mixed per-message TTLs would hold short delays behind long ones.
+    pub fn retry_queue(&self, delay: Duration) -> String {
+        format!("{}.retry.{}ms", self.push_queue, delay.as_millis())
+    }
+
+    pub fn breaker_open_for(&self) -> Duration {
+        Duration::from_millis(self.breaker_open_ms)
+    }
+
+    pub fn relay_interval(&self) -> Duration {
+        Duration::from_millis(self.relay_interval_ms)
+    }
+
+    /// Puts `suffix` on every queue and exchange name, so concurrent tests and
+    /// bench runs never share a queue.
+    pub fn with_name_suffix(mut self, suffix: &str) -> Self {
+        for name in [
+            &mut self.push_queue,
+            &mut self.ready_queue,
+            &mut self.dlx_exchange,
+            &mut self.failed_queue,
+            &mut self.email_queue,
+            &mut self.status_queue,
+        ] {
+            name.push('.');
+            name.push_str(suffix);
+        }
+        self
+    }
+}

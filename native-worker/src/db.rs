@@ -1,0 +1,51 @@
+//! The PostgreSQL connection pool. The pool replaces broken connections on
+//! checkout, which is how the worker reconnects to PostgreSQL after an outage.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid DATABASE_URL: {0}")]
+    Config(#[source] tokio_postgres::Error),
+    #[error("cannot build the pool: {0}")]
+    Build(String),
+    #[error("no database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("database did not answer in time")]
+    Timeout,
+    /// A batched query failed; the message is shared by every caller in it.
+    #[error("{0}")]
+    Batch(String),
+}
+
+/// Bound on one query, so a dead link fails a message instead of hanging it.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn pool(database_url: &str, size: usize) -> Result<Pool, DbError> {
+    let mut config: tokio_postgres::Config = database_url.parse().map_err(DbError::Config)?;
+    config.connect_timeout(Duration::from_secs(3));
+    // Dedup records and outbox marks are written per message. Not waiting for
+    // the WAL flush multiplies throughput; a PostgreSQL crash can lose the last
+    // fraction of a second of them, which costs at most a duplicate push or a
+    // re-sent event, both of which downstream consumers must tolerate anyway.
+    config.options("-c synchronous_commit=off");
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(3)))
+        .recycle_timeout(Some(Duration::from_secs(3)))
+        .build()
+        .map_err(|e| DbError::Build(e.to_string()))
+}
+
+/// Runs `fut` under [`QUERY_TIMEOUT`].
+pub async fn timed<T, E: Into<DbError>>(fut: impl Future<Output = Result<T, E>>) -> Result<T, DbError> {
+    tokio::time::timeout(QUERY_TIMEOUT, fut).await.map_err(|_| DbError::Timeout)?.map_err(Into::into)
+}

@@ -1,0 +1,108 @@
+//! The worker's small HTTP server: `/health` (the process runs), `/ready`
+//! (RabbitMQ, PostgreSQL and Redis reachable, for an orchestrator to route
+//! work or restart) and Prometheus `/metrics`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::Cache;
+use crate::metrics::Metrics;
+
+/// What the probes look at.
+pub struct Probes {
+    pub metrics: Arc<Metrics>,
+    pub pool: Pool,
+    pub cache: Arc<Cache>,
+    /// Set by the supervisor while its AMQP connection is up.
+    pub amqp_connected: Arc<AtomicBool>,
+}
+
+impl Probes {
+    async fn database_ok(&self) -> bool {
+        let check = async {
+            let client = self.pool.get().await.ok()?;
+            client.simple_query("SELECT 1").await.ok()
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Some(_)))
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("static headers are valid")
+}
+
+async fn route(probes: Arc<Probes>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() != hyper::Method::GET {
+        let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, "application/json", json!({"error": "method not allowed"}).to_string());
+        r.headers_mut().insert("allow", "GET".parse().expect("valid header"));
+        return Ok(r);
+    }
+    Ok(match req.uri().path() {
+        "/health" => respond(StatusCode::OK, "application/json", json!({"status": "ok"}).to_string()),
+        "/ready" => {
+            let amqp = probes.amqp_connected.load(Ordering::Relaxed);
+            let (database, cache) = tokio::join!(probes.database_ok(), probes.cache.ping());
+            let cache = cache.is_ok();
+            let ready = amqp && database && cache;
+            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let body = json!({"status": if ready {"ready"} else {"not_ready"}, "checks": {"rabbitmq": amqp, "database": database, "cache": cache}});
+            respond(status, "application/json", body.to_string())
+        }
+        "/metrics" => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", probes.metrics.render()),
+        _ => respond(StatusCode::NOT_FOUND, "application/json", json!({"error": "not found"}).to_string()),
+    })
+}
+
+/// Binds `addr`; returns the bound address (port 0 picks one) and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    probes: Arc<Probes>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, _) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors, usually: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let probes = probes.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| route(probes.clone(), req));
+                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(error = %e, "http connection ended");
+                }
+            });
+        }
+    });
+    Ok((local, task))
+}

@@ -1,0 +1,88 @@
+//! Prometheus metrics of the worker: what an operator needs to see whether
+//! pushes flow (consumed, forwarded, skipped, retried, dead-lettered), whether
+//! events leave the outbox (relayed), whether the breaker holds consumption
+//! back, and how long a message takes.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    pub consumed: Counter,
+    pub forwarded: Counter,
+    pub skipped: Counter,
+    pub duplicates: Counter,
+    pub retried: Counter,
+    pub dead_lettered: Counter,
+    /// Messages handed back to the queue untouched because the breaker opened.
+    pub requeued: Counter,
+    pub relayed: Counter,
+    pub relay_failures: Counter,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker_state: Gauge,
+    /// Seconds from delivery to ack.
+    pub processing_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("native_worker");
+        let m = Self {
+            consumed: Counter::default(),
+            forwarded: Counter::default(),
+            skipped: Counter::default(),
+            duplicates: Counter::default(),
+            retried: Counter::default(),
+            dead_lettered: Counter::default(),
+            requeued: Counter::default(),
+            relayed: Counter::default(),
+            relay_failures: Counter::default(),
+            breaker_state: Gauge::default(),
+            // 0.5 ms to about 8 s.
+            processing_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            registry: Registry::default(),
+        };
+        registry.register("messages_consumed", "Deliveries taken from push.queue", m.consumed.clone());
+        registry.register("messages_forwarded", "Messages enriched and confirmed on push.ready", m.forwarded.clone());
+        registry.register("messages_skipped", "Messages acked without a push (push disabled, no token, inactive)", m.skipped.clone());
+        registry.register("messages_duplicate", "Messages whose request_id was already forwarded", m.duplicates.clone());
+        registry.register("messages_retried", "Messages sent to a delay queue for a retry", m.retried.clone());
+        registry.register("messages_dead_lettered", "Messages sent to failed.queue", m.dead_lettered.clone());
+        registry.register("messages_requeued", "Deliveries handed back because the breaker opened", m.requeued.clone());
+        registry.register("outbox_relayed", "Outbox events published and confirmed", m.relayed.clone());
+        registry.register("outbox_failures", "Outbox publishes that failed and stay pending", m.relay_failures.clone());
+        registry.register("breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());
+        registry.register("processing_seconds", "Time from delivery to ack", m.processing_seconds.clone());
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_with_its_prefix() {
+        let m = Metrics::default();
+        m.forwarded.inc();
+        m.breaker_state.set(1);
+        m.processing_seconds.observe(0.01);
+        let text = m.render();
+        assert!(text.contains("native_worker_messages_forwarded_total 1"), "{text}");
+        assert!(text.contains("native_worker_breaker_state 1"), "{text}");
+        assert!(text.contains("native_worker_processing_seconds_count 1"), "{text}");
+        assert!(text.contains("native_worker_outbox_relayed_total 0"), "{text}");
+    }
+}

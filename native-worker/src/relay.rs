@@ -1,0 +1,162 @@
+//! The outbox relay. Components cannot speak AMQP (Wasm), so they write
+//! events into `outbox` in the same transaction as the change that causes
+//! them; this relay publishes pending rows in id order, with confirms, and
+//! marks them published.
+//!
+//! Several workers may relay at once: each claims a batch with
+//! `FOR UPDATE SKIP LOCKED`, so no row is published by two of them. A row
+//! whose publish fails stays pending, with `attempts` and `last_error` telling
+//! an operator why. A row is marked only after its confirm, so a crash can
+//! publish a row twice but never lose one; `message_id` is the row's
+//! `event_id` for consumers to recognise a repeat.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use lapin::options::BasicPublishOptions;
+use lapin::{Channel, Connection};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, timed};
+use crate::metrics::Metrics;
+use crate::topology::{self, PublishError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the connection to the broker is gone")]
+    ConnectionLost,
+}
+
+pub struct Relay {
+    pub pool: Pool,
+    pub batch_size: i64,
+    pub interval: std::time::Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchReport {
+    pub claimed: usize,
+    pub published: usize,
+    pub failed: usize,
+}
+
+impl Relay {
+    /// Relays until shutdown (Ok) or until the broker connection fails (Err).
+    /// A database outage only pauses it: the pool reconnects by itself.
+    pub async fn run(&self, conn: &Connection, shutdown: CancellationToken) -> Result<(), RelayError> {
+        let channel = topology::confirm_channel(conn).await?;
+        // An idle relay publishes nothing and would not notice a dead link.
+        let mut liveness = tokio::time::interval(std::time::Duration::from_millis(100));
+        'relay: loop {
+            let wait = match self.relay_batch(&channel).await {
+                // A full batch suggests more are waiting: go again at once.
+                Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => std::time::Duration::ZERO,
+                Ok(_) => self.interval,
+                Err(RelayError::Database(e)) => {
+                    tracing::warn!(error = %e, "outbox relay cannot reach the database");
+                    self.interval
+                }
+                Err(e) => return Err(e),
+            };
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break 'relay,
+                    _ = &mut sleep => break,
+                    _ = liveness.tick() => {
+                        if !(conn.status().connected() && channel.status().connected()) {
+                            return Err(RelayError::ConnectionLost);
+                        }
+                    }
+                }
+            }
+        }
+        crate::topology::close_channel(&channel, "shutdown").await;
+        Ok(())
+    }
+
+    /// Claims, publishes and marks one batch, in one transaction.
+    pub async fn relay_batch(&self, channel: &Channel) -> Result<BatchReport, RelayError> {
+        let mut client = timed(self.pool.get()).await?;
+        let tx = timed(client.transaction()).await?;
+        let rows = timed(tx.query(
+            "SELECT id, event_id, exchange, routing_key, payload, priority FROM outbox \
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&self.batch_size],
+        ))
+        .await?;
+        let mut report = BatchReport { claimed: rows.len(), ..Default::default() };
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        // Publish the whole batch before waiting: confirms are pipelined, so a
+        // batch costs one round trip rather than one per row.
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut broken: Option<lapin::Error> = None;
+        for row in &rows {
+            let id: i64 = row.get(0);
+            let event_id: uuid::Uuid = row.get(1);
+            let exchange: String = row.get(2);
+            let routing_key: String = row.get(3);
+            let payload: serde_json::Value = row.get(4);
+            let priority: i16 = row.get(5);
+            let body = serde_json::to_vec(&payload).expect("JSON from JSONB always serialises");
+            let properties = topology::json_properties()
+                .with_priority(priority.clamp(0, 10) as u8)
+                .with_message_id(event_id.to_string().into());
+            match channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    routing_key.as_str().into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    &body,
+                    properties,
+                )
+                .await
+            {
+                Ok(confirm) => pending.push((id, confirm)),
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut published = Vec::new();
+        let mut failed: Vec<(i64, String)> = Vec::new();
+        for (id, confirm) in pending {
+            match confirm.await.map_err(PublishError::from).and_then(topology::check_confirmation) {
+                Ok(()) => published.push(id),
+                Err(e) => failed.push((id, e.to_string())),
+            }
+        }
+        if let Some(e) = &broken {
+            // Rows never handed to the broker stay pending, with the reason.
+            let settled: std::collections::HashSet<i64> = published.iter().copied().chain(failed.iter().map(|(id, _)| *id)).collect();
+            let unsent: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(0)).filter(|id| !settled.contains(id)).collect();
+            failed.extend(unsent.into_iter().map(|id| (id, e.to_string())));
+        }
+        if !published.is_empty() {
+            timed(tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&published])).await?;
+        }
+        for (id, error) in &failed {
+            timed(tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[id, error])).await?;
+        }
+        timed(tx.commit()).await?;
+        report.published = published.len();
+        report.failed = failed.len();
+        self.metrics.relayed.inc_by(report.published as u64);
+        self.metrics.relay_failures.inc_by(report.failed as u64);
+        if let Some(e) = broken {
+            return Err(e.into());
+        }
+        Ok(report)
+    }
+}

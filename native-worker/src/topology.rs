@@ -1,0 +1,162 @@
+//! The AMQP side: connecting, declaring queues and exchanges exactly as the
+//! rest of the platform declares them, and publishing with confirms.
+//!
+//! push.queue's arguments must match the gateway's declaration to the letter:
+//! RabbitMQ refuses a redeclaration with different arguments
+//! (PRECONDITION_FAILED) and closes the channel.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The channel or connection failed: the session must be rebuilt.
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The broker refused the message (basic.nack).
+    #[error("the broker refused the message")]
+    Nacked,
+    /// The broker did not answer in time; treated like a dead channel.
+    #[error("no {0} from the broker in time")]
+    Timeout(&'static str),
+    /// No queue is bound for the routing key (mandatory publish returned).
+    #[error("message unroutable: {0}")]
+    Unroutable(String),
+}
+
+/// The persistent, JSON properties every publish of the worker uses.
+pub fn json_properties() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into())
+}
+
+pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url, properties).await
+}
+
+/// A channel in confirm mode: every publish on it is acknowledged by the broker.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, lapin::Error> {
+    let channel = conn.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(channel)
+}
+
+fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert(ShortString::from(*k), v.clone());
+    }
+    t
+}
+
+/// push.queue's arguments, as the gateway declares them.
+pub fn push_queue_arguments(config: &Config) -> FieldTable {
+    table(&[
+        ("x-dead-letter-exchange", AMQPValue::LongString(config.dlx_exchange.as_str().into())),
+        ("x-dead-letter-routing-key", AMQPValue::LongString(config.dlx_routing_key.as_str().into())),
+        ("x-max-priority", AMQPValue::LongInt(10)),
+    ])
+}
+
+/// Declares everything the worker publishes to or consumes from. Idempotent.
+pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Error> {
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(
+            config.dlx_exchange.as_str().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    channel.queue_declare(config.failed_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel
+        .queue_bind(
+            config.failed_queue.as_str().into(),
+            config.dlx_exchange.as_str().into(),
+            config.dlx_routing_key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel.queue_declare(config.push_queue.as_str().into(), durable, push_queue_arguments(config)).await?;
+    channel.queue_declare(config.ready_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.email_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.status_queue.as_str().into(), durable, FieldTable::default()).await?;
+    for delay in config.retry_delays() {
+        // Expired messages dead-letter through the default exchange straight
+        // back to push.queue: the broker does the waiting, not the consumer.
+        let args = table(&[
+            ("x-message-ttl", AMQPValue::LongLongInt(delay.as_millis() as i64)),
+            ("x-dead-letter-exchange", AMQPValue::LongString("".into())),
+            ("x-dead-letter-routing-key", AMQPValue::LongString(config.push_queue.as_str().into())),
+        ]);
+        channel.queue_declare(config.retry_queue(delay).as_str().into(), durable, args).await?;
+    }
+    Ok(())
+}
+
+/// Publishes one message and waits for the broker's confirm. `mandatory`, so a
+/// message no queue would receive is an error rather than silently dropped.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    let pending = tokio::time::timeout(
+        CONFIRM_TIMEOUT,
+        channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            body,
+            properties,
+        ),
+    )
+    .await
+    .map_err(|_| PublishError::Timeout("publish"))??;
+    let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, pending).await.map_err(|_| PublishError::Timeout("confirm"))??;
+    check_confirmation(confirm)
+}
+
+/// Turns a confirmation into success, refusal or return.
+pub fn check_confirmation(confirm: lapin::Confirmation) -> Result<(), PublishError> {
+    if confirm.is_nack() {
+        return Err(PublishError::Nacked);
+    }
+    if let Some(returned) = confirm.take_message() {
+        return Err(PublishError::Unroutable(returned.reply_text.to_string()));
+    }
+    Ok(())
+}
+
+/// Closes a channel without waiting long: on a dead connection the broker's
+/// close-ok never comes, and shutdown or reconnection must not wait for it.
+pub async fn close_channel(channel: &Channel, reason: &str) {
+    if channel.status().connected()
+        && let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await
+    {
+        tracing::debug!(error = %e, "channel close timed out");
+    }
+}
+
+/// Closes a connection without waiting long (see [`close_channel`]).
+pub async fn close_connection(conn: &Connection, reason: &str) {
+    if conn.status().connected()
+        && let Err(e) = tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, reason.into())).await
+    {
+        tracing::debug!(error = %e, "connection close timed out");
+    }
+}
+
+/// How long a publish may wait for its confirm. RabbitMQ confirms persistent
+/// messages after an fsync, milliseconds normally; far beyond that the link
+/// is as good as dead.
+pub const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

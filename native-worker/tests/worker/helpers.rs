@@ -1,0 +1,289 @@
+//! Test harness: a fresh database, queue names and worker per test, so tests
+//! run in parallel against the shared RabbitMQ, PostgreSQL and Redis.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection};
+use native_worker::config::Config;
+use native_worker::worker::{Parts, Worker};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    }
+}
+
+/// A message taken from a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub headers: Option<FieldTable>,
+    pub properties: BasicProperties,
+}
+
+impl Received {
+    pub fn request_id(&self) -> String {
+        self.body["request_id"].as_str().unwrap_or_default().to_owned()
+    }
+    pub fn reason(&self) -> Option<String> {
+        native_worker::message::failure_reason(self.headers.as_ref())
+    }
+}
+
+pub struct TestEnv {
+    pub config: Config,
+    pub conn: Connection,
+    pub channel: Channel,
+    pub pool: deadpool_postgres::Pool,
+    pub worker: Option<Arc<Worker>>,
+    shutdown: CancellationToken,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestEnv {
+    /// Fresh database and names; short retry delays; nothing running yet.
+    pub async fn new() -> Self {
+        init_logs();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mut config = Config::defaults().with_name_suffix(&format!("test.{id}"));
+        config.database_url = native_worker::bench::with_database(native_worker::migrate::DEFAULT_DATABASE_URL, &format!("worker_test_{id}"));
+        config.redis_url = "redis://127.0.0.1:6379".into();
+        config.amqp_url = AMQP_URL.into();
+        config.retry_delays_ms = vec![100, 200, 300];
+        config.relay_interval_ms = 50;
+        config.database_pool_size = 4;
+        config.prefetch = 64;
+        native_worker::migrate::run(&config.database_url).await.expect("migrate");
+        let pool = native_worker::db::pool(&config.database_url, 2).expect("pool");
+        let conn = native_worker::topology::connect(AMQP_URL, "test").await.expect("amqp");
+        let channel = native_worker::topology::confirm_channel(&conn).await.expect("channel");
+        native_worker::topology::declare(&channel, &config).await.expect("declare");
+        Self { config, conn, channel, pool, worker: None, shutdown: CancellationToken::new(), running: None }
+    }
+
+    /// Starts the worker with the current configuration.
+    pub async fn start(&mut self, parts: Parts) -> Arc<Worker> {
+        let worker = Arc::new(Worker::build(self.config.clone()).expect("worker"));
+        let shutdown = CancellationToken::new();
+        let running = {
+            let (worker, shutdown) = (worker.clone(), shutdown.clone());
+            tokio::spawn(async move { worker.run(parts, shutdown).await })
+        };
+        self.shutdown = shutdown;
+        self.running = Some(running);
+        self.worker = Some(worker.clone());
+        worker
+    }
+
+    /// Graceful stop: returns when the worker settled what it held.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(r) = self.running.take() {
+            tokio::time::timeout(Duration::from_secs(20), r).await.expect("worker stops in time").expect("worker task");
+        }
+    }
+
+    pub async fn insert_user(&self, push: bool, push_token: Option<&str>) -> uuid::Uuid {
+        let client = self.pool.get().await.unwrap();
+        let prefs: uuid::Uuid = client.query_one("INSERT INTO user_preferences (push) VALUES ($1) RETURNING id", &[&push]).await.unwrap().get(0);
+        let email = format!("u-{}@example.com", uuid::Uuid::new_v4());
+        client
+            .query_one(
+                "INSERT INTO users (email, name, password, push_token, preferences_id) VALUES ($1, 'Test User', 'x', $2, $3) RETURNING id",
+                &[&email, &push_token, &prefs],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    pub fn push_body(user: uuid::Uuid, request_id: &str) -> Value {
+        json!({"notification_type": "push", "user_id": user, "template_code": "welcome",
+               "variables": {"name": "x"}, "request_id": request_id, "priority": 5, "metadata": {"k": "v"}})
+    }
+
+    pub async fn publish_raw(&self, body: &[u8]) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.config.push_queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                native_worker::topology::json_properties().with_priority(5),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+
+    pub async fn publish(&self, body: &Value) {
+        self.publish_raw(&serde_json::to_vec(body).unwrap()).await;
+    }
+
+    /// Publishes many without waiting for each confirm.
+    pub async fn publish_many(&self, bodies: &[Value]) {
+        for body in bodies {
+            self.channel
+                .basic_publish(
+                    "".into(),
+                    self.config.push_queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &serde_json::to_vec(body).unwrap(),
+                    native_worker::topology::json_properties(),
+                )
+                .await
+                .unwrap();
+        }
+        self.channel.wait_for_confirms().await.unwrap();
+    }
+
+    pub async fn queue_len(&self, queue: &str) -> u32 {
+        self.channel
+            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap()
+            .message_count()
+    }
+
+    /// Takes (and acks) everything currently in `queue`.
+    pub async fn drain(&self, queue: &str) -> Vec<Received> {
+        let mut out = Vec::new();
+        while let Some(m) = self.channel.basic_get(queue.into(), BasicGetOptions::default()).await.unwrap() {
+            let d = m.delivery;
+            out.push(Received {
+                body: serde_json::from_slice(&d.data).unwrap_or(Value::String(String::from_utf8_lossy(&d.data).into_owned())),
+                headers: d.properties.headers().clone(),
+                properties: d.properties.clone(),
+            });
+            d.ack(BasicAckOptions::default()).await.unwrap();
+        }
+        out
+    }
+
+    /// Polls `queue` until `n` messages were taken from it, or panics at the deadline.
+    pub async fn take(&self, queue: &str, n: usize, deadline: Duration) -> Vec<Received> {
+        let until = Instant::now() + deadline;
+        let mut out = Vec::new();
+        while out.len() < n {
+            out.extend(self.drain(queue).await);
+            if out.len() >= n {
+                break;
+            }
+            assert!(Instant::now() < until, "only {} of {n} messages arrived in {queue}", out.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        out
+    }
+
+    /// Retry delay queues of this test.
+    pub fn retry_queues(&self) -> Vec<String> {
+        self.config.retry_delays().into_iter().map(|d| self.config.retry_queue(d)).collect()
+    }
+
+    pub async fn cleanup(mut self) {
+        self.stop().await;
+        let mut queues = vec![
+            self.config.push_queue.clone(),
+            self.config.ready_queue.clone(),
+            self.config.failed_queue.clone(),
+            self.config.email_queue.clone(),
+            self.config.status_queue.clone(),
+        ];
+        queues.extend(self.retry_queues());
+        for q in queues {
+            let _ = self.channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+        }
+        let _ = self.channel.exchange_delete(self.config.dlx_exchange.as_str().into(), Default::default()).await;
+        let _ = self.conn.close(200, "done".into()).await;
+        drop(self.worker.take());
+        self.pool.close();
+        drop_database(&self.config.database_url).await;
+    }
+}
+
+/// Drops a test database; FORCE ends connections a pool may still hold.
+async fn drop_database(url: &str) {
+    let name = url.rsplit_once('/').map(|(_, n)| n.to_owned()).unwrap_or_default();
+    let admin = native_worker::bench::with_database(url, "postgres");
+    if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+    }
+}
+
+/// Polls `cond` every 10 ms until true; panics with `what` at the deadline.
+pub async fn eventually(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Counts request_ids in `messages`.
+pub fn count_by_request(messages: &[Received]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in messages {
+        *m.entry(r.request_id()).or_default() += 1;
+    }
+    m
+}
+
+/// A TCP proxy the test controls, standing between the worker and a service.
+/// `cut` drops every open connection and refuses new ones until `restore`.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let (up2, cuts2) = (up.clone(), cuts.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut = cuts2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, cuts }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}

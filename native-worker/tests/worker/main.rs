@@ -1,0 +1,12 @@
+//! Integration tests of the native worker against the real RabbitMQ,
+//! PostgreSQL and Redis. One binary; every test has its own database, queues
+//! and users, so they run in parallel (`cargo nextest run -p native-worker`).
+
+mod admin_dlq;
+mod breaker;
+mod faults;
+mod flow;
+mod helpers;
+mod lifecycle;
+mod relay;
+mod topology;
