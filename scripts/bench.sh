@@ -34,9 +34,10 @@ for port in 3100 3101 3102; do
   for _ in $(seq 120); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.5; done
 done
 
-email="bench-$(date +%s)@example.com"; password='Bench#Password-2026'
-curl -s -o /dev/null -X POST http://127.0.0.1:3100/api/v1/users/ -H 'content-type: application/json' \
-  -d "{\"name\":\"Bench\",\"email\":\"$email\",\"password\":\"$password\"}"
+email="bench-$(date +%s)@example.com"; password='Qz7!mLp#42vX'
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:3100/api/v1/users/ -H 'content-type: application/json' \
+  -d "{\"name\":\"Load Tester\",\"email\":\"$email\",\"password\":\"$password\"}")
+[ "$status" = 201 ] || { echo "registering the benchmark user failed ($status)" >&2; exit 1; }
 lua=$(mktemp --suffix=.lua)
 cat > "$lua" <<LUA
 wrk.method = "POST"
