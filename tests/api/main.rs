@@ -6,6 +6,7 @@ mod health;
 mod host_isolation;
 mod login;
 mod passwords;
+mod pipeline;
 mod preferences;
 mod profile;
 mod register;
