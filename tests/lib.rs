@@ -224,3 +224,13 @@ impl TestApp {
         (data["user"]["id"].as_str().unwrap().to_owned(), data["access_token"].as_str().unwrap().to_owned())
     }
 }
+
+/// Rate limits use fixed windows; a test that must see several requests in
+/// one window waits out the last seconds of the current one first.
+pub async fn avoid_window_edge(window_secs: u64) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let into_window = now % window_secs as f64;
+    if into_window > window_secs as f64 - 5.0 {
+        tokio::time::sleep(Duration::from_secs_f64(window_secs as f64 - into_window + 0.1)).await;
+    }
+}
