@@ -99,8 +99,13 @@ impl Server {
             tracing::error!(component = %matched.component, "routed to a component that is not loaded");
             return empty(StatusCode::INTERNAL_SERVER_ERROR);
         };
-        let Ok(permit) = self.instances.clone().acquire_owned().await else {
-            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        // Under overload, requests queue for an instance, but not past their deadline.
+        let permit = match tokio::time::timeout(self.request_timeout, self.instances.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                tracing::warn!(component = %matched.component, "no instance free within the request deadline");
+                return empty(StatusCode::SERVICE_UNAVAILABLE);
+            }
         };
         let request = spin_request(request, &matched, client);
 
