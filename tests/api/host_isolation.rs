@@ -66,3 +66,28 @@ async fn concurrent_requests_are_isolated_from_a_failing_neighbour() {
     assert!(traps.iter().all(|a| a.status == 500));
     assert!(hellos.iter().all(|a| a.status == 200 && a.text == "hello"));
 }
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish_then_stops_accepting() {
+    let mut config = host::HostConfig::new(repo_root().join("tests/fixtures/misbehaving.toml"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.environment = host::variables::Environment::from_map(Default::default());
+    let app = host::Application::build(config).await.expect("the fixture app starts");
+    let address = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    let slow = tokio::spawn(client.get(format!("http://{address}/allowed/slow")).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stop.send(()).unwrap();
+
+    let answer = slow.await.unwrap().expect("the request in flight is answered");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "slow done");
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("the host stops").unwrap().unwrap();
+    let after = reqwest::Client::new().get(format!("http://{address}/allowed/hello")).send().await;
+    assert!(after.is_err(), "no longer accepting connections");
+}

@@ -23,6 +23,11 @@ async fn handle(request: IncomingRequest) -> Response {
         .collect();
     match last {
         "trap" => panic!("this component traps on purpose"),
+        "slow" => {
+            // Long enough for a test to ask the host to shut down meanwhile.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Response::new(200, "slow done")
+        }
         "loop" => loop {
             std::hint::black_box(());
         },
