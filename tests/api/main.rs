@@ -10,6 +10,7 @@ mod pipeline;
 mod preferences;
 mod profile;
 mod register;
+mod robustness;
 mod sessions;
 mod spin_conventions;
 mod staff;

@@ -1,0 +1,71 @@
+//! Bad input never gets a 500: every documented operation is sent malformed
+//! and hostile bodies, with and without credentials, and must answer with the
+//! envelope and a 4xx.
+
+use api_tests::{Spawn, spawn_with};
+use serde_json::Value;
+
+#[tokio::test]
+async fn malformed_input_to_every_endpoint_is_a_clear_4xx() {
+    let app = spawn_with(
+        Spawn::default()
+            .variable("service_keys", "robustness-key")
+            .variable("rate_limit_register_per_minute", "100000")
+            .variable("rate_limit_login_per_minute", "100000"),
+    )
+    .await;
+    let (user_id, staff) = app.staff_user().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let long = format!("{{\"name\":\"{}\",\"email\":\"{}\"}}", "x".repeat(60_000), "y".repeat(3000));
+    let bodies: Vec<(Option<&str>, String)> = vec![
+        (Some("application/json"), String::new()),
+        (Some("application/json"), "null".into()),
+        (Some("application/json"), "[]".into()),
+        (Some("application/json"), "{\"a\":".into()),
+        (Some("application/json"), "{\"email\": 1, \"password\": [], \"name\": {}, \"token\": false, \"refresh_token\": 7, \"user_id\": null, \"push\": \"x\"}".into()),
+        (Some("application/json"), deep),
+        (Some("application/json"), long),
+        (Some("application/json"), "\u{0}\u{1}\u{2}".into()),
+        (Some("text/plain"), "{}".into()),
+        (None, "{}".into()),
+    ];
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", &user_id);
+        for (method, operation) in operations.as_object().unwrap() {
+            // Only operations that read a body can be fed a bad one.
+            if operation.get("requestBody").is_none() {
+                continue;
+            }
+            for credentials in [None, Some(staff.as_str())] {
+                for (content_type, body) in &bodies {
+                    let mut request = app
+                        .client
+                        .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                        .header("x-service-key", "robustness-key")
+                        .body(body.clone());
+                    if let Some(content_type) = content_type {
+                        request = request.header("content-type", *content_type);
+                    }
+                    if let Some(token) = credentials {
+                        request = request.bearer_auth(token);
+                    }
+                    let answer = app.send(request).await;
+                    assert!(
+                        (400..500).contains(&answer.status),
+                        "{method} {concrete} with {content_type:?} {:.60?} -> {} {}",
+                        body,
+                        answer.status,
+                        answer.text
+                    );
+                    let envelope = answer.json();
+                    assert_eq!(envelope["success"], false, "{method} {concrete}: {envelope}");
+                    assert!(envelope["code"].is_string(), "{method} {concrete}: {envelope}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 250, "only {checked} requests were checked");
+}
