@@ -234,3 +234,9 @@ pub async fn avoid_window_edge(window_secs: u64) {
         tokio::time::sleep(Duration::from_secs_f64(window_secs as f64 - into_window + 0.1)).await;
     }
 }
+
+/// An email address no other test (or earlier run) has used: per-account
+/// limits live in the shared Redis.
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}

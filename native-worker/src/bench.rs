@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::BasicPublishOptions;
 use tokio_util::sync::CancellationToken;
 use user_domain::{UserId, cache_keys};
 
@@ -130,13 +130,7 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
     let relay_per_sec = messages as f64 / elapsed.as_secs_f64();
     println!("outbox relay: {messages} events in {:.2?} = {relay_per_sec:.0} events/s", elapsed);
 
-    for queue in [&config.push_queue, &config.ready_queue, &config.failed_queue, &config.email_queue] {
-        let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
-    }
-    for delay in config.retry_delays() {
-        let _ = channel.queue_delete(config.retry_queue(delay).as_str().into(), QueueDeleteOptions::default()).await;
-    }
-    let _ = channel.exchange_delete(config.dlx_exchange.as_str().into(), Default::default()).await;
+    crate::topology::remove(&channel, &config).await;
     crate::topology::close_connection(&conn, "bench done").await;
     for chunk in keys.chunks(1000) {
         let _ = worker.probes.cache.del(chunk).await;

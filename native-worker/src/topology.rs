@@ -61,6 +61,24 @@ pub fn push_queue_arguments(config: &Config) -> FieldTable {
     ])
 }
 
+/// Deletes every queue and the dead-letter exchange that `declare` makes for
+/// `config`. For throw-away topologies (benchmarks, tests with suffixed
+/// names); never point it at a live deployment's names.
+pub async fn remove(channel: &Channel, config: &Config) {
+    let mut queues = vec![
+        config.push_queue.clone(),
+        config.ready_queue.clone(),
+        config.failed_queue.clone(),
+        config.email_queue.clone(),
+        config.status_queue.clone(),
+    ];
+    queues.extend(config.retry_delays().into_iter().map(|delay| config.retry_queue(delay)));
+    for queue in queues {
+        let _ = channel.queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default()).await;
+    }
+    let _ = channel.exchange_delete(config.dlx_exchange.as_str().into(), Default::default()).await;
+}
+
 /// Declares everything the worker publishes to or consumes from. Idempotent.
 pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Error> {
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };

@@ -32,8 +32,8 @@ async fn unknown_email_and_wrong_password_fail_alike() {
     let app = spawn_app().await;
     let (email, _, _) = app.registered_user().await;
     let wrong_password = app.login(&email, "not-the-password").await;
-    let unknown = app.login("nobody-here@example.com", "not-the-password").await;
-    let malformed = app.login("not an email", "whatever").await;
+    let unknown = app.login(&api_tests::unique_email("nobody"), "not-the-password").await;
+    let malformed = app.login(&format!("not an email {}", uuid::Uuid::new_v4()), "whatever").await;
     for answer in [&wrong_password, &unknown, &malformed] {
         assert_eq!(answer.status, 401, "{}", answer.text);
         let body = answer.json();
@@ -82,9 +82,9 @@ async fn logins_are_rate_limited_per_address() {
     let app = spawn_with(Spawn::default().variable("rate_limit_login_per_minute", "2")).await;
     api_tests::avoid_window_edge(60).await;
     for _ in 0..2 {
-        assert_eq!(app.login("someone@example.com", "whatever-pass").await.status, 401);
+        assert_eq!(app.login(&api_tests::unique_email("someone"), "whatever-pass").await.status, 401);
     }
-    let limited = app.login("someone-else@example.com", "whatever-pass").await;
+    let limited = app.login(&api_tests::unique_email("someone-else"), "whatever-pass").await;
     assert_eq!(limited.status, 429, "{}", limited.text);
 }
 

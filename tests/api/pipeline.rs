@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use api_tests::{Spawn, TestApp, spawn_with};
-use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use lapin::options::BasicGetOptions;
 use native_worker::config::Config;
 use native_worker::worker::{Parts, Worker};
 use reqwest::Method;
@@ -63,18 +63,7 @@ impl System {
     async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.running).await;
-        let mut queues = vec![
-            self.config.push_queue.clone(),
-            self.config.ready_queue.clone(),
-            self.config.failed_queue.clone(),
-            self.config.email_queue.clone(),
-            self.config.status_queue.clone(),
-        ];
-        queues.extend(self.config.retry_delays().into_iter().map(|d| self.config.retry_queue(d)));
-        for queue in queues {
-            let _ = self.channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
-        }
-        let _ = self.channel.exchange_delete(self.config.dlx_exchange.as_str().into(), Default::default()).await;
+        native_worker::topology::remove(&self.channel, &self.config).await;
     }
 }
 

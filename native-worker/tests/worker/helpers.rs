@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use native_worker::config::Config;
@@ -196,18 +196,7 @@ impl TestEnv {
 
     pub async fn cleanup(mut self) {
         self.stop().await;
-        let mut queues = vec![
-            self.config.push_queue.clone(),
-            self.config.ready_queue.clone(),
-            self.config.failed_queue.clone(),
-            self.config.email_queue.clone(),
-            self.config.status_queue.clone(),
-        ];
-        queues.extend(self.retry_queues());
-        for q in queues {
-            let _ = self.channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
-        }
-        let _ = self.channel.exchange_delete(self.config.dlx_exchange.as_str().into(), Default::default()).await;
+        native_worker::topology::remove(&self.channel, &self.config).await;
         let _ = self.conn.close(200, "done".into()).await;
         drop(self.worker.take());
         self.pool.close();
