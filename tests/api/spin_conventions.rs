@@ -73,3 +73,22 @@ async fn a_required_variable_without_a_value_stops_the_app_at_start() {
     let error = host::Application::build(config).await.err().expect("jwt_secret is required").to_string();
     assert!(error.contains("jwt_secret"), "{error}");
 }
+
+#[tokio::test]
+async fn the_services_components_import_only_interfaces_spin_provides() {
+    let engine = wasmtime::Engine::default();
+    let app = host::manifest::App::from_file(&repo_root().join("spin.toml")).unwrap();
+    let spin_interfaces = ["spin:postgres/postgres@4.0.0", "fermyon:spin/redis@2.0.0", "fermyon:spin/variables@2.0.0"];
+    let mut seen_spin = std::collections::BTreeSet::new();
+    for component in app.components.values() {
+        let loaded = wasmtime::component::Component::from_file(&engine, &component.source).unwrap();
+        for (name, _) in loaded.component_type().imports(&engine) {
+            let allowed = spin_interfaces.contains(&name) || (name.starts_with("wasi:") && name.contains("@0.2."));
+            assert!(allowed, "{} imports {name}, which `spin up` does not provide", component.id);
+            if spin_interfaces.contains(&name) {
+                seen_spin.insert(name.to_owned());
+            }
+        }
+    }
+    assert_eq!(seen_spin.len(), 3, "the app uses Postgres, Redis and variables: {seen_spin:?}");
+}
