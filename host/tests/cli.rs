@@ -1,0 +1,80 @@
+//! The `host` binary as an operator runs it: a manifest it cannot honour
+//! stops it at start with the key named, and SIGTERM lets the request in
+//! flight finish before it exits.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn a_manifest_with_a_key_this_host_cannot_honour_stops_it_at_start() {
+    let dir = std::env::temp_dir().join(format!("host-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"default\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["up", "--from", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("component.a.key_value_stores") && stderr.contains("not supported"), "{stderr}");
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    let wasm = repo().join("target/wasm32-wasip2/release/testing_component.wasm");
+    assert!(wasm.exists(), "run scripts/build-components.sh first");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["up", "--from", repo().join("tests/fixtures/misbehaving.toml").to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get(port, "/allowed/hello").is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the host did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let slow = std::thread::spawn(move || get(port, "/allowed/slow"));
+    std::thread::sleep(Duration::from_millis(150));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+
+    let answer = slow.join().unwrap().expect("the request in flight is answered");
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("slow done"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the host did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(get(port, "/allowed/hello").is_err(), "nothing listens any more");
+}
