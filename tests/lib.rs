@@ -63,7 +63,12 @@ pub struct Spawn {
 
 impl Default for Spawn {
     fn default() -> Self {
-        Self { manifest: repo_root().join("spin.toml"), variables: Vec::new(), request_timeout: Duration::from_secs(30), with_database: true }
+        Self {
+            manifest: repo_root().join("spin.toml"),
+            variables: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            with_database: true,
+        }
     }
 }
 
@@ -105,7 +110,8 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 
     let mut rng = rand::rng();
-    let client_ip = IpAddr::V4(Ipv4Addr::new(127, rng.random_range(1..=254), rng.random_range(0..=255), rng.random_range(1..=254)));
+    let client_ip =
+        IpAddr::V4(Ipv4Addr::new(127, rng.random_range(1..=254), rng.random_range(0..=255), rng.random_range(1..=254)));
     let client = reqwest::Client::builder()
         .local_address(client_ip)
         .redirect(reqwest::redirect::Policy::none())
@@ -172,8 +178,9 @@ impl TestApp {
     }
 
     pub async fn db(&self) -> tokio_postgres::Client {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await.expect("the test database is reachable");
+        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+            .await
+            .expect("the test database is reachable");
         tokio::spawn(connection);
         client
     }
@@ -214,7 +221,10 @@ impl TestApp {
         let (email, password, registered) = self.registered_user().await;
         self.db().await.execute("UPDATE users SET is_staff = true WHERE email = $1", &[&email]).await.unwrap();
         let login = self.login(&email, &password).await.json();
-        (registered["data"]["user"]["id"].as_str().unwrap().to_owned(), login["data"]["access_token"].as_str().unwrap().to_owned())
+        (
+            registered["data"]["user"]["id"].as_str().unwrap().to_owned(),
+            login["data"]["access_token"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// A registered user; returns (user id, access token).

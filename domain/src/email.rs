@@ -51,9 +51,7 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
+        && local.bytes().all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -67,9 +65,7 @@ fn valid_domain(domain: &str) -> bool {
                 && !label.ends_with('-')
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 impl AsRef<str> for Email {

@@ -41,7 +41,15 @@ impl PageMeta {
 
 impl<T> Envelope<T> {
     pub fn ok(message: impl Into<String>, data: T) -> Self {
-        Self { success: true, message: message.into(), data: Some(data), meta: None, error: None, code: None, details: None }
+        Self {
+            success: true,
+            message: message.into(),
+            data: Some(data),
+            meta: None,
+            error: None,
+            code: None,
+            details: None,
+        }
     }
 }
 
@@ -119,7 +127,10 @@ mod tests {
 
     #[test]
     fn page_meta_arithmetic() {
-        assert_eq!(PageMeta::new(45, 1, 20), PageMeta { total: 45, limit: 20, page: 1, total_pages: 3, has_next: true, has_previous: false });
+        assert_eq!(
+            PageMeta::new(45, 1, 20),
+            PageMeta { total: 45, limit: 20, page: 1, total_pages: 3, has_next: true, has_previous: false }
+        );
         let last = PageMeta::new(45, 3, 20);
         assert!(!last.has_next && last.has_previous);
         assert_eq!(PageMeta::new(0, 1, 20).total_pages, 0);

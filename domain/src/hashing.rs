@@ -47,7 +47,8 @@ pub fn verify_against_dummy(candidate: &str) {
 }
 
 /// The hash of a random, discarded password, with the parameters above.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7BNSNpt4JMZ6+4fiPuKxP46W6z+kdz9jxv4wxtIzW7M";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7BNSNpt4JMZ6+4fiPuKxP46W6z+kdz9jxv4wxtIzW7M";
 
 #[cfg(test)]
 mod tests {

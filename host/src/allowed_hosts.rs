@@ -70,7 +70,8 @@ impl AllowedHost {
     pub fn parse(entry: &str) -> Result<Self, AllowedHostError> {
         let fail = |problem: &str| AllowedHostError { entry: entry.to_owned(), problem: problem.to_owned() };
         let trimmed = entry.trim();
-        let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| fail("a scheme is required (e.g. `postgres://`)"))?;
+        let (scheme, rest) =
+            trimmed.split_once("://").ok_or_else(|| fail("a scheme is required (e.g. `postgres://`)"))?;
         let scheme = match scheme {
             "*" => SchemeRule::Any,
             s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphabetic()) => SchemeRule::Exactly(s.to_owned()),
@@ -90,9 +91,10 @@ impl AllowedHost {
                     SchemeRule::Exactly(s) => s.as_str(),
                     SchemeRule::Any => "*",
                 };
-                PortRule::Exactly(default_port(scheme_name).ok_or_else(|| {
-                    fail("no port was given and the scheme has no default port")
-                })?)
+                PortRule::Exactly(
+                    default_port(scheme_name)
+                        .ok_or_else(|| fail("no port was given and the scheme has no default port"))?,
+                )
             }
             "*" => PortRule::Any,
             p => match p.split_once("..") {
@@ -225,7 +227,14 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_errors() {
-        for bad in ["127.0.0.1:5432", "postgres://h/path", "post-gres://h", "custom://h", "postgres://a*b", "postgres://h:port"] {
+        for bad in [
+            "127.0.0.1:5432",
+            "postgres://h/path",
+            "post-gres://h",
+            "custom://h",
+            "postgres://a*b",
+            "postgres://h:port",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
         assert!(AllowedHost::parse("custom://h:99").is_ok());

@@ -98,11 +98,19 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
 }
 
 /// Compiles a component and prepares it for per-request instantiation.
-pub fn prepare(engine: &Engine, linker: &Linker<InstanceState>, path: &Path) -> anyhow::Result<ProxyPre<InstanceState>> {
-    let component = Component::from_file(engine, path).map_err(anyhow::Error::from).with_context(|| format!("cannot load {}", path.display()))?;
+pub fn prepare(
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    path: &Path,
+) -> anyhow::Result<ProxyPre<InstanceState>> {
+    let component = Component::from_file(engine, path)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot load {}", path.display()))?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} imports something this host does not provide", path.display()))?;
-    ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| format!("{} is not an HTTP component (wasi:http/incoming-handler)", path.display()))
+    ProxyPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not an HTTP component (wasi:http/incoming-handler)", path.display()))
 }

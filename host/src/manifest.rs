@@ -164,8 +164,8 @@ pub struct ComponentDecl {
 
 impl App {
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::from_toml(&text, &root)
     }
@@ -186,7 +186,10 @@ impl App {
         for (name, decl) in &manifest.variables {
             check_variable_name(name).map_err(|problem| invalid(format!("variables.{name}"), problem))?;
             if decl.required && decl.default.is_some() {
-                return Err(invalid(format!("variables.{name}"), "a variable cannot both be required and have a default"));
+                return Err(invalid(
+                    format!("variables.{name}"),
+                    "a variable cannot both be required and have a default",
+                ));
             }
         }
 
@@ -216,7 +219,13 @@ impl App {
             routes.push(RouteDecl { route, component });
         }
 
-        Ok(Self { name: manifest.application.name, root: root.to_owned(), variables: manifest.variables, routes, components })
+        Ok(Self {
+            name: manifest.application.name,
+            root: root.to_owned(),
+            variables: manifest.variables,
+            routes,
+            components,
+        })
     }
 }
 
@@ -249,7 +258,9 @@ fn component_decl(
         // service's components makes HTTP calls, so refuse rather than pretend.
         let scheme = host.split("://").next().unwrap_or_default();
         if matches!(scheme, "http" | "https") {
-            return Err(ManifestError::Unsupported { key: format!("{} (outbound HTTP: {host})", key("allowed_outbound_hosts")) });
+            return Err(ManifestError::Unsupported {
+                key: format!("{} (outbound HTTP: {host})", key("allowed_outbound_hosts")),
+            });
         }
     }
     for (name, template) in &component.variables {

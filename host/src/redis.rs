@@ -78,11 +78,7 @@ impl Clients {
 }
 
 fn other(error: redis::RedisError) -> Error {
-    if error.kind() == redis::ErrorKind::TypeError {
-        Error::TypeError
-    } else {
-        Error::Other(error.to_string())
-    }
+    if error.kind() == redis::ErrorKind::TypeError { Error::TypeError } else { Error::Other(error.to_string()) }
 }
 
 /// Parses a Redis URL and checks it as `scheme://host:port`.
@@ -121,17 +117,31 @@ impl redis_wit::HostConnection for InstanceState {
         Ok(Ok(self.table.push(RedisConnection { connection })?))
     }
 
-    async fn publish(&mut self, c: Resource<RedisConnection>, channel: String, payload: Payload) -> wasmtime::Result<Result<(), Error>> {
+    async fn publish(
+        &mut self,
+        c: Resource<RedisConnection>,
+        channel: String,
+        payload: Payload,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.publish::<_, _, i64>(channel, payload).await.map(drop).map_err(other))
     }
 
-    async fn get(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Option<Payload>, Error>> {
+    async fn get(
+        &mut self,
+        c: Resource<RedisConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Payload>, Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.get(key).await.map_err(other))
     }
 
-    async fn set(&mut self, c: Resource<RedisConnection>, key: String, value: Payload) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        c: Resource<RedisConnection>,
+        key: String,
+        value: Payload,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.set(key, value).await.map_err(other))
     }
@@ -146,17 +156,31 @@ impl redis_wit::HostConnection for InstanceState {
         Ok(conn.del(keys).await.map_err(other))
     }
 
-    async fn sadd(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn sadd(
+        &mut self,
+        c: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.sadd(key, values).await.map_err(other))
     }
 
-    async fn smembers(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn smembers(
+        &mut self,
+        c: Resource<RedisConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.smembers(key).await.map_err(other))
     }
 
-    async fn srem(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn srem(
+        &mut self,
+        c: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         let mut conn = self.redis(&c)?;
         Ok(conn.srem(key, values).await.map_err(other))
     }
@@ -244,7 +268,13 @@ mod tests {
     #[test]
     fn execute_results_are_flattened_like_spin() {
         let mut out = Vec::new();
-        let value = Value::Array(vec![Value::Okay, Value::Int(3), Value::Set(vec![Value::BulkString(b"a".to_vec())]), Value::Boolean(true), Value::Double(1.5)]);
+        let value = Value::Array(vec![
+            Value::Okay,
+            Value::Int(3),
+            Value::Set(vec![Value::BulkString(b"a".to_vec())]),
+            Value::Boolean(true),
+            Value::Double(1.5),
+        ]);
         flatten(value, &mut out).unwrap();
         assert_eq!(
             out,

@@ -63,8 +63,15 @@ impl Router {
                 Some(prefix) => (prefix, true),
                 None => (raw, false),
             };
-            let route = Route { raw: raw.to_owned(), segments: parse_segments(path), wildcard, component: component.to_owned() };
-            if let Some(existing) = kept.iter_mut().find(|r| r.segments == route.segments && r.wildcard == route.wildcard) {
+            let route = Route {
+                raw: raw.to_owned(),
+                segments: parse_segments(path),
+                wildcard,
+                component: component.to_owned(),
+            };
+            if let Some(existing) =
+                kept.iter_mut().find(|r| r.segments == route.segments && r.wildcard == route.wildcard)
+            {
                 duplicates.push(DuplicateRoute {
                     route: raw.to_owned(),
                     replaced: existing.component.clone(),
@@ -87,7 +94,11 @@ impl Router {
             .map(|(route, captures)| RouteMatch {
                 component: route.component.clone(),
                 raw_route: route.raw.clone(),
-                path_info: if route.wildcard { path_info(&request[route.segments.len()..], path) } else { String::new() },
+                path_info: if route.wildcard {
+                    path_info(&request[route.segments.len()..], path)
+                } else {
+                    String::new()
+                },
                 captures,
             })
     }
@@ -95,7 +106,8 @@ impl Router {
 
 impl Route {
     fn matches(&self, request: &[&str]) -> Option<BTreeMap<String, String>> {
-        let fits = if self.wildcard { request.len() >= self.segments.len() } else { request.len() == self.segments.len() };
+        let fits =
+            if self.wildcard { request.len() >= self.segments.len() } else { request.len() == self.segments.len() };
         if !fits {
             return None;
         }
@@ -174,7 +186,10 @@ mod tests {
     fn duplicate_routes_last_one_wins() {
         let (r, duplicates) = Router::build([("/foo", "first"), ("/foo", "second")]);
         assert_eq!(component(&r, "/foo").as_deref(), Some("second"));
-        assert_eq!(duplicates, vec![DuplicateRoute { route: "/foo".into(), replaced: "first".into(), effective: "second".into() }]);
+        assert_eq!(
+            duplicates,
+            vec![DuplicateRoute { route: "/foo".into(), replaced: "first".into(), effective: "second".into() }]
+        );
     }
 
     #[test]

@@ -187,7 +187,9 @@ fn spin_request(request: Request<Incoming>, matched: &RouteMatch, client: Socket
     let headers = &mut parts.headers;
     headers.remove(hyper::header::CONNECTION);
     let mut set = |name: &str, value: &str| {
-        if let (Ok(name), Ok(value)) = (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value)) {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value))
+        {
             headers.insert(name, value);
         }
     };

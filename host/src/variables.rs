@@ -170,6 +170,17 @@ pub fn template_references(template: &str) -> Result<Vec<String>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The guest side: `fermyon:spin/variables.get` reads the calling component's variables.
+impl crate::bindings::variables_wit::Host for crate::state::InstanceState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, crate::bindings::variables_wit::Error>> {
+        use crate::bindings::variables_wit::Error;
+        Ok(self.component.variables.get(&name).map_err(|e| match e {
+            GetError::InvalidName(message) => Error::InvalidName(message),
+            GetError::Undefined(message) => Error::Undefined(message),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +212,10 @@ mod tests {
 
     #[test]
     fn templates_mix_text_and_references() {
-        let declared = BTreeMap::from([("host".to_owned(), decl(Some("db"), false)), ("port".to_owned(), decl(Some("5432"), false))]);
+        let declared = BTreeMap::from([
+            ("host".to_owned(), decl(Some("db"), false)),
+            ("port".to_owned(), decl(Some("5432"), false)),
+        ]);
         let vars = AppVariables::resolve(&declared, &env(&[])).unwrap();
         assert_eq!(vars.render("postgres://{{ host }}:{{ port }}/x").unwrap(), "postgres://db:5432/x");
         assert!(vars.render("{{ missing }}").is_err());
@@ -223,16 +237,5 @@ mod tests {
         let declared = BTreeMap::from([("jwt_secret".to_owned(), decl(Some("hunter2"), false))]);
         let vars = AppVariables::resolve(&declared, &env(&[])).unwrap();
         assert!(!format!("{vars:?}").contains("hunter2"));
-    }
-}
-
-/// The guest side: `fermyon:spin/variables.get` reads the calling component's variables.
-impl crate::bindings::variables_wit::Host for crate::state::InstanceState {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, crate::bindings::variables_wit::Error>> {
-        use crate::bindings::variables_wit::Error;
-        Ok(self.component.variables.get(&name).map_err(|e| match e {
-            GetError::InvalidName(message) => Error::InvalidName(message),
-            GetError::Undefined(message) => Error::Undefined(message),
-        }))
     }
 }

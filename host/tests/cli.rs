@@ -50,7 +50,13 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
     assert!(wasm.exists(), "run scripts/build-components.sh first");
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["up", "--from", repo().join("tests/fixtures/misbehaving.toml").to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "up",
+            "--from",
+            repo().join("tests/fixtures/misbehaving.toml").to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -49,17 +49,21 @@ pub async fn create_or_promote(
         .map(|r| r.get::<_, uuid::Uuid>(0));
     let outcome = match existing {
         Some(id) => {
-            tx.execute("UPDATE users SET is_staff = TRUE, is_active = TRUE, updated_at = now() WHERE id = $1", &[&id]).await?;
+            tx.execute("UPDATE users SET is_staff = TRUE, is_active = TRUE, updated_at = now() WHERE id = $1", &[&id])
+                .await?;
             AdminOutcome::Promoted(id)
         }
         None => {
             let raw = read_password().map_err(|e| AdminError::Password(format!("cannot read it: {e}")))?;
             let raw = raw.trim_end_matches(['\r', '\n']);
             let context = PasswordContext { email: Some(email.as_ref()), name: Some(name.as_ref()) };
-            let password = Password::parse(raw, &context)
-                .map_err(|problems| AdminError::Password(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))?;
+            let password = Password::parse(raw, &context).map_err(|problems| {
+                AdminError::Password(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            })?;
             // Argon2id is deliberately slow; keep it off the async threads.
-            let hash = tokio::task::spawn_blocking(move || hashing::hash_password(&password)).await.expect("hashing does not panic")?;
+            let hash = tokio::task::spawn_blocking(move || hashing::hash_password(&password))
+                .await
+                .expect("hashing does not panic")?;
             let preferences: uuid::Uuid =
                 tx.query_one("INSERT INTO user_preferences DEFAULT VALUES RETURNING id", &[]).await?.get(0);
             let id: uuid::Uuid = tx

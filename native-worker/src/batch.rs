@@ -53,7 +53,6 @@ where
     }
 }
 
-
 /// Sends `key` to a batcher and waits for its answer.
 pub async fn ask<K, T>(tx: &mpsc::UnboundedSender<(K, Reply<T>)>, key: K) -> Result<T, DbError> {
     let (reply, answer) = oneshot::channel();

@@ -62,7 +62,8 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
         .await
         .map_err(err)?;
     let users: Vec<uuid::Uuid> = rows.iter().map(|r| r.get(0)).collect();
-    let keys: Vec<String> = users.iter().map(|u| cache_keys::worker_user(UserId::parse(&u.to_string()).expect("uuid"))).collect();
+    let keys: Vec<String> =
+        users.iter().map(|u| cache_keys::worker_user(UserId::parse(&u.to_string()).expect("uuid"))).collect();
     for chunk in keys.chunks(1000) {
         worker.probes.cache.del(chunk).await.map_err(err)?;
     }
@@ -138,7 +139,9 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
     drop(client);
     worker.probes.pool.close();
     drop(worker);
-    if let Ok((admin, connection)) = tokio_postgres::connect(&with_database(&base.database_url, "postgres"), tokio_postgres::NoTls).await {
+    if let Ok((admin, connection)) =
+        tokio_postgres::connect(&with_database(&base.database_url, "postgres"), tokio_postgres::NoTls).await
+    {
         tokio::spawn(connection);
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).await;
     }

@@ -95,7 +95,11 @@ pub struct Breaker<C: Clock = SystemClock> {
 
 impl<C: Clock> Breaker<C> {
     pub fn new(settings: Settings, clock: C) -> Self {
-        Self { settings: Settings { failure_threshold: settings.failure_threshold.max(1), ..settings }, clock, state: State::Closed { failures: 0 } }
+        Self {
+            settings: Settings { failure_threshold: settings.failure_threshold.max(1), ..settings },
+            clock,
+            state: State::Closed { failures: 0 },
+        }
     }
 
     pub fn state(&self) -> State {

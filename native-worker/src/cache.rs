@@ -41,9 +41,10 @@ impl Cache {
             .set_response_timeout(OP_TIMEOUT)
             .set_number_of_retries(1)
             .set_max_delay(1000);
-        let conn = tokio::time::timeout(OP_TIMEOUT * 2, ConnectionManager::new_with_config(self.client.clone(), config))
-            .await
-            .map_err(|_| CacheError::Timeout)??;
+        let conn =
+            tokio::time::timeout(OP_TIMEOUT * 2, ConnectionManager::new_with_config(self.client.clone(), config))
+                .await
+                .map_err(|_| CacheError::Timeout)??;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -63,7 +64,10 @@ impl Cache {
 
     pub async fn del(&self, keys: &[String]) -> Result<(), CacheError> {
         let mut conn = self.conn().await?;
-        tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys)).await.map_err(|_| CacheError::Timeout)?.map_err(Into::into)
+        tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys))
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map_err(Into::into)
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {

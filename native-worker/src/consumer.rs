@@ -204,7 +204,15 @@ impl<C: Clock + 'static> Processor<C> {
                 "timestamp": chrono::Utc::now().to_rfc3339(),
             });
             let body = serde_json::to_vec(&event).expect("json");
-            match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, topology::json_properties()).await {
+            match topology::publish_confirmed(
+                publisher,
+                "",
+                &self.config.status_queue,
+                &body,
+                topology::json_properties(),
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
                     tracing::warn!(error = %e, "status event failed; leaving the delivery to be redelivered");
@@ -216,7 +224,9 @@ impl<C: Clock + 'static> Processor<C> {
             return Ok(Outcome::Skipped(reason.as_str()));
         }
         let properties = forwarded_properties(&delivery.properties, &message.request_id);
-        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties).await {
+        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties)
+            .await
+        {
             Ok(()) => {}
             // The channel is gone: nothing can be settled on it either.
             Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
@@ -255,7 +265,9 @@ impl<C: Clock + 'static> Processor<C> {
                     }
                 }
             }
-            RetryDecision::Exhausted => self.dead_letter(delivery, publisher, &format!("retries exhausted: {error}")).await,
+            RetryDecision::Exhausted => {
+                self.dead_letter(delivery, publisher, &format!("retries exhausted: {error}")).await
+            }
         }
     }
 
@@ -265,7 +277,15 @@ impl<C: Clock + 'static> Processor<C> {
         tracing::info!(reason, "dead-lettering");
         let headers = message::with_failure_reason(delivery.properties.headers().as_ref(), reason);
         let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
-        match topology::publish_confirmed(publisher, &self.config.dlx_exchange, &self.config.dlx_routing_key, &delivery.data, properties).await {
+        match topology::publish_confirmed(
+            publisher,
+            &self.config.dlx_exchange,
+            &self.config.dlx_routing_key,
+            &delivery.data,
+            properties,
+        )
+        .await
+        {
             Ok(()) => Outcome::DeadLettered(reason.to_owned()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not dead-letter");

@@ -31,7 +31,9 @@ impl Dedup {
             let pool = pool.clone();
             move |ids: Vec<String>| {
                 let pool = pool.clone();
-                async move { seen_batch(&pool, ttl, &ids).await.map(|found| ids.iter().map(|id| found.contains(id)).collect()) }
+                async move {
+                    seen_batch(&pool, ttl, &ids).await.map(|found| ids.iter().map(|id| found.contains(id)).collect())
+                }
             }
         }));
         tokio::spawn(batcher(record_rx, {
@@ -58,7 +60,13 @@ impl Dedup {
     pub async fn purge(&self) -> Result<u64, DbError> {
         let client = timed(self.pool.get()).await?;
         let ttl = self.ttl.as_secs_f64();
-        timed(client.execute("DELETE FROM forwarded_requests WHERE forwarded_at <= now() - make_interval(secs => $1)", &[&ttl])).await
+        timed(
+            client.execute(
+                "DELETE FROM forwarded_requests WHERE forwarded_at <= now() - make_interval(secs => $1)",
+                &[&ttl],
+            ),
+        )
+        .await
     }
 }
 

@@ -54,13 +54,18 @@ pub async fn replay(config: &Config, filter: &Filter, limit: usize, dry_run: boo
     // Only what is there now: replayed messages that fail again come back
     // to failed.queue and must not be picked up by this same run.
     let queue = channel
-        .queue_declare(config.failed_queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            config.failed_queue.as_str().into(),
+            QueueDeclareOptions { passive: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
     let available = queue.message_count() as usize;
     let mut report = ReplayReport::default();
     let mut held = Vec::new();
     while report.examined < available && report.matched < limit {
-        let Some(message) = channel.basic_get(config.failed_queue.as_str().into(), BasicGetOptions::default()).await? else {
+        let Some(message) = channel.basic_get(config.failed_queue.as_str().into(), BasicGetOptions::default()).await?
+        else {
             break;
         };
         report.examined += 1;

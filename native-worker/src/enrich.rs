@@ -172,7 +172,10 @@ mod tests {
         assert_eq!(record().skip_reason(), None);
         assert_eq!(UserRecord { push_enabled: false, ..record() }.skip_reason(), Some(SkipReason::PushDisabled));
         assert_eq!(UserRecord { push_token: None, ..record() }.skip_reason(), Some(SkipReason::NoPushToken));
-        assert_eq!(UserRecord { push_token: Some(" ".into()), ..record() }.skip_reason(), Some(SkipReason::NoPushToken));
+        assert_eq!(
+            UserRecord { push_token: Some(" ".into()), ..record() }.skip_reason(),
+            Some(SkipReason::NoPushToken)
+        );
         assert_eq!(UserRecord { is_active: false, ..record() }.skip_reason(), Some(SkipReason::Inactive));
     }
 

@@ -52,7 +52,11 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
 
 async fn route(probes: Arc<Probes>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != hyper::Method::GET {
-        let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, "application/json", json!({"error": "method not allowed"}).to_string());
+        let mut r = respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "application/json",
+            json!({"error": "method not allowed"}).to_string(),
+        );
         r.headers_mut().insert("allow", "GET".parse().expect("valid header"));
         return Ok(r);
     }
@@ -67,7 +71,11 @@ async fn route(probes: Arc<Probes>, req: Request<Incoming>) -> Result<Response<F
             let body = json!({"status": if ready {"ready"} else {"not_ready"}, "checks": {"rabbitmq": amqp, "database": database, "cache": cache}});
             respond(status, "application/json", body.to_string())
         }
-        "/metrics" => respond(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", probes.metrics.render()),
+        "/metrics" => respond(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            probes.metrics.render(),
+        ),
         _ => respond(StatusCode::NOT_FOUND, "application/json", json!({"error": "not found"}).to_string()),
     })
 }

@@ -72,7 +72,9 @@ pub fn retry_count(headers: Option<&FieldTable>) -> u32 {
         AMQPValue::LongInt(n) => (*n).into(),
         AMQPValue::LongUInt(n) => (*n).into(),
         AMQPValue::LongLongInt(n) => *n,
-        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0),
+        AMQPValue::LongString(s) => {
+            std::str::from_utf8(s.as_bytes()).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        }
         _ => 0,
     };
     n.clamp(0, u32::MAX.into()) as u32
@@ -105,7 +107,17 @@ pub fn with_failure_reason(headers: Option<&FieldTable>, reason: &str) -> FieldT
 /// `x-death` history, for a message that starts over (a replayed dead letter).
 pub fn fresh_headers(headers: Option<&FieldTable>) -> FieldTable {
     let mut map = headers.map(|h| h.inner().clone()).unwrap_or_default();
-    for key in [RETRY_COUNT_HEADER, FAILURE_REASON_HEADER, "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason"] {
+    for key in [
+        RETRY_COUNT_HEADER,
+        FAILURE_REASON_HEADER,
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+    ] {
         map.remove(key);
     }
     map.into()
@@ -133,7 +145,10 @@ mod tests {
     fn rejects_what_is_not_a_push_message() {
         assert!(matches!(PushMessage::parse(b"not json"), Err(ParseError::NotJson(_))));
         assert_eq!(PushMessage::parse(b"[1]"), Err(ParseError::NotAnObject));
-        assert_eq!(PushMessage::parse(br#"{"notification_type":"push","request_id":"r"}"#), Err(ParseError::MissingString("user_id")));
+        assert_eq!(
+            PushMessage::parse(br#"{"notification_type":"push","request_id":"r"}"#),
+            Err(ParseError::MissingString("user_id"))
+        );
         assert_eq!(
             PushMessage::parse(br#"{"notification_type":"push","user_id":"nope","request_id":"r"}"#),
             Err(ParseError::BadUserId)

@@ -47,8 +47,16 @@ impl Default for Metrics {
         };
         registry.register("messages_consumed", "Deliveries taken from push.queue", m.consumed.clone());
         registry.register("messages_forwarded", "Messages enriched and confirmed on push.ready", m.forwarded.clone());
-        registry.register("messages_skipped", "Messages acked without a push (push disabled, no token, inactive)", m.skipped.clone());
-        registry.register("messages_duplicate", "Messages whose request_id was already forwarded", m.duplicates.clone());
+        registry.register(
+            "messages_skipped",
+            "Messages acked without a push (push disabled, no token, inactive)",
+            m.skipped.clone(),
+        );
+        registry.register(
+            "messages_duplicate",
+            "Messages whose request_id was already forwarded",
+            m.duplicates.clone(),
+        );
         registry.register("messages_retried", "Messages sent to a delay queue for a retry", m.retried.clone());
         registry.register("messages_dead_lettered", "Messages sent to failed.queue", m.dead_lettered.clone());
         registry.register("messages_requeued", "Deliveries handed back because the breaker opened", m.requeued.clone());

@@ -21,10 +21,7 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     admin.dbname("postgres");
     let (client, connection) = admin.connect(NoTls).await.context("cannot reach PostgreSQL")?;
     tokio::spawn(connection);
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await?
-        .is_some();
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {
         // Identifiers cannot be bound as parameters; quote it as one instead.
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
@@ -41,14 +38,10 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
 /// Applies every pending migration; returns the names of those applied now.
 pub async fn run(database_url: &str) -> anyhow::Result<Vec<String>> {
     ensure_database(database_url).await?;
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
-        .context("cannot connect to the database")?;
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, NoTls).await.context("cannot connect to the database")?;
     let handle = tokio::spawn(connection);
-    let report = embedded::migrations::runner()
-        .run_async(&mut client)
-        .await
-        .context("a migration failed")?;
+    let report = embedded::migrations::runner().run_async(&mut client).await.context("a migration failed")?;
     drop(client);
     let _ = handle.await;
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())

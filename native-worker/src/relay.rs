@@ -56,7 +56,9 @@ impl Relay {
         'relay: loop {
             let wait = match self.relay_batch(&channel).await {
                 // A full batch suggests more are waiting: go again at once.
-                Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => std::time::Duration::ZERO,
+                Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => {
+                    std::time::Duration::ZERO
+                }
                 Ok(_) => self.interval,
                 Err(RelayError::Database(e)) => {
                     tracing::warn!(error = %e, "outbox relay cannot reach the database");
@@ -139,7 +141,8 @@ impl Relay {
         }
         if let Some(e) = &broken {
             // Rows never handed to the broker stay pending, with the reason.
-            let settled: std::collections::HashSet<i64> = published.iter().copied().chain(failed.iter().map(|(id, _)| *id)).collect();
+            let settled: std::collections::HashSet<i64> =
+                published.iter().copied().chain(failed.iter().map(|(id, _)| *id)).collect();
             let unsent: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(0)).filter(|id| !settled.contains(id)).collect();
             failed.extend(unsent.into_iter().map(|id| (id, e.to_string())));
         }
@@ -147,7 +150,8 @@ impl Relay {
             timed(tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&published])).await?;
         }
         for (id, error) in &failed {
-            timed(tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[id, error])).await?;
+            timed(tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[id, error]))
+                .await?;
         }
         timed(tx.commit()).await?;
         report.published = published.len();

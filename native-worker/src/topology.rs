@@ -5,7 +5,9 @@
 //! RabbitMQ refuses a redeclaration with different arguments
 //! (PRECONDITION_FAILED) and closes the channel.
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
@@ -138,7 +140,8 @@ pub async fn publish_confirmed(
     )
     .await
     .map_err(|_| PublishError::Timeout("publish"))??;
-    let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, pending).await.map_err(|_| PublishError::Timeout("confirm"))??;
+    let confirm =
+        tokio::time::timeout(CONFIRM_TIMEOUT, pending).await.map_err(|_| PublishError::Timeout("confirm"))??;
     check_confirmation(confirm)
 }
 

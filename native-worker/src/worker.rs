@@ -65,7 +65,10 @@ impl Worker {
         let pool = crate::db::pool(&config.database_url, config.database_pool_size)?;
         let cache = Arc::new(Cache::new(&config.redis_url)?);
         let breaker = Breaker::new(
-            breaker::Settings { failure_threshold: config.breaker_failure_threshold, open_for: config.breaker_open_for() },
+            breaker::Settings {
+                failure_threshold: config.breaker_failure_threshold,
+                open_for: config.breaker_open_for(),
+            },
             SystemClock,
         );
         let processor = Arc::new(Processor::new(
@@ -81,7 +84,12 @@ impl Worker {
             interval: config.relay_interval(),
             metrics: metrics.clone(),
         });
-        let probes = Arc::new(Probes { metrics: metrics.clone(), pool, cache, amqp_connected: Arc::new(AtomicBool::new(false)) });
+        let probes = Arc::new(Probes {
+            metrics: metrics.clone(),
+            pool,
+            cache,
+            amqp_connected: Arc::new(AtomicBool::new(false)),
+        });
         Ok(Self { config, metrics, processor, relay, probes, session_was_up: AtomicBool::new(false) })
     }
 
@@ -120,7 +128,8 @@ impl Worker {
 
     /// One AMQP connection's lifetime.
     async fn session(&self, parts: Parts, shutdown: &CancellationToken) -> Result<(), String> {
-        let conn = topology::connect(&self.config.amqp_url, "native-worker").await.map_err(|e| format!("connect: {e}"))?;
+        let conn =
+            topology::connect(&self.config.amqp_url, "native-worker").await.map_err(|e| format!("connect: {e}"))?;
         let setup = conn.create_channel().await.map_err(|e| e.to_string())?;
         topology::declare(&setup, &self.config).await.map_err(|e| format!("declare: {e}"))?;
         topology::close_channel(&setup, "declared").await;
@@ -132,7 +141,9 @@ impl Worker {
             if !parts.consumer {
                 return Ok(());
             }
-            let r = consumer::run(self.processor.clone(), &conn, session.clone()).await.map_err(|e| format!("consumer: {e}"));
+            let r = consumer::run(self.processor.clone(), &conn, session.clone())
+                .await
+                .map_err(|e| format!("consumer: {e}"));
             session.cancel();
             r
         };

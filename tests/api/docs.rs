@@ -21,7 +21,8 @@ async fn the_openapi_document_lists_every_served_endpoint() {
             // Every documented operation reaches a component that knows it:
             // no empty 404 from the router, no 404/405 envelope from a component.
             assert!(
-                !(answer.status == 404 && (answer.text.is_empty() || answer.text.contains("Endpoint not found"))) && answer.status != 405,
+                !(answer.status == 404 && (answer.text.is_empty() || answer.text.contains("Endpoint not found")))
+                    && answer.status != 405,
                 "{} {} -> {} {}",
                 method,
                 concrete,
@@ -30,7 +31,9 @@ async fn the_openapi_document_lists_every_served_endpoint() {
             );
         }
     }
-    for expected in ["/api/v1/users/", "/api/v1/auth/login/", "/api/v1/users/preferences/", "/api/v1/internal/users/{id}/"] {
+    for expected in
+        ["/api/v1/users/", "/api/v1/auth/login/", "/api/v1/users/preferences/", "/api/v1/internal/users/{id}/"]
+    {
         assert!(paths.contains_key(expected), "{expected} is undocumented");
     }
 }

@@ -18,10 +18,9 @@ async fn health_is_up_when_database_and_cache_answer() {
 #[tokio::test]
 async fn health_is_503_when_the_cache_port_is_closed() {
     // Port 1 is allowed for this app but nothing listens there.
-    let app = spawn_with(
-        Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"),
-    )
-    .await;
+    let app =
+        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
+            .await;
     let answer = app.get("/api/v1/health/").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     let body = answer.json();

@@ -43,7 +43,8 @@ async fn resend_issues_a_new_token_and_the_old_one_stops_working() {
 async fn password_reset_answers_alike_and_the_token_works_once() {
     let app = spawn_app().await;
     let (email, old_password, registered) = app.registered_user().await;
-    let unknown = app.post_json("/api/v1/auth/password-reset/", &json!({"email": api_tests::unique_email("nobody")})).await;
+    let unknown =
+        app.post_json("/api/v1/auth/password-reset/", &json!({"email": api_tests::unique_email("nobody")})).await;
     let known = app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
     assert_eq!((unknown.status, known.status), (200, 200));
     assert_eq!(unknown.json()["message"], known.json()["message"]);
@@ -52,21 +53,31 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
     let token = event["variables"]["reset_token"].as_str().unwrap();
 
     let mismatch = app
-        .post_json("/api/v1/auth/password-reset/confirm/", &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "other"}))
+        .post_json(
+            "/api/v1/auth/password-reset/confirm/",
+            &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "other"}),
+        )
         .await;
     assert_eq!(mismatch.status, 400);
     assert!(mismatch.json()["details"]["password_confirm"].is_array());
 
     let confirm = app
-        .post_json("/api/v1/auth/password-reset/confirm/", &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "Brand#New-Pass-1"}))
+        .post_json(
+            "/api/v1/auth/password-reset/confirm/",
+            &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "Brand#New-Pass-1"}),
+        )
         .await;
     assert_eq!(confirm.status, 200, "{}", confirm.text);
     assert_eq!(app.login(&email, &old_password).await.status, 401, "the old password stops working");
     assert_eq!(app.login(&email, "Brand#New-Pass-1").await.status, 200);
-    let old_session = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+    let old_session =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(old_session.status, 401, "every refresh token was revoked");
     let reused = app
-        .post_json("/api/v1/auth/password-reset/confirm/", &json!({"token": token, "password": "Another#Pass-22", "password_confirm": "Another#Pass-22"}))
+        .post_json(
+            "/api/v1/auth/password-reset/confirm/",
+            &json!({"token": token, "password": "Another#Pass-22", "password_confirm": "Another#Pass-22"}),
+        )
         .await;
     assert_eq!(reused.status, 400, "single use");
     assert!(app.last_event("password_changed").await.is_some());
@@ -102,17 +113,38 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
     let access = registered["data"]["access_token"].as_str().unwrap();
     let other = app.login(&email, &password).await.json();
 
-    let wrong = app.post_authed("/api/v1/auth/password-change/", access, &json!({"current_password": "nope", "new_password": "Brand#New-Pass-1"})).await;
+    let wrong = app
+        .post_authed(
+            "/api/v1/auth/password-change/",
+            access,
+            &json!({"current_password": "nope", "new_password": "Brand#New-Pass-1"}),
+        )
+        .await;
     assert_eq!(wrong.status, 400);
     assert_eq!(wrong.json()["details"]["current_password"][0], "is incorrect");
-    let weak = app.post_authed("/api/v1/auth/password-change/", access, &json!({"current_password": password, "new_password": "12345678"})).await;
+    let weak = app
+        .post_authed(
+            "/api/v1/auth/password-change/",
+            access,
+            &json!({"current_password": password, "new_password": "12345678"}),
+        )
+        .await;
     assert_eq!(weak.status, 400);
     assert!(weak.json()["details"]["new_password"].is_array());
 
-    let changed = app.post_authed("/api/v1/auth/password-change/", access, &json!({"current_password": password, "new_password": "Brand#New-Pass-1"})).await;
+    let changed = app
+        .post_authed(
+            "/api/v1/auth/password-change/",
+            access,
+            &json!({"current_password": password, "new_password": "Brand#New-Pass-1"}),
+        )
+        .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let fresh = changed.json()["data"]["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": other["data"]["refresh_token"]})).await.status, 401);
+    assert_eq!(
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": other["data"]["refresh_token"]})).await.status,
+        401
+    );
     assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": fresh})).await.status, 200);
     assert_eq!(app.login(&email, &password).await.status, 401);
     assert_eq!(app.login(&email, "Brand#New-Pass-1").await.status, 200);

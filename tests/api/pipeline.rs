@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 async fn next_message(channel: &lapin::Channel, queue: &str, wanted: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(message) = channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.expect("basic.get") {
+        if let Some(message) =
+            channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.expect("basic.get")
+        {
             let body: Value = serde_json::from_slice(&message.delivery.data).expect("a JSON message");
             if wanted(&body) {
                 return body;
@@ -39,7 +41,9 @@ async fn system() -> System {
     let suffix = format!("e2e.{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut config = Config::defaults().with_name_suffix(&suffix);
     let app = spawn_with(
-        Spawn::default().variable("email_queue", config.email_queue.clone()).variable("push_queue", config.push_queue.clone()),
+        Spawn::default()
+            .variable("email_queue", config.email_queue.clone())
+            .variable("push_queue", config.push_queue.clone()),
     )
     .await;
     config.database_url = app.database_url.clone();
@@ -47,7 +51,8 @@ async fn system() -> System {
     config.retry_delays_ms = vec![100, 200, 300];
     config.prefetch = 32;
     config.database_pool_size = 2;
-    let connection = native_worker::topology::connect(&config.amqp_url, "api-tests").await.expect("RabbitMQ is reachable");
+    let connection =
+        native_worker::topology::connect(&config.amqp_url, "api-tests").await.expect("RabbitMQ is reachable");
     let channel = native_worker::topology::confirm_channel(&connection).await.expect("a channel");
     native_worker::topology::declare(&channel, &config).await.expect("the topology declares");
     let worker = Worker::build(config.clone()).expect("the worker builds");
@@ -75,7 +80,9 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     // Registration queues a verification email; the worker relays it.
     let email = format!("pipeline-{}@example.com", uuid::Uuid::new_v4().simple());
     let registered = app
-        .register(&json!({"name": "Pipe Line", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:pipeline"}))
+        .register(
+            &json!({"name": "Pipe Line", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:pipeline"}),
+        )
         .await
         .json();
     let user_id = registered["data"]["user"]["id"].as_str().unwrap().to_owned();
@@ -86,7 +93,8 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
 
     // A staff test push goes through the outbox, push.queue and enrichment.
     let (_, staff) = app.staff_user().await;
-    let queued = app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
+    let queued =
+        app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
     assert_eq!(queued.status, 202, "{}", queued.text);
     let request_id = queued.json()["data"]["request_id"].clone();
     let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
@@ -99,9 +107,13 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     let token = app.login(&email, "Vq8#mLp2!zr-long").await.json()["data"]["access_token"].as_str().unwrap().to_owned();
     let off = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
     assert_eq!(off.status, 200);
-    let second = app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
+    let second =
+        app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
     let second_id = second.json()["data"]["request_id"].clone();
-    let status = next_message(&system.channel, &system.config.status_queue, |m| m.to_string().contains(second_id.as_str().unwrap())).await;
+    let status = next_message(&system.channel, &system.config.status_queue, |m| {
+        m.to_string().contains(second_id.as_str().unwrap())
+    })
+    .await;
     assert!(status.to_string().contains("skip"), "{status}");
     system.stop().await;
 }

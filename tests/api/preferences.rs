@@ -28,16 +28,20 @@ async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
     let after = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
     assert_eq!(after.json()["data"], json!({"email": false, "push": false}));
 
-    let put_partial = app.authed(Method::PUT, "/api/v1/users/preferences/", &token, Some(&json!({"email": true}))).await;
+    let put_partial =
+        app.authed(Method::PUT, "/api/v1/users/preferences/", &token, Some(&json!({"email": true}))).await;
     assert_eq!(put_partial.status, 400);
     assert_eq!(put_partial.json()["details"]["push"][0], "is required");
-    let wrong_type = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": "no"}))).await;
+    let wrong_type =
+        app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": "no"}))).await;
     assert_eq!(wrong_type.status, 400);
 }
 
 #[tokio::test]
 async fn a_redis_outage_serves_preferences_from_the_database() {
-    let app = spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1")).await;
+    let app =
+        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
+            .await;
     let (_, token) = app.plain_user().await;
     let answer = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -57,7 +61,13 @@ async fn services_read_preferences_with_any_configured_key() {
     }
     assert_eq!(app.send(app.client.get(app.url(&path)).header("x-service-key", "wrong")).await.status, 401);
     assert_eq!(app.get(&path).await.status, 401);
-    let unknown = app.send(app.client.get(app.url(&format!("/api/v1/users/{}/preferences/", uuid::Uuid::new_v4()))).header("x-service-key", KEY)).await;
+    let unknown = app
+        .send(
+            app.client
+                .get(app.url(&format!("/api/v1/users/{}/preferences/", uuid::Uuid::new_v4())))
+                .header("x-service-key", KEY),
+        )
+        .await;
     assert_eq!(unknown.status, 404);
 }
 
@@ -66,7 +76,8 @@ async fn the_internal_lookup_gives_what_delivery_needs() {
     let app = spawn_with(Spawn::default().variable("service_keys", KEY)).await;
     let (id, token) = app.plain_user().await;
     app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "fcm:1"}))).await;
-    let answer = app.send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", KEY)).await;
+    let answer =
+        app.send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", KEY)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let data = answer.json()["data"].clone();
     assert_eq!(data["user_id"], id.as_str());

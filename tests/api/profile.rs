@@ -10,7 +10,8 @@ async fn the_profile_reads_patches_and_replaces() {
     assert_eq!(profile.status, 200, "{}", profile.text);
     assert_eq!(profile.json()["data"]["id"], id.as_str());
 
-    let patched = app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "apns:xyz"}))).await;
+    let patched =
+        app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "apns:xyz"}))).await;
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(patched.json()["data"]["push_token"], "apns:xyz");
     assert_eq!(patched.json()["data"]["name"], "Test User", "PATCH leaves other fields alone");
@@ -18,14 +19,25 @@ async fn the_profile_reads_patches_and_replaces() {
     let cleared = app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": null}))).await;
     assert_eq!(cleared.json()["data"]["push_token"], serde_json::Value::Null);
 
-    let replaced = app.authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"name": "New Name", "push_token": "t1"}))).await;
+    let replaced = app
+        .authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"name": "New Name", "push_token": "t1"})))
+        .await;
     assert_eq!(replaced.json()["data"]["name"], "New Name");
-    let put_without_token = app.authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"name": "Newer"}))).await;
+    let put_without_token =
+        app.authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"name": "Newer"}))).await;
     assert_eq!(put_without_token.json()["data"]["push_token"], serde_json::Value::Null, "PUT replaces every field");
-    let put_without_name = app.authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "t"}))).await;
+    let put_without_name =
+        app.authed(Method::PUT, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "t"}))).await;
     assert_eq!(put_without_name.status, 400);
 
-    let bad = app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"name": "", "push_token": "x".repeat(600)}))).await;
+    let bad = app
+        .authed(
+            Method::PATCH,
+            "/api/v1/users/profile/",
+            &token,
+            Some(&json!({"name": "", "push_token": "x".repeat(600)})),
+        )
+        .await;
     assert_eq!(bad.status, 400);
     assert!(bad.json()["details"]["name"].is_array() && bad.json()["details"]["push_token"].is_array());
 }
@@ -51,7 +63,8 @@ async fn deleting_the_profile_deactivates_and_ends_sessions() {
     let deleted = app.authed(Method::DELETE, "/api/v1/users/profile/", token, None).await;
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(app.login(&email, &password).await.status, 403);
-    let refresh = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+    let refresh =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(refresh.status, 401);
     assert_eq!(app.authed(Method::GET, "/api/v1/users/profile/", token, None).await.status, 403);
 }
@@ -74,7 +87,13 @@ async fn an_idempotent_patch_is_applied_once() {
     // Another caller reusing the key does not get this caller's answer.
     let (_, other) = app.plain_user().await;
     let reused = app
-        .send(app.client.patch(app.url("/api/v1/users/profile/")).bearer_auth(&other).header("x-request-id", "patch-once").json(&json!({"name": "Once"})))
+        .send(
+            app.client
+                .patch(app.url("/api/v1/users/profile/"))
+                .bearer_auth(&other)
+                .header("x-request-id", "patch-once")
+                .json(&json!({"name": "Once"})),
+        )
         .await;
     assert_eq!(reused.status, 422, "{}", reused.text);
 }

@@ -54,7 +54,10 @@ async fn register_creates_the_user_and_returns_a_session() {
     assert_eq!((row.get::<_, bool>(1), row.get::<_, bool>(2)), (false, true));
     let refresh = data["refresh_token"].as_str().unwrap();
     let stored: i64 = db
-        .query_one("SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", &[&user_domain::secrets::digest(refresh)])
+        .query_one(
+            "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1",
+            &[&user_domain::secrets::digest(refresh)],
+        )
         .await
         .unwrap()
         .get(0);
@@ -74,7 +77,8 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
     let email = new_email();
     let first = app.register(&json!({"name": "Ada", "email": email, "password": "Analytical#Engine1843"})).await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let again = app.register(&json!({"name": "Ada", "email": email.to_uppercase(), "password": "Analytical#Engine1843"})).await;
+    let again =
+        app.register(&json!({"name": "Ada", "email": email.to_uppercase(), "password": "Analytical#Engine1843"})).await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert_eq!(again.json()["code"], "conflict");
     let db = app.db().await;
@@ -104,7 +108,8 @@ async fn invalid_fields_are_all_reported_with_details() {
     assert_eq!(missing.status, 400);
     assert_eq!(missing.json()["details"]["email"][0], "is required");
 
-    let similar = app.register(&json!({"name": "Grace Hopper", "email": new_email(), "password": "GraceHopper1"})).await;
+    let similar =
+        app.register(&json!({"name": "Grace Hopper", "email": new_email(), "password": "GraceHopper1"})).await;
     assert_eq!(similar.status, 400);
     assert!(similar.json()["details"]["password"].to_string().contains("too similar"));
 }
@@ -118,11 +123,17 @@ async fn malformed_bodies_get_400_413_and_415() {
     assert_eq!(malformed.status, 400, "{}", malformed.text);
     assert_eq!(malformed.json()["code"], "malformed_json");
 
-    let not_json = app.send(app.client.post(app.url("/api/v1/users/")).header("content-type", "text/plain").body("hi")).await;
+    let not_json =
+        app.send(app.client.post(app.url("/api/v1/users/")).header("content-type", "text/plain").body("hi")).await;
     assert_eq!(not_json.status, 415, "{}", not_json.text);
 
     let huge = app
-        .send(app.client.post(app.url("/api/v1/users/")).header("content-type", "application/json").body(vec![b' '; 70 * 1024]))
+        .send(
+            app.client
+                .post(app.url("/api/v1/users/"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 70 * 1024]),
+        )
         .await;
     assert_eq!(huge.status, 413, "{}", huge.text);
     assert_eq!(huge.json()["code"], "payload_too_large");
@@ -193,7 +204,8 @@ async fn registration_is_rate_limited_per_address() {
         let ok = app.register(&json!({"name": "Ada", "email": new_email(), "password": "Analytical#Engine1843"})).await;
         assert_eq!(ok.status, 201, "{}", ok.text);
     }
-    let limited = app.register(&json!({"name": "Ada", "email": new_email(), "password": "Analytical#Engine1843"})).await;
+    let limited =
+        app.register(&json!({"name": "Ada", "email": new_email(), "password": "Analytical#Engine1843"})).await;
     assert_eq!(limited.status, 429, "{}", limited.text);
     assert_eq!(limited.json()["code"], "rate_limited");
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();

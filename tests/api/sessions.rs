@@ -43,7 +43,8 @@ async fn other_logins_survive_a_revoked_family() {
     let original = registered["data"]["refresh_token"].as_str().unwrap();
     app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": original})).await;
     app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": original})).await;
-    let other = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": other_login["data"]["refresh_token"]})).await;
+    let other =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": other_login["data"]["refresh_token"]})).await;
     assert_eq!(other.status, 200, "{}", other.text);
 }
 
@@ -71,7 +72,9 @@ async fn logout_ends_one_session_and_all_ends_every_session() {
     let refreshed = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": second_token})).await;
     assert_eq!(refreshed.status, 200, "another session is untouched");
 
-    let all = app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": third["data"]["refresh_token"], "all": true})).await;
+    let all = app
+        .post_json("/api/v1/auth/logout/", &json!({"refresh_token": third["data"]["refresh_token"], "all": true}))
+        .await;
     assert_eq!(all.status, 200, "{}", all.text);
     let rotated = refreshed.json()["data"]["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": rotated})).await.status, 401);
@@ -87,6 +90,7 @@ async fn a_deactivated_user_cannot_refresh() {
     let app = spawn_app().await;
     let (email, _, registered) = app.registered_user().await;
     app.db().await.execute("UPDATE users SET is_active = false WHERE email = $1", &[&email]).await.unwrap();
-    let answer = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+    let answer =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(answer.status, 401);
 }

@@ -51,17 +51,24 @@ async fn an_unrouted_path_is_an_empty_404() {
 #[tokio::test]
 async fn variables_resolve_from_spin_variable_env_then_default() {
     let defaulted = fixtures(Spawn::default()).await;
-    let answer = defaulted.send(defaulted.client.get(defaulted.url("/allowed/variable")).header("x-variable", "greeting")).await;
+    let answer =
+        defaulted.send(defaulted.client.get(defaulted.url("/allowed/variable")).header("x-variable", "greeting")).await;
     assert_eq!((answer.status, answer.text.as_str()), (200, "hello from a variable"));
 
     let overridden = fixtures(Spawn::default().variable("greeting", "from the environment")).await;
-    let answer = overridden.send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "greeting")).await;
+    let answer = overridden
+        .send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "greeting"))
+        .await;
     assert_eq!(answer.text, "from the environment");
 
     // A component only sees what it declares; bad names are their own error.
-    let undeclared = overridden.send(overridden.client.get(overridden.url("/denied/variable")).header("x-variable", "greeting")).await;
+    let undeclared = overridden
+        .send(overridden.client.get(overridden.url("/denied/variable")).header("x-variable", "greeting"))
+        .await;
     assert!(undeclared.text.starts_with("Error::Undefined"), "{}", undeclared.text);
-    let invalid = overridden.send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "Bad-Name")).await;
+    let invalid = overridden
+        .send(overridden.client.get(overridden.url("/allowed/variable")).header("x-variable", "Bad-Name"))
+        .await;
     assert!(invalid.text.starts_with("Error::InvalidName"), "{}", invalid.text);
 }
 

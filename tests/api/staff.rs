@@ -13,12 +13,18 @@ async fn staff_list_users_with_pagination_search_and_filters() {
     assert_eq!(page.status, 200, "{}", page.text);
     let body = page.json();
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    assert_eq!(body["meta"], json!({"total": 4, "limit": 2, "page": 1, "total_pages": 2, "has_next": true, "has_previous": false}));
+    assert_eq!(
+        body["meta"],
+        json!({"total": 4, "limit": 2, "page": 1, "total_pages": 2, "has_next": true, "has_previous": false})
+    );
     let last = app.authed(Method::GET, "/api/v1/users/?limit=2&page=2", &staff, None).await.json();
     assert_eq!(last["meta"]["has_next"], false);
 
     let (email, _, _) = app.registered_user().await;
-    let search = app.authed(Method::GET, &format!("/api/v1/users/?search={}", &email[..12].to_uppercase()), &staff, None).await.json();
+    let search = app
+        .authed(Method::GET, &format!("/api/v1/users/?search={}", &email[..12].to_uppercase()), &staff, None)
+        .await
+        .json();
     assert_eq!(search["meta"]["total"], 1);
     assert_eq!(search["data"][0]["email"], email);
     let literal = app.authed(Method::GET, "/api/v1/users/?search=%25", &staff, None).await.json();
@@ -52,18 +58,29 @@ async fn staff_change_deactivate_and_delete_users_but_not_themselves() {
 
     let got = app.authed(Method::GET, &format!("/api/v1/users/{id}/"), &staff, None).await;
     assert_eq!(got.json()["data"]["email"], email);
-    let promoted = app.authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff, Some(&json!({"is_staff": true, "name": "Renamed"}))).await;
+    let promoted = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/users/{id}/"),
+            &staff,
+            Some(&json!({"is_staff": true, "name": "Renamed"})),
+        )
+        .await;
     assert_eq!(promoted.status, 200, "{}", promoted.text);
     assert_eq!(promoted.json()["data"]["is_staff"], true);
     assert_eq!(promoted.json()["data"]["name"], "Renamed");
 
-    let deactivated = app.authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff, Some(&json!({"is_active": false}))).await;
+    let deactivated =
+        app.authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff, Some(&json!({"is_active": false}))).await;
     assert_eq!(deactivated.json()["data"]["is_active"], false);
     assert_eq!(app.login(&email, &password).await.status, 403);
-    let refresh = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+    let refresh =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(refresh.status, 401, "deactivation revokes sessions");
 
-    let self_demote = app.authed(Method::PATCH, &format!("/api/v1/users/{staff_id}/"), &staff, Some(&json!({"is_staff": false}))).await;
+    let self_demote = app
+        .authed(Method::PATCH, &format!("/api/v1/users/{staff_id}/"), &staff, Some(&json!({"is_staff": false})))
+        .await;
     assert_eq!(self_demote.status, 400);
     let self_delete = app.authed(Method::DELETE, &format!("/api/v1/users/{staff_id}/"), &staff, None).await;
     assert_eq!(self_delete.status, 400);
@@ -84,7 +101,12 @@ async fn staff_queue_a_test_push_through_the_outbox() {
     let body = json!({"user_id": id, "template_code": "welcome", "variables": {"a": 1}, "priority": 8, "metadata": {"k": "v"}});
     let queued = app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&body)).await;
     assert_eq!(queued.status, 202, "{}", queued.text);
-    let row = app.db().await.query_one("SELECT routing_key, payload, priority FROM outbox WHERE routing_key = 'push.queue'", &[]).await.unwrap();
+    let row = app
+        .db()
+        .await
+        .query_one("SELECT routing_key, payload, priority FROM outbox WHERE routing_key = 'push.queue'", &[])
+        .await
+        .unwrap();
     let payload: serde_json::Value = row.get(1);
     assert_eq!(payload["notification_type"], "push");
     assert_eq!(payload["user_id"], id.as_str());
@@ -94,8 +116,12 @@ async fn staff_queue_a_test_push_through_the_outbox() {
     assert_eq!(row.get::<_, i16>(2), 8);
 
     assert_eq!(app.authed(Method::POST, "/api/v1/notifications/test/", &token, Some(&body)).await.status, 403);
-    let bad = app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": "x", "priority": 11}))).await;
+    let bad = app
+        .authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": "x", "priority": 11})))
+        .await;
     assert_eq!(bad.status, 400);
-    let unknown = app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": uuid::Uuid::new_v4()}))).await;
+    let unknown = app
+        .authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": uuid::Uuid::new_v4()})))
+        .await;
     assert_eq!(unknown.status, 404);
 }

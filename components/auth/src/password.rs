@@ -49,7 +49,8 @@ pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     let cache = require_cache(cache)?;
 
     let db = Db::connect()?;
-    let found = db.query("SELECT id, name FROM users WHERE email = $1 AND is_active", &[param::text(email.as_ref())])?;
+    let found =
+        db.query("SELECT id, name FROM users WHERE email = $1 AND is_active", &[param::text(email.as_ref())])?;
     if let Some(row) = found.rows().next() {
         let id: uuid::Uuid = row.get("id").ok_or_else(|| ApiError::internal("user without id"))?;
         let user = UserId::parse(&id.to_string()).map_err(ApiError::internal)?;
@@ -77,10 +78,10 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     let token = fields.required_str("token");
     let password = fields.required_str("password");
     let confirm = fields.required_str("password_confirm");
-    if let (Some(password), Some(confirm)) = (password, confirm) {
-        if password != confirm {
-            fields.problem("password_confirm", "does not match the password");
-        }
+    if let (Some(password), Some(confirm)) = (password, confirm)
+        && password != confirm
+    {
+        fields.problem("password_confirm", "does not match the password");
     }
     fields.finish()?;
     let (Some(token), Some(password)) = (token, password) else {
@@ -89,10 +90,8 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     let cache = require_cache(cache)?;
     let invalid_token = || ApiError::validation_of("token", "is invalid, expired or already used");
     let key = reset_key(&digest(token));
-    let user = cache
-        .get(&key)
-        .and_then(|id| UserId::parse(&String::from_utf8_lossy(&id)).ok())
-        .ok_or_else(invalid_token)?;
+    let user =
+        cache.get(&key).and_then(|id| UserId::parse(&String::from_utf8_lossy(&id)).ok()).ok_or_else(invalid_token)?;
 
     let db = Db::connect()?;
     let found = db.query("SELECT email, name FROM users WHERE id = $1 AND is_active", &[param::uuid(user)])?;
@@ -126,11 +125,19 @@ fn set_password(
     let hash = hash_password(password).map_err(ApiError::internal)?;
     let event = events::email(user, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
     let session_cte = match session {
-        Some(_) => format!(", session AS ({})", insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 6)),
+        Some(_) => format!(
+            ", session AS ({})",
+            insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 6)
+        ),
         None => String::new(),
     };
-    let mut params =
-        vec![param::uuid(user), param::text(hash), param::text(reason), param::text(config::var("email_queue")?), param::json(&event)];
+    let mut params = vec![
+        param::uuid(user),
+        param::text(hash),
+        param::text(reason),
+        param::text(config::var("email_queue")?),
+        param::json(&event),
+    ];
     if let Some(session) = session {
         params.extend(session.refresh.params());
     }
@@ -175,7 +182,10 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
     };
 
     let db = Db::connect()?;
-    let found = db.query("SELECT password, email, name, is_active, is_staff FROM users WHERE id = $1", &[param::uuid(caller.user_id)])?;
+    let found = db.query(
+        "SELECT password, email, name, is_active, is_staff FROM users WHERE id = $1",
+        &[param::uuid(caller.user_id)],
+    )?;
     let row = found.rows().next().ok_or(ApiError::Unauthorized("The account no longer exists"))?;
     if !row.get::<bool>("is_active").unwrap_or(false) {
         return Err(ApiError::Forbidden("This account is deactivated"));

@@ -43,7 +43,10 @@ pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let caller = auth::caller(request)?;
     RESEND_LIMIT.hit(cache, &caller.user_id.to_string(), now_secs())?;
     let db = Db::connect()?;
-    let found = db.query("SELECT name, email, email_verified, is_active FROM users WHERE id = $1", &[param::uuid(caller.user_id)])?;
+    let found = db.query(
+        "SELECT name, email, email_verified, is_active FROM users WHERE id = $1",
+        &[param::uuid(caller.user_id)],
+    )?;
     let row = found.rows().next().ok_or(ApiError::Unauthorized("The account no longer exists"))?;
     if !row.get::<bool>("is_active").unwrap_or(false) {
         return Err(ApiError::Forbidden("This account is deactivated"));
@@ -67,7 +70,12 @@ pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
              ) {}",
             events::insert_sql(3, 4, "FROM updated")
         ),
-        &[param::uuid(caller.user_id), param::text(digest(&token)), param::text(config::var("email_queue")?), param::json(&event)],
+        &[
+            param::uuid(caller.user_id),
+            param::text(digest(&token)),
+            param::text(config::var("email_queue")?),
+            param::json(&event),
+        ],
     )?;
     Ok(Reply::ok(200, "Verification email sent", json!({"email_verified": false})))
 }

@@ -87,11 +87,8 @@ fn render(document: &Value) -> String {
                     html += &format!("<p>{}</p>", escape(text(operation, "description")));
                 }
                 if let Some(security) = operation.get("security").and_then(Value::as_array) {
-                    let schemes: Vec<String> = security
-                        .iter()
-                        .filter_map(Value::as_object)
-                        .flat_map(|s| s.keys().cloned())
-                        .collect();
+                    let schemes: Vec<String> =
+                        security.iter().filter_map(Value::as_object).flat_map(|s| s.keys().cloned()).collect();
                     if !schemes.is_empty() {
                         html += &format!("<p>Requires: {}</p>", escape(&schemes.join(", ")));
                     }
@@ -99,7 +96,12 @@ fn render(document: &Value) -> String {
                 if let Some(parameters) = operation.get("parameters").and_then(Value::as_array) {
                     html += "<table><tr><th>parameter</th><th>in</th><th>description</th></tr>";
                     for p in parameters {
-                        html += &format!("<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", escape(text(p, "name")), escape(text(p, "in")), escape(text(p, "description")));
+                        html += &format!(
+                            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                            escape(text(p, "name")),
+                            escape(text(p, "in")),
+                            escape(text(p, "description"))
+                        );
                     }
                     html += "</table>";
                 }
@@ -109,7 +111,8 @@ fn render(document: &Value) -> String {
                 if let Some(responses) = operation.get("responses").and_then(Value::as_object) {
                     html += "<ul>";
                     for (status, response) in responses {
-                        html += &format!("<li><b>{}</b> {}</li>", escape(status), escape(text(response, "description")));
+                        html +=
+                            &format!("<li><b>{}</b> {}</li>", escape(status), escape(text(response, "description")));
                     }
                     html += "</ul>";
                 }
@@ -120,11 +123,17 @@ fn render(document: &Value) -> String {
     if let Some(schemas) = document.pointer("/components/schemas").and_then(Value::as_object) {
         html += "<h2>Schemas</h2>";
         for (name, schema) in schemas {
-            html += &format!("<h3 id=\"schema-{0}\">{0}</h3><p>{1}</p>", escape(name), escape(text(schema, "description")));
+            html +=
+                &format!("<h3 id=\"schema-{0}\">{0}</h3><p>{1}</p>", escape(name), escape(text(schema, "description")));
             if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
                 html += "<table><tr><th>field</th><th>type</th><th>description</th></tr>";
                 for (field, property) in properties {
-                    html += &format!("<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", escape(field), schema_name(property), escape(text(property, "description")));
+                    html += &format!(
+                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        escape(field),
+                        schema_name(property),
+                        escape(text(property, "description"))
+                    );
                 }
                 html += "</table>";
             }

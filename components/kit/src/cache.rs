@@ -25,7 +25,11 @@ impl Cache {
         match Connection::open(&url) {
             Ok(connection) => Some(Self { connection, correlation_id: correlation_id.to_owned() }),
             Err(error) => {
-                log::warn(correlation_id, "redis unavailable; running without cache", json!({"error": format!("{error:?}")}));
+                log::warn(
+                    correlation_id,
+                    "redis unavailable; running without cache",
+                    json!({"error": format!("{error:?}")}),
+                );
                 None
             }
         }
@@ -42,7 +46,11 @@ impl Cache {
     }
 
     fn failed(&self, operation: &str, error: impl std::fmt::Debug) {
-        log::warn(&self.correlation_id, "redis command failed", json!({"operation": operation, "error": format!("{error:?}")}));
+        log::warn(
+            &self.correlation_id,
+            "redis command failed",
+            json!({"operation": operation, "error": format!("{error:?}")}),
+        );
     }
 
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {

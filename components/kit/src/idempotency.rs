@@ -29,7 +29,9 @@ const MAX_KEY_LEN: usize = 255;
 
 fn request_hash(request: &ApiRequest) -> String {
     let mut material = Vec::new();
-    for part in [request.method.as_bytes(), request.path.as_bytes(), request.header("authorization").unwrap_or("").as_bytes()] {
+    for part in
+        [request.method.as_bytes(), request.path.as_bytes(), request.header("authorization").unwrap_or("").as_bytes()]
+    {
         material.extend_from_slice(part);
         material.push(0);
     }

@@ -77,9 +77,10 @@ impl ApiRequest {
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').filter_map(|pair| pair.split_once('=').or(Some((pair, "")))).find_map(|(k, v)| {
-            (percent_decode(k) == name).then(|| percent_decode(v))
-        })
+        self.query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find_map(|(k, v)| (percent_decode(k) == name).then(|| percent_decode(v)))
     }
 
     /// The body as JSON: 413 past the limit, 415 without a JSON content

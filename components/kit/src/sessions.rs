@@ -16,7 +16,10 @@ pub struct NewRefresh {
 
 impl NewRefresh {
     pub fn generate(config: &TokenConfig) -> Result<Self, ApiError> {
-        Ok(Self { token: RefreshToken::generate().map_err(ApiError::internal)?, expires_at: now_secs() + config.refresh_ttl_secs })
+        Ok(Self {
+            token: RefreshToken::generate().map_err(ApiError::internal)?,
+            expires_at: now_secs() + config.refresh_ttl_secs,
+        })
     }
 
     /// Its digest and expiry, the parameters [`insert_refresh_sql`] expects.
@@ -36,7 +39,12 @@ impl Session {
         Self::with_refresh(config, user, is_staff, NewRefresh::generate(config)?)
     }
 
-    pub fn with_refresh(config: &TokenConfig, user: UserId, is_staff: bool, refresh: NewRefresh) -> Result<Self, ApiError> {
+    pub fn with_refresh(
+        config: &TokenConfig,
+        user: UserId,
+        is_staff: bool,
+        refresh: NewRefresh,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             access_token: config.issue_access(user, is_staff, now_secs()).map_err(ApiError::internal)?,
             refresh,

@@ -34,7 +34,10 @@ async fn handle(request: IncomingRequest) -> Response {
         "memory" => {
             // Far past any sane instance limit; the allocation must fail.
             let hog: Vec<u8> = std::hint::black_box(vec![1; 1 << 30]);
-            Response::new(200, format!("allocated {}", std::hint::black_box(&hog).iter().map(|b| *b as usize).sum::<usize>()))
+            Response::new(
+                200,
+                format!("allocated {}", std::hint::black_box(&hog).iter().map(|b| *b as usize).sum::<usize>()),
+            )
         }
         "database" => match spin_sdk::variables::get("database_url") {
             Ok(url) => match spin_sdk::pg4::Connection::open(&url) {

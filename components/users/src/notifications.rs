@@ -53,7 +53,11 @@ pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
     });
     db.execute(
         "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)",
-        &[param::text(config::var("push_queue")?), param::json(&message), spin_sdk::pg4::ParameterValue::Int16(priority as i16)],
+        &[
+            param::text(config::var("push_queue")?),
+            param::json(&message),
+            spin_sdk::pg4::ParameterValue::Int16(priority as i16),
+        ],
     )?;
     Ok(Reply::ok(202, "Test notification queued", json!({"request_id": request_id, "user_id": user, "queued": true})))
 }

@@ -6,8 +6,8 @@
 //! lower-cased) is a 409.
 
 use component_kit::cache::Cache;
-use component_kit::rate_limit::Limit;
 use component_kit::db::{Db, DbError, param};
+use component_kit::rate_limit::Limit;
 use component_kit::sessions::{Session, insert_refresh_sql};
 use component_kit::users::{COLUMNS, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, config, events};
@@ -33,7 +33,8 @@ fn parse(body: &serde_json::Value) -> Result<NewUser, ApiError> {
     let name = fields.required_str("name").and_then(|raw| fields.check("name", UserName::parse(raw)));
     let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
     let password = fields.required_str("password").and_then(|raw| {
-        let context = PasswordContext { email: email.as_ref().map(AsRef::as_ref), name: name.as_ref().map(AsRef::as_ref) };
+        let context =
+            PasswordContext { email: email.as_ref().map(AsRef::as_ref), name: name.as_ref().map(AsRef::as_ref) };
         fields.check_all("password", Password::parse(raw, &context))
     });
     let push_token = match fields.optional_str("push_token") {
@@ -52,7 +53,9 @@ fn parse(body: &serde_json::Value) -> Result<NewUser, ApiError> {
     }
     fields.finish()?;
     match (name, email, password) {
-        (Some(name), Some(email), Some(password)) => Ok(NewUser { name, email, password, push_token, email_enabled, push_enabled }),
+        (Some(name), Some(email), Some(password)) => {
+            Ok(NewUser { name, email, password, push_token, email_enabled, push_enabled })
+        }
         _ => Err(ApiError::internal("validation passed without every required field")),
     }
 }
@@ -121,7 +124,9 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
     );
     let rows = match result {
         Ok(rows) => rows,
-        Err(DbError::UniqueViolation { .. }) => return Err(ApiError::Conflict("A user with this email already exists")),
+        Err(DbError::UniqueViolation { .. }) => {
+            return Err(ApiError::Conflict("A user with this email already exists"));
+        }
         Err(other) => return Err(other.into()),
     };
     let user = UserRecord::first(&rows)?.ok_or_else(|| ApiError::internal("insert returned no user"))?;

@@ -41,7 +41,8 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
         // The caller's % and _ are literal characters, not wildcards.
         format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
     });
-    let filter = "($1::text IS NULL OR u.email ILIKE $1 OR u.name ILIKE $1) AND ($2::boolean IS NULL OR u.is_active = $2)";
+    let filter =
+        "($1::text IS NULL OR u.email ILIKE $1 OR u.name ILIKE $1) AND ($2::boolean IS NULL OR u.is_active = $2)";
     let filters = [param::opt_text(search), is_active.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean)];
 
     let db = Db::connect()?;
@@ -57,8 +58,10 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
         ),
         &params,
     )?;
-    let users: Vec<Value> = rows.rows().map(|row| UserRecord::from_row(&row).map(|u| u.to_json())).collect::<Result<_, _>>()?;
-    let envelope = Envelope { meta: Some(PageMeta::new(total, page, limit)), ..Envelope::ok("Users", Value::Array(users)) };
+    let users: Vec<Value> =
+        rows.rows().map(|row| UserRecord::from_row(&row).map(|u| u.to_json())).collect::<Result<_, _>>()?;
+    let envelope =
+        Envelope { meta: Some(PageMeta::new(total, page, limit)), ..Envelope::ok("Users", Value::Array(users)) };
     Ok(Reply::json(200, &envelope))
 }
 

@@ -26,7 +26,8 @@ impl Pools {
         pools
             .entry((component.to_owned(), address.to_owned()))
             .or_insert_with(|| {
-                let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+                let manager =
+                    Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
                 Pool::builder(manager)
                     .max_size(max_pool_size())
                     .runtime(Runtime::Tokio1)

@@ -38,7 +38,9 @@ fn to_sql(value: ParameterValue) -> Result<Param, String> {
         ParameterValue::Binary(v) => Box::new(v),
         ParameterValue::Date((y, m, d)) => Box::new(date(y, m, d)?),
         ParameterValue::Time((h, mi, s, ns)) => Box::new(time(h, mi, s, ns)?),
-        ParameterValue::Datetime((y, mo, d, h, mi, s, ns)) => Box::new(NaiveDateTime::new(date(y, mo, d)?, time(h, mi, s, ns)?)),
+        ParameterValue::Datetime((y, mo, d, h, mi, s, ns)) => {
+            Box::new(NaiveDateTime::new(date(y, mo, d)?, time(h, mi, s, ns)?))
+        }
         ParameterValue::Timestamp(secs) => {
             Box::new(DateTime::<Utc>::from_timestamp(secs, 0).ok_or("timestamp out of range")?)
         }
@@ -66,7 +68,8 @@ fn date(y: i32, m: u8, d: u8) -> Result<NaiveDate, String> {
 }
 
 fn time(h: u8, m: u8, s: u8, ns: u32) -> Result<NaiveTime, String> {
-    NaiveTime::from_hms_nano_opt(h.into(), m.into(), s.into(), ns).ok_or_else(|| format!("invalid time {h}:{m}:{s}.{ns}"))
+    NaiveTime::from_hms_nano_opt(h.into(), m.into(), s.into(), ns)
+        .ok_or_else(|| format!("invalid time {h}:{m}:{s}.{ns}"))
 }
 
 fn decimal(v: &str) -> Result<rust_decimal::Decimal, String> {
@@ -210,7 +213,10 @@ pub fn row_set(rows: &[Row]) -> Result<RowSet, String> {
     let columns = rows
         .first()
         .map(|row| {
-            row.columns().iter().map(|c| Column { name: c.name().to_owned(), data_type: data_type(c.type_()) }).collect()
+            row.columns()
+                .iter()
+                .map(|c| Column { name: c.name().to_owned(), data_type: data_type(c.type_()) })
+                .collect()
         })
         .unwrap_or_default();
     let rows = rows

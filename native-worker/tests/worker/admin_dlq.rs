@@ -11,7 +11,10 @@ use crate::helpers::TestEnv;
 async fn create_admin_creates_then_promotes() {
     let env = TestEnv::new().await;
     let url = &env.config.database_url;
-    let created = admin::create_or_promote(url, "Boss@Example.com", "The Boss", || Ok("a-Sturdy-passphrase-42\n".into())).await.unwrap();
+    let created =
+        admin::create_or_promote(url, "Boss@Example.com", "The Boss", || Ok("a-Sturdy-passphrase-42\n".into()))
+            .await
+            .unwrap();
     let AdminOutcome::Created(id) = created else { panic!("expected a new user, got {created:?}") };
     let row = env
         .pool
@@ -30,7 +33,8 @@ async fn create_admin_creates_then_promotes() {
     assert!(row.get::<_, bool>(3), "preferences created with the user");
 
     // Promoting never asks for a password.
-    let again = admin::create_or_promote(url, "boss@example.com", "The Boss", || panic!("no prompt on promote")).await.unwrap();
+    let again =
+        admin::create_or_promote(url, "boss@example.com", "The Boss", || panic!("no prompt on promote")).await.unwrap();
     assert_eq!(again, AdminOutcome::Promoted(id));
 
     let weak = admin::create_or_promote(url, "new@example.com", "New", || Ok("12345678".into())).await;
@@ -44,7 +48,10 @@ async fn dlq_replay_moves_matching_dead_letters_back_and_keeps_the_rest() {
     let user = uuid::Uuid::new_v4();
     // Dead letters as the worker writes them: through the DLX with a reason.
     for (i, reason) in ["unknown user x", "unknown user y", "malformed: nope", "unknown user z"].iter().enumerate() {
-        let headers = native_worker::message::with_failure_reason(Some(&native_worker::message::with_retry_count(None, 3)), reason);
+        let headers = native_worker::message::with_failure_reason(
+            Some(&native_worker::message::with_retry_count(None, 3)),
+            reason,
+        );
         native_worker::topology::publish_confirmed(
             &env.channel,
             &env.config.dlx_exchange,

@@ -121,11 +121,23 @@ async fn a_request_id_already_forwarded_is_not_forwarded_again() {
 /// Makes the user lookup fail by renaming the table the worker reads, the way
 /// a broken dependency would, without touching the shared server.
 async fn break_lookups(env: &TestEnv) {
-    env.pool.get().await.unwrap().batch_execute("ALTER TABLE user_preferences RENAME TO user_preferences_away").await.unwrap();
+    env.pool
+        .get()
+        .await
+        .unwrap()
+        .batch_execute("ALTER TABLE user_preferences RENAME TO user_preferences_away")
+        .await
+        .unwrap();
 }
 
 async fn repair_lookups(env: &TestEnv) {
-    env.pool.get().await.unwrap().batch_execute("ALTER TABLE user_preferences_away RENAME TO user_preferences").await.unwrap();
+    env.pool
+        .get()
+        .await
+        .unwrap()
+        .batch_execute("ALTER TABLE user_preferences_away RENAME TO user_preferences")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

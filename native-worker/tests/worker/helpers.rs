@@ -20,7 +20,10 @@ pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 pub fn init_logs() {
     if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -57,7 +60,10 @@ impl TestEnv {
         init_logs();
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let mut config = Config::defaults().with_name_suffix(&format!("test.{id}"));
-        config.database_url = native_worker::bench::with_database(native_worker::migrate::DEFAULT_DATABASE_URL, &format!("worker_test_{id}"));
+        config.database_url = native_worker::bench::with_database(
+            native_worker::migrate::DEFAULT_DATABASE_URL,
+            &format!("worker_test_{id}"),
+        );
         config.redis_url = "redis://127.0.0.1:6379".into();
         config.amqp_url = AMQP_URL.into();
         config.retry_delays_ms = vec![100, 200, 300];
@@ -96,7 +102,11 @@ impl TestEnv {
 
     pub async fn insert_user(&self, push: bool, push_token: Option<&str>) -> uuid::Uuid {
         let client = self.pool.get().await.unwrap();
-        let prefs: uuid::Uuid = client.query_one("INSERT INTO user_preferences (push) VALUES ($1) RETURNING id", &[&push]).await.unwrap().get(0);
+        let prefs: uuid::Uuid = client
+            .query_one("INSERT INTO user_preferences (push) VALUES ($1) RETURNING id", &[&push])
+            .await
+            .unwrap()
+            .get(0);
         let email = format!("u-{}@example.com", uuid::Uuid::new_v4());
         client
             .query_one(
@@ -153,7 +163,11 @@ impl TestEnv {
 
     pub async fn queue_len(&self, queue: &str) -> u32 {
         self.channel
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
             .await
             .unwrap()
             .message_count()
@@ -165,7 +179,8 @@ impl TestEnv {
         while let Some(m) = self.channel.basic_get(queue.into(), BasicGetOptions::default()).await.unwrap() {
             let d = m.delivery;
             out.push(Received {
-                body: serde_json::from_slice(&d.data).unwrap_or(Value::String(String::from_utf8_lossy(&d.data).into_owned())),
+                body: serde_json::from_slice(&d.data)
+                    .unwrap_or(Value::String(String::from_utf8_lossy(&d.data).into_owned())),
                 headers: d.properties.headers().clone(),
                 properties: d.properties.clone(),
             });

@@ -9,7 +9,10 @@ use crate::helpers::{TestEnv, count_by_request, eventually};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.unwrap();
     let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -30,7 +33,10 @@ async fn probes_report_readiness_and_metrics() {
     eventually("connected", Duration::from_secs(10), || connected.load(std::sync::atomic::Ordering::Relaxed)).await;
     let (status, body) = get(addr, "/ready").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""rabbitmq":true"#) && body.contains(r#""database":true"#) && body.contains(r#""cache":true"#), "{body}");
+    assert!(
+        body.contains(r#""rabbitmq":true"#) && body.contains(r#""database":true"#) && body.contains(r#""cache":true"#),
+        "{body}"
+    );
 
     env.publish(&TestEnv::push_body(user, "req-metrics")).await;
     env.take(&env.config.ready_queue, 1, Duration::from_secs(10)).await;

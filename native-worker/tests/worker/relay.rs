@@ -26,7 +26,14 @@ async fn insert_events(env: &TestEnv, n: i32) {
 }
 
 async fn pending(env: &TestEnv) -> i64 {
-    env.pool.get().await.unwrap().query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap().get(0)
+    env.pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
@@ -87,7 +94,14 @@ async fn an_unroutable_event_stays_pending_with_its_error() {
         .unwrap();
     let worker = env.start(Parts { consumer: false, relay: true }).await;
     eventually("a failed publish", WAIT, || worker.metrics.relay_failures.get() >= 1).await;
-    let row = env.pool.get().await.unwrap().query_one("SELECT attempts, last_error, published_at IS NULL FROM outbox", &[]).await.unwrap();
+    let row = env
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT attempts, last_error, published_at IS NULL FROM outbox", &[])
+        .await
+        .unwrap();
     assert!(row.get::<_, i32>(0) >= 1);
     assert!(row.get::<_, String>(1).contains("unroutable"), "{}", row.get::<_, String>(1));
     assert!(row.get::<_, bool>(2), "still pending");
