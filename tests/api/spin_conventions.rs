@@ -99,3 +99,32 @@ async fn the_services_components_import_only_interfaces_spin_provides() {
     }
     assert_eq!(seen_spin.len(), 3, "the app uses Postgres, Redis and variables: {seen_spin:?}");
 }
+
+#[tokio::test]
+async fn every_redis_operation_answers_as_spin_defines_it() {
+    let app = fixtures(Spawn::default()).await;
+    let key = format!("spin-conventions:{}", uuid::Uuid::new_v4());
+    let answer = app.send(app.client.get(app.url("/allowed/redis")).header("x-key", key)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let report = answer.json();
+    let field = |name: &str| report[name].as_str().unwrap().to_owned();
+    assert_eq!(field("set"), "Ok(())");
+    assert_eq!(field("get"), "Ok(Some([118, 49]))", "b\"v1\"");
+    assert_eq!(report["incr"], serde_json::json!(["Ok(1)", "Ok(2)"]));
+    assert_eq!(field("sadd"), "Ok(2)", "a duplicate member is added once");
+    assert_eq!(field("smembers"), "Ok([\"a\", \"b\"])");
+    assert_eq!(field("srem"), "Ok(1)");
+    assert_eq!(field("publish"), "Ok(())");
+    assert_eq!(field("execute_set"), "Ok([RedisResult::Status(\"OK\")])", "OK comes back as a status");
+    assert_eq!(field("execute_get"), "Ok([RedisResult::Binary([118, 50])])");
+    assert_eq!(field("del"), "Ok(3)");
+    assert_eq!(field("hget_missing"), "Ok([RedisResult::Nil])", "a missing value is nil");
+}
+
+#[tokio::test]
+async fn a_redis_address_outside_allowed_outbound_hosts_is_invalid() {
+    let app = fixtures(Spawn::default()).await;
+    let denied = app.send(app.client.get(app.url("/denied/redis"))).await;
+    assert_eq!(denied.status, 502, "{}", denied.text);
+    assert!(denied.text.contains("InvalidAddress"), "{}", denied.text);
+}

@@ -49,6 +49,30 @@ async fn handle(request: IncomingRequest) -> Response {
             },
             Err(e) => Response::new(500, format!("{e:?}")),
         },
+        "redis" => {
+            // Every operation of fermyon:spin/redis, on keys the test names.
+            let key = headers.get("x-key").and_then(|v| v.as_str()).unwrap_or("testing").to_owned();
+            let url = spin_sdk::variables::get("redis_url").unwrap_or_default();
+            let connection = match spin_sdk::redis::Connection::open(&url) {
+                Ok(connection) => connection,
+                Err(e) => return Response::new(502, format!("{e:?}")),
+            };
+            let (counter, set) = (format!("{key}:n"), format!("{key}:s"));
+            let report = serde_json::json!({
+                "set": format!("{:?}", connection.set(&key, &b"v1".to_vec())),
+                "get": format!("{:?}", connection.get(&key)),
+                "incr": [format!("{:?}", connection.incr(&counter)), format!("{:?}", connection.incr(&counter))],
+                "sadd": format!("{:?}", connection.sadd(&set, &["a".to_owned(), "b".to_owned(), "a".to_owned()])),
+                "smembers": format!("{:?}", connection.smembers(&set).map(|mut m| { m.sort(); m })),
+                "srem": format!("{:?}", connection.srem(&set, &["a".to_owned()])),
+                "publish": format!("{:?}", connection.publish("testing-channel", &b"hello".to_vec())),
+                "execute_set": format!("{:?}", connection.execute("SET", &[spin_sdk::redis::RedisParameter::Binary(key.clone().into_bytes()), spin_sdk::redis::RedisParameter::Binary(b"v2".to_vec())])),
+                "execute_get": format!("{:?}", connection.execute("GET", &[spin_sdk::redis::RedisParameter::Binary(key.clone().into_bytes())])),
+                "del": format!("{:?}", connection.del(&[key.clone(), counter.clone(), set.clone()])),
+                "hget_missing": format!("{:?}", connection.execute("HGET", &[spin_sdk::redis::RedisParameter::Binary(b"no-such-hash".to_vec()), spin_sdk::redis::RedisParameter::Int64(1)])),
+            });
+            Response::new(200, report.to_string())
+        }
         "variable" => {
             let name = headers.get("x-variable").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match spin_sdk::variables::get(&name) {
