@@ -73,6 +73,42 @@ async fn handle(request: IncomingRequest) -> Response {
             });
             Response::new(200, report.to_string())
         }
+        "pg-types" => {
+            // Spin's type mapping, both ways, as a component sees it.
+            use spin_sdk::pg4::ParameterValue as P;
+            let url = spin_sdk::variables::get("database_url").unwrap_or_default();
+            let connection = match spin_sdk::pg4::Connection::open(&url) {
+                Ok(connection) => connection,
+                Err(e) => return Response::new(502, format!("{e:?}")),
+            };
+            let results = connection.query(
+                "SELECT 1::int2 AS i2, 2::int4 AS i4, 3::int8 AS i8, 1.5::float4 AS f4, 2.5::float8 AS f8, 'x'::text AS t, \
+                 '\\x0102'::bytea AS b, '2024-02-29'::date AS d, '12:34:56'::time AS tm, \
+                 '2024-02-29 12:34:56'::timestamp AS ts, '2024-02-29 12:34:56+02'::timestamptz AS tz, \
+                 '6f1c3f8e-2a52-4a7c-9b1e-0c7c1e2d3f40'::uuid AS u, '{\"a\": 1}'::jsonb AS j, 1.25::numeric AS n, \
+                 ARRAY[1, NULL, 3]::int4[] AS arr, '1 day 2 hours'::interval AS iv, NULL::text AS nothing, true AS yes, \
+                 $1::uuid AS pu, $2::numeric AS pn, $3::jsonb AS pj, $4::date AS pd, $5::text AS pnull, $6::timestamp AS pts",
+                &[
+                    P::Uuid("6f1c3f8e-2a52-4a7c-9b1e-0c7c1e2d3f40".into()),
+                    P::Decimal("3.75".into()),
+                    P::Jsonb(b"[1,2]".to_vec()),
+                    P::Date((2024, 3, 1)),
+                    P::DbNull,
+                    P::Datetime((2024, 3, 1, 1, 2, 3, 0)),
+                ],
+            );
+            let bad = connection.query("SELECT $1::uuid", &[P::Uuid("not-a-uuid".into())]);
+            let failed = connection.query("SELECT * FROM no_such_table", &[]);
+            let empty = connection.query("SELECT 1 AS one WHERE false", &[]);
+            let report = serde_json::json!({
+                "rows": format!("{:?}", results.as_ref().map(|r| &r.rows)),
+                "columns": format!("{:?}", results.as_ref().map(|r| r.columns.iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect::<Vec<_>>())),
+                "bad_parameter": format!("{bad:?}"),
+                "query_failed": format!("{failed:?}"),
+                "empty": format!("{:?}", empty.map(|r| (r.columns.len(), r.rows.len()))),
+            });
+            Response::new(200, report.to_string())
+        }
         "variable" => {
             let name = headers.get("x-variable").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match spin_sdk::variables::get(&name) {

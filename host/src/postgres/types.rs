@@ -244,7 +244,8 @@ pub fn query_failed(error: &tokio_postgres::Error) -> Error {
             .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
             .collect();
             Error::QueryFailed(QueryError::DbError(DbError {
-                as_text: error.to_string(),
+                // tokio-postgres's own Display says only "db error".
+                as_text: db.to_string(),
                 severity: db.severity().to_owned(),
                 code: db.code().code().to_owned(),
                 message: db.message().to_owned(),
