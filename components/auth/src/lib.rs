@@ -12,7 +12,7 @@ mod password;
 mod refresh;
 mod verification;
 
-use component_kit::cache::Cache;
+use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
 use component_kit::{ApiError, ApiRequest, Reply, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -25,17 +25,17 @@ async fn handle(request: IncomingRequest) -> Response {
     respond(&request, result)
 }
 
-type Handler = fn(&ApiRequest, Option<&Cache>) -> Result<Reply, ApiError>;
+type Handler = fn(&ApiRequest, &LazyCache) -> Result<Reply, ApiError>;
 
 fn endpoint(path: &str) -> Option<Handler> {
     Some(match path {
-        "/api/v1/auth/login/" => login::handle,
+        "/api/v1/auth/login/" => |r, c| login::handle(r, c.get()),
         "/api/v1/auth/refresh/" => |r, _| refresh::handle(r),
         "/api/v1/auth/logout/" => |r, _| logout::handle(r),
-        "/api/v1/auth/verify-email/" => verification::verify,
-        "/api/v1/auth/verify-email/resend/" => verification::resend,
-        "/api/v1/auth/password-reset/" => password::request_reset,
-        "/api/v1/auth/password-reset/confirm/" => password::confirm_reset,
+        "/api/v1/auth/verify-email/" => |r, c| verification::verify(r, c.get()),
+        "/api/v1/auth/verify-email/resend/" => |r, c| verification::resend(r, c.get()),
+        "/api/v1/auth/password-reset/" => |r, c| password::request_reset(r, c.get()),
+        "/api/v1/auth/password-reset/confirm/" => |r, c| password::confirm_reset(r, c.get()),
         "/api/v1/auth/password-change/" => |r, _| password::change(r),
         _ => return None,
     })
@@ -47,6 +47,6 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     if request.method != "POST" {
         return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
-    let cache = Cache::connect(&request.correlation_id);
-    idempotency::guard(request, || handler(request, cache.as_ref()))
+    let cache = LazyCache::new(&request.correlation_id);
+    idempotency::guard(request, || handler(request, &cache))
 }

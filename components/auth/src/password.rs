@@ -14,7 +14,7 @@
 use component_kit::cache::Cache;
 use component_kit::db::{Db, param};
 use component_kit::sessions::{Session, insert_refresh_sql};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, events};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, events, users};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::hashing::{hash_password, verify_password};
@@ -182,24 +182,25 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
     };
 
     let db = Db::connect()?;
-    let found = db.query(
-        "SELECT password, email, name, is_active, is_staff FROM users WHERE id = $1",
-        &[param::uuid(caller.user_id)],
-    )?;
-    let row = found.rows().next().ok_or(ApiError::Unauthorized("The account no longer exists"))?;
-    if !row.get::<bool>("is_active").unwrap_or(false) {
-        return Err(ApiError::Forbidden("This account is deactivated"));
-    }
-    let stored = row.get::<String>("password").unwrap_or_default();
+    let user = users::active(&db, caller.user_id)?;
+    let stored = db.query("SELECT password FROM users WHERE id = $1", &[param::uuid(caller.user_id)])?;
+    let stored = stored.rows().next().and_then(|row| row.get::<String>("password")).unwrap_or_default();
     if !verify_password(current, &stored) {
         return Err(ApiError::validation_of("current_password", "is incorrect"));
     }
     if current == new {
         return Err(ApiError::validation_of("new_password", "must differ from the current password"));
     }
-    let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
-    let password = parse_new_password("new_password", new, email.as_deref(), name.as_deref())?;
-    let session = Session::start(&config::tokens()?, caller.user_id, row.get::<bool>("is_staff").unwrap_or(false))?;
-    set_password(&db, request, caller.user_id, &password, "password_changed", (name, email), Some(&session))?;
+    let password = parse_new_password("new_password", new, Some(&user.email), Some(&user.name))?;
+    let session = Session::start(&config::tokens()?, caller.user_id, user.is_staff)?;
+    set_password(
+        &db,
+        request,
+        caller.user_id,
+        &password,
+        "password_changed",
+        (Some(user.name), Some(user.email)),
+        Some(&session),
+    )?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
 }

@@ -6,7 +6,7 @@
 use component_kit::cache::Cache;
 use component_kit::db::{Db, param};
 use component_kit::rate_limit::Limit;
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, events};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, events, users};
 use serde_json::json;
 use user_domain::UserId;
 use user_domain::cache_keys;
@@ -43,22 +43,15 @@ pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let caller = auth::caller(request)?;
     RESEND_LIMIT.hit(cache, &caller.user_id.to_string(), now_secs())?;
     let db = Db::connect()?;
-    let found = db.query(
-        "SELECT name, email, email_verified, is_active FROM users WHERE id = $1",
-        &[param::uuid(caller.user_id)],
-    )?;
-    let row = found.rows().next().ok_or(ApiError::Unauthorized("The account no longer exists"))?;
-    if !row.get::<bool>("is_active").unwrap_or(false) {
-        return Err(ApiError::Forbidden("This account is deactivated"));
-    }
-    if row.get::<bool>("email_verified").unwrap_or(false) {
+    let user = users::active(&db, caller.user_id)?;
+    if user.email_verified {
         return Err(ApiError::Conflict("The email address is already verified"));
     }
     let token = random_token().map_err(ApiError::internal)?;
     let event = events::email(
         caller.user_id,
         "email_verification",
-        json!({"name": row.get::<String>("name"), "email": row.get::<String>("email"), "verification_token": token}),
+        json!({"name": user.name, "email": user.email, "verification_token": token}),
         &request.correlation_id,
     );
     db.execute(

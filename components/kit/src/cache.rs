@@ -99,3 +99,21 @@ impl Cache {
         self.connection.execute(command, arguments).map_err(|e| self.failed(command, e)).ok()
     }
 }
+
+/// A cache connection opened on first use, so endpoints that never touch
+/// Redis never pay for a connection (under `spin up`, every open is one).
+pub struct LazyCache<'a> {
+    correlation_id: &'a str,
+    cell: std::cell::OnceCell<Option<Cache>>,
+}
+
+impl<'a> LazyCache<'a> {
+    pub fn new(correlation_id: &'a str) -> Self {
+        Self { correlation_id, cell: std::cell::OnceCell::new() }
+    }
+
+    /// The connection, opened now if this is the first call; `None` without Redis.
+    pub fn get(&self) -> Option<&Cache> {
+        self.cell.get_or_init(|| Cache::connect(self.correlation_id)).as_ref()
+    }
+}

@@ -100,6 +100,12 @@ pub fn load(db: &crate::db::Db, id: UserId) -> Result<Option<UserRecord>, ApiErr
     UserRecord::first(&rows)
 }
 
+/// The caller's own account, which must still exist (401) and be active (403).
+pub fn active(db: &crate::db::Db, id: UserId) -> Result<UserRecord, ApiError> {
+    let user = load(db, id)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
+    if user.is_active { Ok(user) } else { Err(ApiError::Forbidden("This account is deactivated")) }
+}
+
 /// Drops every cached record of the user, so a change is seen at once by the
 /// preferences endpoints and by the worker.
 pub fn invalidate(cache: Option<&crate::cache::Cache>, id: UserId) {

@@ -14,7 +14,7 @@ mod profile;
 mod register;
 mod staff;
 
-use component_kit::cache::Cache;
+use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
 use component_kit::{ApiError, ApiRequest, Reply, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -35,27 +35,27 @@ fn not_allowed(allow: &'static str) -> Result<Reply, ApiError> {
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let path = request.route_path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let cache = Cache::connect(&request.correlation_id);
-    let cache = cache.as_ref();
+    // Only registration and changes to a user touch Redis.
+    let cache = LazyCache::new(&request.correlation_id);
     let method = request.method.as_str();
     let user_id = |raw: &str| UserId::parse(raw).map_err(|_| ApiError::NotFound("User"));
     idempotency::guard(request, || match segments.as_slice() {
         ["api", "v1", "users"] => match method {
-            "POST" => register::handle(request, cache),
+            "POST" => register::handle(request, cache.get()),
             "GET" => staff::list(request),
             _ => not_allowed("GET, POST"),
         },
         ["api", "v1", "users", "profile"] => match method {
             "GET" => profile::get(request),
-            "PATCH" => profile::update(request, cache, false),
-            "PUT" => profile::update(request, cache, true),
-            "DELETE" => profile::deactivate(request, cache),
+            "PATCH" => profile::update(request, cache.get(), false),
+            "PUT" => profile::update(request, cache.get(), true),
+            "DELETE" => profile::deactivate(request, cache.get()),
             _ => not_allowed("GET, PATCH, PUT, DELETE"),
         },
         ["api", "v1", "users", id] => match method {
             "GET" => staff::get(request, user_id(id)?),
-            "PATCH" => staff::update(request, cache, user_id(id)?),
-            "DELETE" => staff::delete(request, cache, user_id(id)?),
+            "PATCH" => staff::update(request, cache.get(), user_id(id)?),
+            "DELETE" => staff::delete(request, cache.get(), user_id(id)?),
             _ => not_allowed("GET, PATCH, DELETE"),
         },
         ["api", "v1", "internal", "users", id] => match method {

@@ -3,24 +3,18 @@
 //! `push_token` clears it), DELETE deactivates the account and ends its
 //! sessions. Every change drops the user's cached records.
 
-use component_kit::auth::{self, Caller};
+use component_kit::auth;
 use component_kit::cache::Cache;
 use component_kit::db::{Db, param};
-use component_kit::users::{self, UserRecord};
+use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
 use user_domain::validation::{Fields, Patch};
 use user_domain::{PushToken, UserName};
 
-/// The caller's active account.
-fn account(db: &Db, caller: &Caller) -> Result<UserRecord, ApiError> {
-    let user = users::load(db, caller.user_id)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
-    if user.is_active { Ok(user) } else { Err(ApiError::Forbidden("This account is deactivated")) }
-}
-
 pub fn get(request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let db = Db::connect()?;
-    Ok(Reply::ok(200, "Profile", account(&db, &caller)?.to_json()))
+    Ok(Reply::ok(200, "Profile", users::active(&db, caller.user_id)?.to_json()))
 }
 
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
@@ -49,7 +43,7 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
     let push_token = push_token.unwrap_or(Patch::Absent);
 
     let db = Db::connect()?;
-    account(&db, &caller)?;
+    users::active(&db, caller.user_id)?;
     let (set_token, token) = match push_token {
         Patch::Absent => (false, None),
         Patch::Null => (true, None),
@@ -67,13 +61,13 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
         ],
     )?;
     users::invalidate(cache, caller.user_id);
-    Ok(Reply::ok(200, "Profile updated", account(&db, &caller)?.to_json()))
+    Ok(Reply::ok(200, "Profile updated", users::active(&db, caller.user_id)?.to_json()))
 }
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let db = Db::connect()?;
-    account(&db, &caller)?;
+    users::active(&db, caller.user_id)?;
     db.execute(
         "WITH revoked AS ( \
              UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
