@@ -8,7 +8,7 @@ scripts/services.sh
 scripts/build-components.sh
 cargo build --release -p host -p native-worker
 
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/user_service}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/user_service?sslmode=disable}
 export SPIN_VARIABLE_DATABASE_URL=${SPIN_VARIABLE_DATABASE_URL:-$DATABASE_URL}
 target/release/native-worker migrate
 

@@ -10,7 +10,7 @@ mod embedded {
 }
 
 /// Where the service's database lives when `DATABASE_URL` is unset.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/user_service";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/user_service?sslmode=disable";
 
 /// Creates the database named in `database_url` if it does not exist yet,
 /// connecting to the server's `postgres` database to do so.

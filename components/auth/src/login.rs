@@ -6,10 +6,10 @@
 //! is spent, even the right password gets 429 until the window passes.
 
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
-use component_kit::sessions::{Session, insert_refresh_sql};
-use component_kit::users::{COLUMNS, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, config};
+use component_kit::db::Db;
+use component_kit::rate_limit::Limit;
+use component_kit::sessions::Session;
+use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::Email;
 use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
@@ -34,42 +34,23 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 
     let db = Db::connect()?;
     let found = match Email::parse(email) {
-        Ok(email) => Some(db.query(
-            &format!(
-                "SELECT u.password, {COLUMNS} FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
-                 WHERE u.email = $1"
-            ),
-            &[param::text(email.as_ref())],
-        )?),
+        Ok(email) => store::users::credentials(&db, &email)?,
         Err(_) => None,
     };
-    let row = found.as_ref().and_then(|rows| rows.rows().next());
-    let verified = match &row {
-        Some(row) => row.get::<String>("password").is_some_and(|hash| verify_password(password, &hash)),
+    let user = match found {
+        Some(found) if verify_password(password, &found.password_hash) => found.user,
+        Some(_) => return Err(wrong(cache, &failures, &account_key, now)),
         None => {
             verify_against_dummy(password);
-            false
+            return Err(wrong(cache, &failures, &account_key, now));
         }
     };
-    if !verified {
-        failures.record(cache, &account_key, now);
-        return Err(ApiError::InvalidCredentials);
-    }
-    let mut user = UserRecord::from_row(row.as_ref().expect("verified implies a row"))?;
     if !user.is_active {
         return Err(ApiError::Forbidden("This account is deactivated"));
     }
 
     let session = Session::start(&config::tokens()?, user.id, user.is_staff)?;
-    let [refresh_hash, refresh_expires] = session.refresh.params();
-    let updated = db.query(
-        &format!(
-            "WITH session AS ({}) UPDATE users SET last_login = now() WHERE id = $1 RETURNING last_login",
-            insert_refresh_sql("$1::uuid", "gen_random_uuid()", "NULL::uuid", "(SELECT 1) AS one", 2)
-        ),
-        &[param::uuid(user.id), refresh_hash, refresh_expires],
-    )?;
-    user.last_login = updated.rows().next().and_then(|row| row.get::<chrono::NaiveDateTime>("last_login"));
+    let user = store::users::record_login(&db, user.id, &session.refresh)?.ok_or(ApiError::InvalidCredentials)?;
     // A successful login clears the account's failure count.
     failures.reset(cache, &account_key, now);
 
@@ -80,4 +61,10 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         }
     }
     Ok(reply)
+}
+
+/// A failed attempt: counted against the account, answered like any other.
+fn wrong(cache: Option<&Cache>, failures: &Limit, account_key: &str, now: u64) -> ApiError {
+    failures.record(cache, account_key, now);
+    ApiError::InvalidCredentials
 }

@@ -12,9 +12,11 @@
 //! Both changes send a `password_changed` email event.
 
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
-use component_kit::sessions::{Session, insert_refresh_sql};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, events, users};
+use component_kit::db::Db;
+use component_kit::events::Event;
+use component_kit::sessions::Session;
+use component_kit::store::{self, users::Contact, users::PasswordChange};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::hashing::{hash_password, verify_password};
@@ -49,25 +51,21 @@ pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     let cache = require_cache(cache)?;
 
     let db = Db::connect()?;
-    let found =
-        db.query("SELECT id, name FROM users WHERE email = $1 AND is_active", &[param::text(email.as_ref())])?;
-    if let Some(row) = found.rows().next() {
-        let id: uuid::Uuid = row.get("id").ok_or_else(|| ApiError::internal("user without id"))?;
-        let user = UserId::parse(&id.to_string()).map_err(ApiError::internal)?;
+    if let Some(account) = store::users::active_by_email(&db, &email)? {
         let token = random_token().map_err(ApiError::internal)?;
         let token_digest = digest(&token);
-        if let Some(previous) = cache.get(&reset_user_key(user)) {
+        if let Some(previous) = cache.get(&reset_user_key(account.id)) {
             cache.del(&[reset_key(&String::from_utf8_lossy(&previous))]);
         }
-        cache.set_ex(&reset_key(&token_digest), user.to_string().as_bytes(), RESET_TTL_SECS);
-        cache.set_ex(&reset_user_key(user), token_digest.as_bytes(), RESET_TTL_SECS);
-        let event = events::email(
-            user,
+        cache.set_ex(&reset_key(&token_digest), account.id.to_string().as_bytes(), RESET_TTL_SECS);
+        cache.set_ex(&reset_user_key(account.id), token_digest.as_bytes(), RESET_TTL_SECS);
+        let email = Event::email_to_user(
+            account.id,
             "password_reset",
-            json!({"name": row.get::<String>("name"), "email": email.as_ref(), "reset_token": token, "expires_in": RESET_TTL_SECS}),
+            json!({"name": account.name, "email": account.email, "reset_token": token, "expires_in": RESET_TTL_SECS}),
             &request.correlation_id,
-        );
-        db.execute(&events::insert_sql(1, 2, ""), &[param::text(config::var("email_queue")?), param::json(&event)])?;
+        )?;
+        store::outbox::append(&db, &email)?;
     }
     Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", json!({})))
 }
@@ -94,10 +92,8 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
         cache.get(&key).and_then(|id| UserId::parse(&String::from_utf8_lossy(&id)).ok()).ok_or_else(invalid_token)?;
 
     let db = Db::connect()?;
-    let found = db.query("SELECT email, name FROM users WHERE id = $1 AND is_active", &[param::uuid(user)])?;
-    let row = found.rows().next().ok_or_else(invalid_token)?;
-    let (email, name) = (row.get::<String>("email"), row.get::<String>("name"));
-    let password = parse_new_password("password", password, email.as_deref(), name.as_deref())?;
+    let account = store::users::active_contact(&db, user)?.ok_or_else(invalid_token)?;
+    let password = parse_new_password("password", password, Some(&account.email), Some(&account.name))?;
 
     // Spend the token atomically: of two concurrent confirmations, one wins.
     let spent = cache_getdel(cache, &key)?;
@@ -106,53 +102,35 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     }
     cache.del(&[reset_user_key(user)]);
 
-    set_password(&db, request, user, &password, "password_reset", (name, email), None)?;
+    set_password(&db, request, &account, &password, "password_reset", None)?;
     Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
 }
 
-/// In one statement: stores the new password's hash, revokes every refresh
-/// token of the user (recording `reason`), queues a `password_changed` email
-/// and, when given, records the caller's new session.
+/// Stores the new password's hash, revokes every refresh token of the user
+/// (recording `reason`), queues a `password_changed` email and, when given,
+/// records the caller's new session: all in one statement.
 fn set_password(
     db: &Db,
     request: &ApiRequest,
-    user: UserId,
+    account: &Contact,
     password: &Password,
     reason: &str,
-    (name, email): (Option<String>, Option<String>),
     session: Option<&Session>,
 ) -> Result<(), ApiError> {
     let hash = hash_password(password).map_err(ApiError::internal)?;
-    let event = events::email(user, "password_changed", json!({"name": name, "email": email}), &request.correlation_id);
-    let session_cte = match session {
-        Some(_) => format!(
-            ", session AS ({})",
-            insert_refresh_sql("updated.id", "gen_random_uuid()", "NULL::uuid", "updated", 6)
-        ),
-        None => String::new(),
-    };
-    let mut params = vec![
-        param::uuid(user),
-        param::text(hash),
-        param::text(reason),
-        param::text(config::var("email_queue")?),
-        param::json(&event),
-    ];
-    if let Some(session) = session {
-        params.extend(session.refresh.params());
-    }
-    db.execute(
-        &format!(
-            "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
-             revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
-                 WHERE user_id = $1 AND revoked_at IS NULL \
-             ), event AS ({}){session_cte} SELECT 1",
-            events::insert_sql(4, 5, "FROM updated"),
-        ),
-        &params,
+    let notice = Event::email_to_user(
+        account.id,
+        "password_changed",
+        json!({"name": account.name, "email": account.email}),
+        &request.correlation_id,
     )?;
-    Ok(())
+    let change = PasswordChange {
+        password_hash: &hash,
+        reason,
+        notice: &notice,
+        new_session: session.map(|s| &s.refresh),
+    };
+    Ok(store::users::set_password(db, account.id, &change)?)
 }
 
 /// A new password for an account, judged against its email and name.
@@ -183,8 +161,7 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
 
     let db = Db::connect()?;
     let user = users::active(&db, caller.user_id)?;
-    let stored = db.query("SELECT password FROM users WHERE id = $1", &[param::uuid(caller.user_id)])?;
-    let stored = stored.rows().next().and_then(|row| row.get::<String>("password")).unwrap_or_default();
+    let stored = store::users::password_hash(&db, caller.user_id)?.unwrap_or_default();
     if !verify_password(current, &stored) {
         return Err(ApiError::validation_of("current_password", "is incorrect"));
     }
@@ -193,14 +170,7 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let password = parse_new_password("new_password", new, Some(&user.email), Some(&user.name))?;
     let session = Session::start(&config::tokens()?, caller.user_id, user.is_staff)?;
-    set_password(
-        &db,
-        request,
-        caller.user_id,
-        &password,
-        "password_changed",
-        (Some(user.name), Some(user.email)),
-        Some(&session),
-    )?;
+    let account = Contact { id: user.id, name: user.name, email: user.email };
+    set_password(&db, request, &account, &password, "password_changed", Some(&session))?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
 }

@@ -4,12 +4,11 @@
 //! a new token replaces the old one.
 
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
+use component_kit::db::Db;
+use component_kit::events::Event;
 use component_kit::rate_limit::Limit;
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, events, users};
+use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
 use serde_json::json;
-use user_domain::UserId;
-use user_domain::cache_keys;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
 use user_domain::validation::Fields;
@@ -24,18 +23,9 @@ pub fn verify(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     fields.finish()?;
     let token = token.ok_or_else(|| ApiError::internal("validated field missing"))?;
     let db = Db::connect()?;
-    let verified = db.query(
-        "UPDATE users SET email_verified = true, email_verification_token = NULL, \
-                email_verification_expires_at = NULL, updated_at = now() \
-         WHERE email_verification_token = $1 AND email_verification_expires_at > now() RETURNING id",
-        &[param::text(digest(token))],
-    )?;
-    let Some(id) = verified.rows().next().and_then(|row| row.get::<uuid::Uuid>("id")) else {
-        return Err(ApiError::validation_of("token", "is invalid, expired or already used"));
-    };
-    if let (Some(cache), Ok(user)) = (cache, UserId::parse(&id.to_string())) {
-        cache.del(&cache_keys::all_for_user(user));
-    }
+    let user = store::users::verify_email(&db, &digest(token))?
+        .ok_or_else(|| ApiError::validation_of("token", "is invalid, expired or already used"))?;
+    users::invalidate(cache, user);
     Ok(Reply::ok(200, "Email verified", json!({"email_verified": true})))
 }
 
@@ -48,27 +38,12 @@ pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         return Err(ApiError::Conflict("The email address is already verified"));
     }
     let token = random_token().map_err(ApiError::internal)?;
-    let event = events::email(
+    let email = Event::email_to_user(
         caller.user_id,
         "email_verification",
         json!({"name": user.name, "email": user.email, "verification_token": token}),
         &request.correlation_id,
-    );
-    db.execute(
-        &format!(
-            "WITH updated AS ( \
-                 UPDATE users SET email_verification_token = $2, \
-                        email_verification_expires_at = now() + interval '24 hours' \
-                 WHERE id = $1 RETURNING id \
-             ) {}",
-            events::insert_sql(3, 4, "FROM updated")
-        ),
-        &[
-            param::uuid(caller.user_id),
-            param::text(digest(&token)),
-            param::text(config::var("email_queue")?),
-            param::json(&event),
-        ],
     )?;
+    store::users::renew_verification(&db, caller.user_id, &digest(&token), &email)?;
     Ok(Reply::ok(200, "Verification email sent", json!({"email_verified": false})))
 }

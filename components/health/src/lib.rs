@@ -29,7 +29,7 @@ async fn handle(request: IncomingRequest) -> Response {
 fn check_database() -> Result<(), String> {
     let url = config::var("database_url").map_err(|e| e.to_string())?;
     let db = Db::connect_to(&url).map_err(|e| e.to_string())?;
-    db.query("SELECT 1", &[]).map(drop).map_err(|e| e.to_string())
+    db.execute("SELECT 1", &[]).map(drop).map_err(|e| e.to_string())
 }
 
 fn check_cache() -> Result<(), String> {

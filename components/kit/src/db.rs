@@ -1,16 +1,31 @@
-//! PostgreSQL through `spin:postgres`. Errors are sorted into what callers
-//! act on: the database is unreachable (503), a unique constraint was hit
-//! (usually a 409), or something else went wrong (500, cause logged).
+//! PostgreSQL through `spin:postgres`, used only in the shapes that behave
+//! the same on every runtime the components meet (see `../shared/SPIN-FACTS.md`):
+//!
+//! - **Reads never come back empty.** Spin 4.0.0 to 4.0.2 never answers a
+//!   synchronous `query` that matches no row (spinframework/spin#3671). So
+//!   [`Db::rows`] wraps every statement that yields rows in an aggregate:
+//!   PostgreSQL always answers exactly one row holding a JSON array, which
+//!   serde decodes into typed structs.
+//! - **No TIMESTAMPTZ column is ever read.** Spin cannot convert one; inside
+//!   the JSON array a timestamp is an RFC 3339 string with its offset.
+//! - **Errors are classified in both shapes Spin gives them**: structured
+//!   (`db-error`, from `execute` and from statements that fail before rows
+//!   stream) and flattened to text (errors that arrive while rows stream).
+//!
+//! SQL itself lives in [`crate::store`]; handlers never see it.
 
-use spin_sdk::pg4::{self, Connection, ParameterValue, RowSet};
+use serde::de::DeserializeOwned;
+use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 use user_domain::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    #[error("unique constraint {constraint:?} violated")]
-    UniqueViolation { constraint: Option<String> },
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    #[error("database answer not understood: {0}")]
+    Decode(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -24,30 +39,72 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// SQLSTATE classes that mean the database, not the statement, is the problem:
+/// 08 "connection exception", 57P0x "operator intervention" (shutdown).
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P0")
+}
+
+/// Finds the SQLSTATE inside an error Spin flattened to text. Spin writes
+/// the error's Rust `Debug` form, where the code appears as `code: "23505"`
+/// (its own `DbError`) or `SqlState(E23505)` (tokio-postgres's).
+fn sqlstate_in_text(text: &str) -> Option<&str> {
+    let after = |marker: &str| {
+        text.find(marker).map(|at| &text[at + marker.len()..]).and_then(|rest| rest.get(..5))
+    };
+    [r#"code: ""#, r#"code: \""#, "SqlState(E"]
+        .into_iter()
+        .filter_map(after)
+        .find(|code| code.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 fn classify(error: pg4::PgError) -> DbError {
     match error {
         pg4::PgError::ConnectionFailed(text) => DbError::Unavailable(text),
-        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) if db.code == "23505" => {
-            let constraint = db.extras.iter().find(|(k, _)| k == "constraint").map(|(_, v)| v.clone());
-            DbError::UniqueViolation { constraint }
-        }
-        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => {
-            // Class 08 is "connection exception", 57P0x "operator intervention" (shutdown).
-            if db.code.starts_with("08") || db.code.starts_with("57P0") {
-                DbError::Unavailable(db.message)
-            } else {
-                DbError::Other(format!("{} ({})", db.message, db.code))
-            }
-        }
-        pg4::PgError::QueryFailed(pg4::QueryError::Text(text)) => {
-            let lowered = text.to_lowercase();
-            if lowered.contains("connection closed") || lowered.contains("communicating with the server") {
+        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => match db.code.as_str() {
+            "23505" => DbError::UniqueViolation,
+            code if is_unavailable_code(code) => DbError::Unavailable(db.message),
+            code => DbError::Other(format!("{} ({code})", db.message)),
+        },
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(text)) => match sqlstate_in_text(&text) {
+            Some("23505") => DbError::UniqueViolation,
+            Some(code) if is_unavailable_code(code) => DbError::Unavailable(text),
+            _ if text.to_lowercase().contains("connection closed")
+                || text.to_lowercase().contains("communicating with the server") =>
+            {
                 DbError::Unavailable(text)
-            } else {
-                DbError::Other(text)
             }
-        }
+            _ => DbError::Other(text),
+        },
         other => DbError::Other(format!("{other:?}")),
+    }
+}
+
+/// A statement that yields rows: `with` holds common table expressions run
+/// first (data-modifying ones included, since PostgreSQL allows those only at
+/// the top level), `select` gives the rows. [`Db::rows`] adds the aggregate.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    pub with: &'a str,
+    pub select: &'a str,
+}
+
+impl<'a> Rows<'a> {
+    pub const fn select(select: &'a str) -> Self {
+        Self { with: "", select }
+    }
+
+    pub const fn with(with: &'a str, select: &'a str) -> Self {
+        Self { with, select }
+    }
+
+    /// The statement sent: always exactly one row, one JSONB column.
+    fn sql(&self) -> String {
+        let with = if self.with.trim().is_empty() { String::new() } else { format!("{}, ", self.with.trim()) };
+        format!(
+            "WITH {with}answer AS ({}) SELECT coalesce(jsonb_agg(answer), '[]'::jsonb) AS answer FROM answer",
+            self.select
+        )
     }
 }
 
@@ -65,10 +122,21 @@ impl Db {
         Connection::open(url).map(Self).map_err(classify)
     }
 
-    pub fn query(&self, sql: &str, params: &[ParameterValue]) -> Result<RowSet, DbError> {
-        self.0.query(sql, params).map_err(classify)
+    /// Every row of `rows`, decoded from its columns by name.
+    pub fn rows<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Vec<T>, DbError> {
+        let set = self.0.query(&rows.sql(), params).map_err(classify)?;
+        match set.rows.first().and_then(|row| row.first()) {
+            Some(DbValue::Jsonb(json)) => serde_json::from_slice(json).map_err(|e| DbError::Decode(e.to_string())),
+            other => Err(DbError::Decode(format!("expected one JSONB row, got {other:?}"))),
+        }
     }
 
+    /// The first row of `rows`, if there is one.
+    pub fn first<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Option<T>, DbError> {
+        Ok(self.rows(rows, params)?.into_iter().next())
+    }
+
+    /// Runs a statement for its effect; returns the rows it touched.
     pub fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
         self.0.execute(sql, params).map_err(classify)
     }
@@ -94,11 +162,65 @@ pub mod param {
         ParameterValue::Boolean(value)
     }
 
+    pub fn opt_boolean(value: Option<bool>) -> ParameterValue {
+        value.map_or(ParameterValue::DbNull, ParameterValue::Boolean)
+    }
+
     pub fn int(value: i64) -> ParameterValue {
         ParameterValue::Int64(value)
     }
 
+    pub fn int16(value: i16) -> ParameterValue {
+        ParameterValue::Int16(value)
+    }
+
     pub fn json(value: &serde_json::Value) -> ParameterValue {
         ParameterValue::Jsonb(value.to_string().into_bytes())
+    }
+
+    /// Seconds since the Unix epoch, for `to_timestamp($n)`.
+    pub fn epoch_secs(secs: u64) -> ParameterValue {
+        ParameterValue::Floating64(secs as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_is_wrapped_to_answer_one_row() {
+        let plain = Rows::select("SELECT id FROM users WHERE email = $1").sql();
+        assert_eq!(
+            plain,
+            "WITH answer AS (SELECT id FROM users WHERE email = $1) \
+             SELECT coalesce(jsonb_agg(answer), '[]'::jsonb) AS answer FROM answer"
+        );
+        let chained = Rows::with("gone AS (DELETE FROM users RETURNING id)", "SELECT id FROM gone").sql();
+        assert!(chained.starts_with("WITH gone AS (DELETE FROM users RETURNING id), answer AS (SELECT id FROM gone)"));
+    }
+
+    #[test]
+    fn sqlstates_are_found_in_flattened_errors() {
+        let spin_shape = r#"QueryFailed(DbError { code: "23505", message: "duplicate key" })"#;
+        assert_eq!(sqlstate_in_text(spin_shape), Some("23505"));
+        let escaped = r#"error: "db error { code: \"23505\" }""#;
+        assert_eq!(sqlstate_in_text(escaped), Some("23505"));
+        let tokio_shape = "Error { kind: Db, cause: Some(DbError { severity: \"ERROR\", code: SqlState(E23505) }) }";
+        assert_eq!(sqlstate_in_text(tokio_shape), Some("23505"));
+        assert_eq!(sqlstate_in_text("connection reset"), None);
+    }
+
+    #[test]
+    fn unique_violations_are_recognised_in_both_shapes() {
+        let flattened = pg4::PgError::QueryFailed(pg4::QueryError::Text(
+            r#"Error { kind: Db, cause: Some(DbError { code: SqlState(E23505), constraint: Some("users_email_key") }) }"#
+                .into(),
+        ));
+        assert!(matches!(classify(flattened), DbError::UniqueViolation));
+        let other = pg4::PgError::QueryFailed(pg4::QueryError::Text("code: \"22012\" division by zero".into()));
+        assert!(matches!(classify(other), DbError::Other(_)));
+        let shutdown = pg4::PgError::QueryFailed(pg4::QueryError::Text("code: \"57P01\" terminating".into()));
+        assert!(matches!(classify(shutdown), DbError::Unavailable(_)));
     }
 }

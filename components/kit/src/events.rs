@@ -7,22 +7,41 @@
 use serde_json::{Value, json};
 use user_domain::UserId;
 
-/// An email for `user` rendered by the email service from `template_code`.
-pub fn email(user: UserId, template_code: &str, variables: Value, correlation_id: &str) -> Value {
-    json!({
-        "notification_type": "email",
-        "user_id": user,
-        "template_code": template_code,
-        "variables": variables,
-        "request_id": uuid::Uuid::new_v4(),
-        "priority": 5,
-        "metadata": {"correlation_id": correlation_id, "source": "user-service"},
-    })
+/// A message waiting to be published to `queue` (a routing key on the
+/// default exchange) by the worker's outbox relay.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub queue: String,
+    pub payload: Value,
+    /// RabbitMQ priority, 0 to 10 (the outbox's CHECK holds the range).
+    pub priority: i16,
 }
 
-/// The SQL that appends one event to the outbox: `routing_key` and
-/// `payload` are parameter numbers; `from` (e.g. `FROM updated`) makes the
-/// insert depend on an earlier CTE, or is empty for an unconditional insert.
-pub fn insert_sql(routing_key: usize, payload: usize, from: &str) -> String {
-    format!("INSERT INTO outbox (routing_key, payload, priority) SELECT ${routing_key}, ${payload}, 5 {from}")
+/// The priority of the service's own emails: ordinary mail, above bulk.
+const EMAIL_PRIORITY: i16 = 5;
+
+impl Event {
+    /// An email for `user` rendered by the email service from `template_code`.
+    pub fn email(queue: String, user: UserId, template_code: &str, variables: Value, correlation_id: &str) -> Self {
+        let payload = json!({
+            "notification_type": "email",
+            "user_id": user,
+            "template_code": template_code,
+            "variables": variables,
+            "request_id": uuid::Uuid::new_v4(),
+            "priority": EMAIL_PRIORITY,
+            "metadata": {"correlation_id": correlation_id, "source": "user-service"},
+        });
+        Self { queue, payload, priority: EMAIL_PRIORITY }
+    }
+
+    /// An email to the `email_queue` variable's queue.
+    pub fn email_to_user(
+        user: UserId,
+        template_code: &str,
+        variables: Value,
+        correlation_id: &str,
+    ) -> Result<Self, user_domain::ApiError> {
+        Ok(Self::email(crate::config::var("email_queue")?, user, template_code, variables, correlation_id))
+    }
 }

@@ -10,10 +10,11 @@
 use serde_json::Value;
 use user_domain::ApiError;
 use user_domain::envelope::Reply;
-use user_domain::secrets::digest;
+use user_domain::secrets::{constant_time_eq, digest};
 
 use crate::ApiRequest;
-use crate::db::{Db, param};
+use crate::db::Db;
+use crate::store;
 
 /// What to do with a mutating request.
 pub enum Idempotency {
@@ -49,38 +50,19 @@ pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotenc
         return Err(ApiError::validation_of("X-Request-ID", "must be 1 to 255 printable characters"));
     }
     let hash = request_hash(request);
-    // Claim a new key, an expired one, or one whose first run died without
-    // answering (older than any request can run).
-    let claimed = db.query(
-        "INSERT INTO idempotency_keys (request_id, endpoint, request_hash, expires_at) \
-         VALUES ($1, $2, $3, now() + interval '24 hours') \
-         ON CONFLICT (request_id) DO UPDATE SET endpoint = EXCLUDED.endpoint, request_hash = EXCLUDED.request_hash, \
-           response_data = NULL, status_code = NULL, created_at = now(), expires_at = EXCLUDED.expires_at \
-         WHERE idempotency_keys.expires_at < now() \
-            OR (idempotency_keys.status_code IS NULL AND idempotency_keys.created_at < now() - interval '2 minutes' \
-                AND idempotency_keys.request_hash = EXCLUDED.request_hash) \
-         RETURNING id",
-        &[param::text(key), param::text(endpoint), param::text(hash.clone())],
-    )?;
-    if !claimed.rows.is_empty() {
+    if store::idempotency::claim(db, key, endpoint, &hash)? {
         purge_sometimes(db);
         return Ok(Idempotency::Claimed(key.to_owned()));
     }
-    let existing = db.query(
-        "SELECT request_hash, status_code, response_data FROM idempotency_keys WHERE request_id = $1",
-        &[param::text(key)],
-    )?;
-    let Some(row) = existing.rows().next() else {
-        // Deleted between our two statements (a 5xx finished): let the client retry.
-        return Err(ApiError::RequestInProgress);
-    };
-    if row.get::<String>("request_hash").as_deref() != Some(hash.as_str()) {
+    // Deleted between our two statements (a 5xx finished): let the client retry.
+    let stored = store::idempotency::stored(db, key)?.ok_or(ApiError::RequestInProgress)?;
+    if !constant_time_eq(&stored.request_hash, &hash) {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    match (row.get::<Option<i32>>("status_code").flatten(), row.get::<Option<Value>>("response_data").flatten()) {
+    match (stored.status_code, stored.response_data) {
         (Some(status), Some(body)) => Ok(Idempotency::Replay(
             Reply {
-                status: status as u16,
+                status,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: body.to_string().into_bytes(),
             }
@@ -93,15 +75,10 @@ pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotenc
 /// Records the answer for replays (or frees the key after a 5xx).
 pub fn finish(db: &Db, key: &str, reply: &Reply) -> Result<(), ApiError> {
     if reply.status >= 500 {
-        db.execute("DELETE FROM idempotency_keys WHERE request_id = $1", &[param::text(key)])?;
-        return Ok(());
+        return Ok(store::idempotency::forget(db, key)?);
     }
     let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-    db.execute(
-        "UPDATE idempotency_keys SET status_code = $2, response_data = $3 WHERE request_id = $1",
-        &[param::text(key), spin_sdk::pg4::ParameterValue::Int32(i32::from(reply.status)), param::json(&body)],
-    )?;
-    Ok(())
+    Ok(store::idempotency::record(db, key, reply.status, &body)?)
 }
 
 /// Runs `handler` under the request's idempotency key, if it has one.
@@ -126,11 +103,7 @@ pub fn run(
 /// a hundred, so the table stays small without a scheduler.
 fn purge_sometimes(db: &Db) {
     if uuid::Uuid::new_v4().as_bytes()[0] < 3 {
-        let _ = db.execute(
-            "DELETE FROM idempotency_keys WHERE id IN \
-             (SELECT id FROM idempotency_keys WHERE expires_at < now() LIMIT 500)",
-            &[],
-        );
+        let _ = store::idempotency::purge_expired(db);
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`reply`]: turning a [`user_domain::envelope::Reply`] into a Spin response,
 //!   and the one place a failure is logged.
 //! - [`config`]: Spin variables, typed, with documented defaults.
-//! - [`db`]: PostgreSQL access and its error mapping.
+//! - [`db`]: PostgreSQL access that behaves the same on every Spin, and its error mapping.
+//! - [`store`]: every SQL statement, as typed operations.
 //! - [`cache`]: Redis access that degrades instead of failing.
 //! - [`rate_limit`]: fixed-window limits kept in Redis.
 //! - [`idempotency`]: `X-Request-ID` handling for mutating requests.
@@ -20,9 +21,10 @@
 //! - [`events`]: outbox events in the contract's message shape.
 //! - [`log`]: one-line structured logs carrying the correlation ID.
 //!
-//! A rule for every component: an atomic change is one SQL statement (CTEs
-//! chain the inserts). Connections are pooled by the runtime, so an explicit
-//! transaction left open by a failed request could leak into the next one.
+//! Rules for every component: handlers reach the database only through
+//! [`store`]; an atomic change is one SQL statement (CTEs chain the inserts),
+//! because connections are pooled by the runtime and an explicit transaction
+//! left open by a failed request could leak into the next one.
 
 pub mod auth;
 pub mod cache;
@@ -35,6 +37,7 @@ pub mod rate_limit;
 pub mod reply;
 pub mod request;
 pub mod sessions;
+pub mod store;
 pub mod users;
 
 pub use request::ApiRequest;

@@ -1,9 +1,8 @@
-//! Starting a session: an access token and a refresh token, and the SQL that
-//! records the refresh token. Register, login, refresh and password changes
-//! all hand out the same `data` shape, so it is built here once.
+//! Starting a session: an access token and a refresh token (recorded by the
+//! operations in [`crate::store`]). Register, login, refresh and password
+//! changes all hand out the same `data` shape, so it is built here once.
 
 use serde_json::{Value, json};
-use spin_sdk::pg4::ParameterValue;
 use user_domain::tokens::{RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
@@ -20,11 +19,6 @@ impl NewRefresh {
             token: RefreshToken::generate().map_err(ApiError::internal)?,
             expires_at: now_secs() + config.refresh_ttl_secs,
         })
-    }
-
-    /// Its digest and expiry, the parameters [`insert_refresh_sql`] expects.
-    pub fn params(&self) -> [ParameterValue; 2] {
-        [ParameterValue::Str(self.token.digest.clone()), ParameterValue::Floating64(self.expires_at as f64)]
     }
 }
 
@@ -65,15 +59,4 @@ impl Session {
         }
         data
     }
-}
-
-/// `INSERT INTO refresh_tokens … SELECT` for a session: `source` is the FROM
-/// clause giving `user_expr` (and, for a rotation, `family_expr` and
-/// `parent_expr`); `first` is the parameter number of [`NewRefresh::params`].
-pub fn insert_refresh_sql(user_expr: &str, family_expr: &str, parent_expr: &str, source: &str, first: usize) -> String {
-    format!(
-        "INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at) \
-         SELECT {user_expr}, {family_expr}, {parent_expr}, ${first}, to_timestamp(${}) FROM {source}",
-        first + 1
-    )
 }

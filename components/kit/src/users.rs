@@ -1,16 +1,12 @@
-//! The user record as the API shows it. Every query that returns users
-//! selects [`COLUMNS`] from `users u JOIN user_preferences p`, so the shape
-//! is defined once; the password hash is never among them.
+//! The user record as the API shows it. [`crate::store::users`] reads it
+//! (one definition of its columns, never the password hash) and this module
+//! shows it: to the caller, to staff, to other services.
 
-use chrono::{NaiveDateTime, SecondsFormat};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use spin_sdk::pg4::{Row, RowSet};
 use user_domain::{ApiError, UserId};
 
-pub const COLUMNS: &str = "u.id, u.name, u.email, u.push_token, u.email_verified, u.is_active, u.is_staff, \
-     u.created_at, u.updated_at, u.last_login, p.email AS pref_email, p.push AS pref_push";
-
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct UserRecord {
     pub id: UserId,
     pub name: String,
@@ -19,9 +15,9 @@ pub struct UserRecord {
     pub email_verified: bool,
     pub is_active: bool,
     pub is_staff: bool,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub last_login: Option<NaiveDateTime>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
     pub preferences: Preferences,
 }
 
@@ -31,36 +27,7 @@ pub struct Preferences {
     pub push: bool,
 }
 
-fn missing(column: &str) -> ApiError {
-    ApiError::internal(format!("user row lacks a readable `{column}`"))
-}
-
 impl UserRecord {
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
-        let id: uuid::Uuid = row.get("id").ok_or_else(|| missing("id"))?;
-        Ok(Self {
-            id: UserId::parse(&id.to_string()).map_err(|_| missing("id"))?,
-            name: row.get("name").ok_or_else(|| missing("name"))?,
-            email: row.get("email").ok_or_else(|| missing("email"))?,
-            push_token: row.get::<Option<String>>("push_token").ok_or_else(|| missing("push_token"))?,
-            email_verified: row.get("email_verified").ok_or_else(|| missing("email_verified"))?,
-            is_active: row.get("is_active").ok_or_else(|| missing("is_active"))?,
-            is_staff: row.get("is_staff").ok_or_else(|| missing("is_staff"))?,
-            created_at: row.get("created_at").ok_or_else(|| missing("created_at"))?,
-            updated_at: row.get("updated_at").ok_or_else(|| missing("updated_at"))?,
-            last_login: row.get::<Option<NaiveDateTime>>("last_login").ok_or_else(|| missing("last_login"))?,
-            preferences: Preferences {
-                email: row.get("pref_email").ok_or_else(|| missing("pref_email"))?,
-                push: row.get("pref_push").ok_or_else(|| missing("pref_push"))?,
-            },
-        })
-    }
-
-    /// The first user of a result, if any.
-    pub fn first(rows: &RowSet) -> Result<Option<Self>, ApiError> {
-        rows.rows().next().map(|row| Self::from_row(&row)).transpose()
-    }
-
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -79,8 +46,8 @@ impl UserRecord {
 }
 
 /// RFC 3339 in UTC with microseconds, as PostgreSQL keeps them.
-pub fn timestamp(at: &NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true)
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// The current time in RFC 3339, from the WASI wall clock.
@@ -93,11 +60,7 @@ pub fn now_rfc3339() -> String {
 
 /// The user with this id, if there is one.
 pub fn load(db: &crate::db::Db, id: UserId) -> Result<Option<UserRecord>, ApiError> {
-    let rows = db.query(
-        &format!("SELECT {COLUMNS} FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1"),
-        &[crate::db::param::uuid(id)],
-    )?;
-    UserRecord::first(&rows)
+    Ok(crate::store::users::by_id(db, id)?)
 }
 
 /// The caller's own account, which must still exist (401) and be active (403).

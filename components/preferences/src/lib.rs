@@ -10,10 +10,10 @@
 //! falls back to the database, never to an error.
 
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
+use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::users::{self, Preferences};
-use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency};
+use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use user_domain::validation::Fields;
@@ -56,15 +56,7 @@ fn read(cache: Option<&Cache>, user: UserId) -> Result<Preferences, ApiError> {
         return Ok(cached);
     }
     let db = Db::connect()?;
-    let rows = db.query(
-        "SELECT p.email, p.push FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1",
-        &[param::uuid(user)],
-    )?;
-    let row = rows.rows().next().ok_or(ApiError::NotFound("User"))?;
-    let preferences = Preferences {
-        email: row.get("email").ok_or_else(|| ApiError::internal("preferences row without email"))?,
-        push: row.get("push").ok_or_else(|| ApiError::internal("preferences row without push"))?,
-    };
+    let preferences = store::preferences::of(&db, user)?.ok_or(ApiError::NotFound("User"))?;
     if let Some(cache) = cache {
         let json = serde_json::to_vec(&preferences).map_err(ApiError::internal)?;
         cache.set_ex(&key, &json, cache_keys::TTL_SECS);
@@ -88,17 +80,8 @@ fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<
     fields.finish()?;
 
     let db = Db::connect()?;
-    let flag = |v: Option<bool>| v.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean);
-    let updated = db.query(
-        "UPDATE user_preferences p SET email = COALESCE($2, p.email), push = COALESCE($3, p.push), updated_at = now() \
-         FROM users u WHERE u.preferences_id = p.id AND u.id = $1 AND u.is_active RETURNING p.email, p.push",
-        &[param::uuid(caller.user_id), flag(email), flag(push)],
-    )?;
-    let row = updated.rows().next().ok_or(ApiError::Forbidden("This account is deactivated or gone"))?;
+    let preferences = store::preferences::update(&db, caller.user_id, email, push)?
+        .ok_or(ApiError::Forbidden("This account is deactivated or gone"))?;
     users::invalidate(cache, caller.user_id);
-    let preferences = Preferences {
-        email: row.get("email").ok_or_else(|| ApiError::internal("update returned no email"))?,
-        push: row.get("push").ok_or_else(|| ApiError::internal("update returned no push"))?,
-    };
     Ok(Reply::ok(200, "Preferences updated", preferences))
 }

@@ -2,8 +2,9 @@
 //! user onto `push.queue`, through the outbox, so operators can check the
 //! whole delivery path. Answers 202: delivery happens later, in the worker.
 
-use component_kit::db::{Db, param};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
+use component_kit::db::Db;
+use component_kit::events::Event;
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, store, users};
 use serde_json::{Map, Value, json};
 use user_domain::UserId;
 use user_domain::validation::{Fields, Patch};
@@ -51,13 +52,7 @@ pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
         "priority": priority,
         "metadata": metadata,
     });
-    db.execute(
-        "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)",
-        &[
-            param::text(config::var("push_queue")?),
-            param::json(&message),
-            spin_sdk::pg4::ParameterValue::Int16(priority as i16),
-        ],
-    )?;
+    let event = Event { queue: config::var("push_queue")?, payload: message, priority: priority as i16 };
+    store::outbox::append(&db, &event)?;
     Ok(Reply::ok(202, "Test notification queued", json!({"request_id": request_id, "user_id": user, "queued": true})))
 }

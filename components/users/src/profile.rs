@@ -5,7 +5,8 @@
 
 use component_kit::auth;
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
+use component_kit::db::Db;
+use component_kit::store::{self, users::Change};
 use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
 use user_domain::validation::{Fields, Patch};
@@ -34,7 +35,7 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
         }
     };
     let push_token = match fields.optional_str("push_token") {
-        Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map(|t| Patch::Value(t.into_inner())),
+        Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map(Patch::Value),
         Patch::Null => Some(Patch::Null),
         Patch::Absent if replace => Some(Patch::Null),
         Patch::Absent => Some(Patch::Absent),
@@ -43,38 +44,29 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
     let push_token = push_token.unwrap_or(Patch::Absent);
 
     let db = Db::connect()?;
-    users::active(&db, caller.user_id)?;
-    let (set_token, token) = match push_token {
-        Patch::Absent => (false, None),
-        Patch::Null => (true, None),
-        Patch::Value(token) => (true, Some(token)),
+    let name = name.as_ref();
+    let push_token = match &push_token {
+        Patch::Absent => Change::Keep,
+        Patch::Null => Change::Clear,
+        Patch::Value(token) => Change::Set(token),
     };
-    db.execute(
-        "UPDATE users SET name = COALESCE($2, name), \
-                push_token = CASE WHEN $3 THEN $4 ELSE push_token END, updated_at = now() \
-         WHERE id = $1",
-        &[
-            param::uuid(caller.user_id),
-            param::opt_text(name.map(UserName::into_inner)),
-            param::boolean(set_token),
-            param::opt_text(token),
-        ],
-    )?;
+    let updated = store::users::update_profile(&db, caller.user_id, name, push_token)?;
     users::invalidate(cache, caller.user_id);
-    Ok(Reply::ok(200, "Profile updated", users::active(&db, caller.user_id)?.to_json()))
+    match updated {
+        Some(user) => Ok(Reply::ok(200, "Profile updated", user.to_json())),
+        // Gone (401) or deactivated (403): the shared check says which.
+        None => {
+            users::active(&db, caller.user_id)?;
+            Err(ApiError::Forbidden("This account is deactivated"))
+        }
+    }
 }
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let db = Db::connect()?;
     users::active(&db, caller.user_id)?;
-    db.execute(
-        "WITH revoked AS ( \
-             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
-             WHERE user_id = $1 AND revoked_at IS NULL \
-         ) UPDATE users SET is_active = false, updated_at = now() WHERE id = $1",
-        &[param::uuid(caller.user_id)],
-    )?;
+    store::users::deactivate(&db, caller.user_id)?;
     users::invalidate(cache, caller.user_id);
     Ok(Reply::ok(200, "Account deactivated", serde_json::json!({"is_active": false})))
 }

@@ -6,11 +6,13 @@
 //! lower-cased) is a 409.
 
 use component_kit::cache::Cache;
-use component_kit::db::{Db, DbError, param};
+use component_kit::db::Db;
+use component_kit::events::Event;
 use component_kit::rate_limit::Limit;
-use component_kit::sessions::{Session, insert_refresh_sql};
-use component_kit::users::{COLUMNS, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, config, events};
+use component_kit::sessions::Session;
+use component_kit::store::{self, users::NewAccount, users::Registered};
+use component_kit::users::Preferences;
+use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde_json::json;
 use user_domain::hashing::hash_password;
 use user_domain::password::PasswordContext;
@@ -24,8 +26,7 @@ struct NewUser {
     email: Email,
     password: Password,
     push_token: Option<PushToken>,
-    email_enabled: bool,
-    push_enabled: bool,
+    preferences: Preferences,
 }
 
 fn parse(body: &serde_json::Value) -> Result<NewUser, ApiError> {
@@ -54,7 +55,8 @@ fn parse(body: &serde_json::Value) -> Result<NewUser, ApiError> {
     fields.finish()?;
     match (name, email, password) {
         (Some(name), Some(email), Some(password)) => {
-            Ok(NewUser { name, email, password, push_token, email_enabled, push_enabled })
+            let preferences = Preferences { email: email_enabled, push: push_enabled };
+            Ok(NewUser { name, email, password, push_token, preferences })
         }
         _ => Err(ApiError::internal("validation passed without every required field")),
     }
@@ -81,54 +83,28 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, ApiError> {
     let tokens = config::tokens()?;
     let password_hash = hash_password(&new_user.password).map_err(ApiError::internal)?;
-    let user_id = UserId::new();
-    let session = Session::start(&tokens, user_id, false)?;
+    let id = UserId::new();
+    let session = Session::start(&tokens, id, false)?;
     let verification_token = random_token().map_err(ApiError::internal)?;
-    let event = events::email(
-        user_id,
+    let welcome = Event::email_to_user(
+        id,
         "email_verification",
         json!({"name": new_user.name.as_ref(), "email": new_user.email.as_ref(), "verification_token": verification_token}),
         &request.correlation_id,
-    );
-
-    let [refresh_hash, refresh_expires] = session.refresh.params();
-    let sql = format!(
-        "WITH p AS ( \
-             INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push \
-         ), u AS ( \
-             INSERT INTO users (id, email, name, password, push_token, preferences_id, \
-                                email_verification_token, email_verification_expires_at) \
-             SELECT $3, $4, $5, $6, $7, p.id, $8, now() + interval '24 hours' FROM p \
-             RETURNING * \
-         ), event AS ({event}), session AS ({session}) \
-         SELECT {COLUMNS} FROM u, p",
-        event = events::insert_sql(9, 10, "FROM u"),
-        session = insert_refresh_sql("u.id", "gen_random_uuid()", "NULL::uuid", "u", 11)
-    );
-    let result = db.query(
-        &sql,
-        &[
-            param::boolean(new_user.email_enabled),
-            param::boolean(new_user.push_enabled),
-            param::uuid(user_id),
-            param::text(new_user.email.as_ref()),
-            param::text(new_user.name.as_ref()),
-            param::text(password_hash),
-            param::opt_text(new_user.push_token.map(PushToken::into_inner)),
-            param::text(digest(&verification_token)),
-            param::text(config::var("email_queue")?),
-            param::json(&event),
-            refresh_hash,
-            refresh_expires,
-        ],
-    );
-    let rows = match result {
-        Ok(rows) => rows,
-        Err(DbError::UniqueViolation { .. }) => {
-            return Err(ApiError::Conflict("A user with this email already exists"));
-        }
-        Err(other) => return Err(other.into()),
+    )?;
+    let account = NewAccount {
+        id,
+        name: &new_user.name,
+        email: &new_user.email,
+        password_hash: &password_hash,
+        push_token: new_user.push_token.as_ref(),
+        preferences: new_user.preferences,
+        verification_digest: &digest(&verification_token),
+        welcome: &welcome,
+        refresh: &session.refresh,
     };
-    let user = UserRecord::first(&rows)?.ok_or_else(|| ApiError::internal("insert returned no user"))?;
-    Ok(Reply::ok(201, "User registered", session.to_json(Some(user.to_json()))))
+    match store::users::register(db, &account)? {
+        Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.to_json(Some(user.to_json())))),
+        Registered::EmailTaken => Err(ApiError::Conflict("A user with this email already exists")),
+    }
 }

@@ -6,8 +6,9 @@
 
 use component_kit::auth;
 use component_kit::cache::Cache;
-use component_kit::db::{Db, param};
-use component_kit::users::{self, COLUMNS, UserRecord};
+use component_kit::db::Db;
+use component_kit::store::{self, users::Filter, users::StaffChange};
+use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::{Value, json};
 use user_domain::envelope::{Envelope, PageMeta};
@@ -37,31 +38,16 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::validation_of("is_active", "must be true or false")),
     };
-    let search = request.query_param("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(|s| {
-        // The caller's % and _ are literal characters, not wildcards.
-        format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
-    });
-    let filter =
-        "($1::text IS NULL OR u.email ILIKE $1 OR u.name ILIKE $1) AND ($2::boolean IS NULL OR u.is_active = $2)";
-    let filters = [param::opt_text(search), is_active.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean)];
+    let search = request.query_param("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let filter = Filter { search, is_active };
 
     let db = Db::connect()?;
-    let total = db.query(&format!("SELECT count(*) AS total FROM users u WHERE {filter}"), &filters)?;
-    let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0).max(0) as u64;
-    let mut params = filters.to_vec();
-    params.push(param::int(limit as i64));
-    params.push(param::int(((page - 1) * limit) as i64));
-    let rows = db.query(
-        &format!(
-            "SELECT {COLUMNS} FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE {filter} \
-             ORDER BY u.created_at DESC, u.id LIMIT $3 OFFSET $4"
-        ),
-        &params,
-    )?;
-    let users: Vec<Value> =
-        rows.rows().map(|row| UserRecord::from_row(&row).map(|u| u.to_json())).collect::<Result<_, _>>()?;
-    let envelope =
-        Envelope { meta: Some(PageMeta::new(total, page, limit)), ..Envelope::ok("Users", Value::Array(users)) };
+    let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
+    let users: Vec<Value> = page_of_users.users.iter().map(UserRecord::to_json).collect();
+    let envelope = Envelope {
+        meta: Some(PageMeta::new(page_of_users.total, page, limit)),
+        ..Envelope::ok("Users", Value::Array(users))
+    };
     Ok(Reply::json(200, &envelope))
 }
 
@@ -97,27 +83,9 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     fields.finish()?;
 
     let db = Db::connect()?;
-    let updated = db.query(
-        "WITH updated AS ( \
-             UPDATE users SET is_active = COALESCE($2, is_active), is_staff = COALESCE($3, is_staff), \
-                    name = COALESCE($4, name), updated_at = now() \
-             WHERE id = $1 RETURNING id, is_active \
-         ), revoked AS ( \
-             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'deactivated_by_staff' \
-             WHERE user_id IN (SELECT id FROM updated WHERE NOT is_active) AND revoked_at IS NULL \
-         ) SELECT id FROM updated",
-        &[
-            param::uuid(id),
-            is_active.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean),
-            is_staff.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::boolean),
-            param::opt_text(name.map(UserName::into_inner)),
-        ],
-    )?;
-    if updated.rows.is_empty() {
-        return Err(ApiError::NotFound("User"));
-    }
+    let change = StaffChange { is_active, is_staff, name };
+    let user = store::users::apply_staff_change(&db, id, &change)?.ok_or(ApiError::NotFound("User"))?;
     users::invalidate(cache, id);
-    let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     Ok(Reply::ok(200, "User updated", user.to_json()))
 }
 
@@ -127,13 +95,7 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
     let db = Db::connect()?;
-    let deleted = db.query(
-        "WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING id, preferences_id), \
-              prefs AS (DELETE FROM user_preferences WHERE id IN (SELECT preferences_id FROM gone)) \
-         SELECT id FROM gone",
-        &[param::uuid(id)],
-    )?;
-    if deleted.rows.is_empty() {
+    if !store::users::erase(&db, id)? {
         return Err(ApiError::NotFound("User"));
     }
     users::invalidate(cache, id);

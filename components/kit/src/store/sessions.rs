@@ -1,0 +1,76 @@
+//! The `refresh_tokens` table: sessions after they start. A login starts a
+//! family; each refresh spends its token and issues a child in the same
+//! family, so a spent token presented again reveals a copy.
+
+use serde::Deserialize;
+use user_domain::UserId;
+
+use crate::db::{Db, DbError, Rows, param};
+use crate::sessions::NewRefresh;
+
+/// Whose session a rotated token continued.
+#[derive(Debug, Deserialize)]
+pub struct Rotated {
+    pub user_id: UserId,
+    pub is_staff: bool,
+}
+
+/// Spends a live refresh token (by digest) of an active user and records
+/// `child` in its family. `None`: the token is unknown, spent, revoked or
+/// expired, or its user is deactivated.
+pub fn rotate(db: &Db, presented_digest: &str, child: &NewRefresh) -> Result<Option<Rotated>, DbError> {
+    db.first(
+        Rows::with(
+            "spent AS ( \
+                 UPDATE refresh_tokens t SET spent_at = now() FROM users u \
+                 WHERE t.token_hash = $1 AND t.spent_at IS NULL AND t.revoked_at IS NULL \
+                   AND t.expires_at > now() AND u.id = t.user_id AND u.is_active \
+                 RETURNING t.id, t.user_id, t.family_id, u.is_staff \
+             ), child AS ( \
+                 INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at) \
+                 SELECT user_id, family_id, id, $2, to_timestamp($3) FROM spent \
+             )",
+            "SELECT user_id, is_staff FROM spent",
+        ),
+        &[param::text(presented_digest), param::text(child.token.digest.clone()), param::epoch_secs(child.expires_at)],
+    )
+}
+
+/// A spent token was presented again: revokes everything descended from
+/// that login.
+pub fn revoke_family_of_spent(db: &Db, presented_digest: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'reuse_detected' \
+         WHERE revoked_at IS NULL AND family_id IN \
+           (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND spent_at IS NOT NULL)",
+        &[param::text(presented_digest)],
+    )?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct LoggedOut {
+    known: i64,
+    revoked: i64,
+}
+
+/// Ends the session of a refresh token, or with `all` every session of its
+/// user. Returns how many live tokens were revoked, or `None` if the token
+/// was never issued.
+pub fn log_out(db: &Db, presented_digest: &str, all: bool) -> Result<Option<u64>, DbError> {
+    let outcome: Option<LoggedOut> = db.first(
+        Rows::with(
+            "target AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1), \
+             revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), \
+                        revoked_reason = CASE WHEN $2 THEN 'logout_all' ELSE 'logout' END \
+                 WHERE revoked_at IS NULL AND CASE WHEN $2 THEN user_id IN (SELECT user_id FROM target) \
+                                                   ELSE family_id IN (SELECT family_id FROM target) END \
+                 RETURNING id \
+             )",
+            "SELECT (SELECT count(*) FROM target) AS known, (SELECT count(*) FROM revoked) AS revoked",
+        ),
+        &[param::text(presented_digest), param::boolean(all)],
+    )?;
+    Ok(outcome.filter(|o| o.known > 0).map(|o| o.revoked.max(0) as u64))
+}
