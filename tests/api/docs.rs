@@ -46,3 +46,19 @@ async fn the_docs_page_renders_the_document_for_people() {
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
     assert!(page.text.contains("/api/v1/auth/refresh/") && page.text.contains("Envelope"));
 }
+
+#[tokio::test]
+async fn every_unrouted_path_gets_the_envelope_404() {
+    let app = spawn_app().await;
+    for path in ["/", "/favicon.ico", "/api/v2/users/", "/api/v1/nowhere/", "/api/v1/healthz"] {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+        let body = answer.json();
+        assert_eq!((body["success"].as_bool(), body["code"].as_str()), (Some(false), Some("not_found")), "{path}");
+        assert!(answer.header("x-correlation-id").is_some(), "{path}");
+    }
+    // Routed paths still reach their own components.
+    assert_eq!(app.get("/api/v1/openapi.json").await.status, 200);
+    let post = app.send(app.client.post(app.url("/nowhere")).body("x")).await;
+    assert_eq!(post.status, 404, "{}", post.text);
+}
