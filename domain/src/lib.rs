@@ -8,6 +8,8 @@
 //! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`]: parsed
 //!   input types. Handlers only ever see values that are already valid.
 //! - [`validation`]: collects per-field problems into the envelope's `details`.
+//! - [`client_address`]: the client's address behind trusted proxies (`X-Forwarded-For`).
+//! - [`carriable`]: JSON the database and the worker can carry (no NUL, bounded numbers and depth).
 //! - [`envelope`]: the JSON shape every response has.
 //! - [`error`]: the one place where a failure becomes a status, a code and a message.
 //! - [`hashing`]: Argon2id password hashing in PHC form.
@@ -17,6 +19,8 @@
 //! - [`correlation`]: the `X-Correlation-ID` rule.
 
 pub mod cache_keys;
+pub mod carriable;
+pub mod client_address;
 pub mod correlation;
 pub mod email;
 pub mod envelope;

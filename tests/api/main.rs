@@ -2,6 +2,7 @@
 //! the behaviour of one area, driving the real components through the host.
 
 mod docs;
+mod hardening;
 mod health;
 mod host_isolation;
 mod login;

@@ -36,7 +36,7 @@ fn endpoint(path: &str) -> Option<Handler> {
         "/api/v1/auth/verify-email/resend/" => |r, c| verification::resend(r, c.get()),
         "/api/v1/auth/password-reset/" => |r, c| password::request_reset(r, c.get()),
         "/api/v1/auth/password-reset/confirm/" => |r, c| password::confirm_reset(r, c.get()),
-        "/api/v1/auth/password-change/" => |r, _| password::change(r),
+        "/api/v1/auth/password-change/" => |r, c| password::change(r, c.get()),
         _ => return None,
     })
 }

@@ -7,7 +7,6 @@
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::rate_limit::Limit;
 use component_kit::sessions::Session;
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::Email;
@@ -29,8 +28,11 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 
     // A malformed email cannot have an account; it fails like an unknown one.
     let account_key = email.trim().to_lowercase();
+    // Counted before the password is checked: a burst of concurrent guesses
+    // from many addresses cannot all pass a check made before any of them
+    // was recorded. A success clears the count.
     let failures = crate::limits::login_failures_per_account()?;
-    failures.check(cache, &account_key, now)?;
+    failures.hit(cache, &account_key, now)?;
 
     let db = Db::connect()?;
     let found = match Email::parse(email) {
@@ -39,10 +41,10 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     };
     let user = match found {
         Some(found) if verify_password(password, &found.password_hash) => found.user,
-        Some(_) => return Err(wrong(cache, &failures, &account_key, now)),
+        Some(_) => return Err(ApiError::InvalidCredentials),
         None => {
             verify_against_dummy(password);
-            return Err(wrong(cache, &failures, &account_key, now));
+            return Err(ApiError::InvalidCredentials);
         }
     };
     if !user.is_active {
@@ -61,10 +63,4 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         }
     }
     Ok(reply)
-}
-
-/// A failed attempt: counted against the account, answered like any other.
-fn wrong(cache: Option<&Cache>, failures: &Limit, account_key: &str, now: u64) -> ApiError {
-    failures.record(cache, account_key, now);
-    ApiError::InvalidCredentials
 }

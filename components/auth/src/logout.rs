@@ -1,9 +1,10 @@
 //! `POST /api/v1/auth/logout/`: end a session (the refresh token's family),
-//! or with `all: true` every session of its user. Logging out twice is fine;
-//! a token the service never issued is a 401.
+//! or with `all: true` every session of its user, which needs a live token.
+//! Logging out twice is fine; a token the service never issued is a 401.
 
 use component_kit::db::Db;
-use component_kit::{ApiError, ApiRequest, Reply, store};
+use component_kit::store::{self, sessions::LogOut};
+use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::json;
 use user_domain::secrets::digest;
 use user_domain::validation::Fields;
@@ -16,8 +17,13 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     fields.finish()?;
     let hash = digest(token.ok_or_else(|| ApiError::internal("validated field missing"))?);
     let db = Db::connect()?;
-    let count =
-        store::sessions::log_out(&db, &hash, all)?.ok_or(ApiError::Unauthorized("The refresh token is not valid"))?;
+    let count = match store::sessions::log_out(&db, &hash, all)? {
+        LogOut::Revoked(count) => count,
+        LogOut::Unknown => return Err(ApiError::Unauthorized("The refresh token is not valid")),
+        LogOut::NotLive => {
+            return Err(ApiError::Unauthorized("Signing out everywhere needs a live refresh token"));
+        }
+    };
     let message = if all { "Logged out of every session" } else { "Logged out" };
     Ok(Reply::ok(200, message, json!({"revoked_tokens": count})))
 }

@@ -16,7 +16,7 @@ use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::sessions::Session;
 use component_kit::store::{self, users::Contact, users::PasswordChange};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::hashing::{hash_password, verify_password};
@@ -124,12 +124,8 @@ fn set_password(
         json!({"name": account.name, "email": account.email}),
         &request.correlation_id,
     )?;
-    let change = PasswordChange {
-        password_hash: &hash,
-        reason,
-        notice: &notice,
-        new_session: session.map(|s| &s.refresh),
-    };
+    let change =
+        PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session.map(|s| &s.refresh) };
     Ok(store::users::set_password(db, account.id, &change)?)
 }
 
@@ -148,8 +144,8 @@ fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
         .ok_or(ApiError::Unavailable("cache"))
 }
 
-pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
+pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let (db, user) = auth::account(request)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let current = fields.required_str("current_password");
@@ -159,17 +155,23 @@ pub fn change(request: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::internal("validated field missing"));
     };
 
-    let db = Db::connect()?;
-    let user = users::active(&db, caller.user_id)?;
-    let stored = store::users::password_hash(&db, caller.user_id)?.unwrap_or_default();
+    // A stolen access token must not allow unlimited guesses of the current
+    // password: wrong ones count against the same allowance as logins, and
+    // the attempt is counted before the hash is checked, so a burst of
+    // concurrent guesses cannot all slip under the limit.
+    let now = now_secs();
+    let failures = crate::limits::login_failures_per_account()?;
+    failures.hit(cache, &user.email, now)?;
+    let stored = store::users::password_hash(&db, user.id)?.unwrap_or_default();
     if !verify_password(current, &stored) {
         return Err(ApiError::validation_of("current_password", "is incorrect"));
     }
+    failures.reset(cache, &user.email, now);
     if current == new {
         return Err(ApiError::validation_of("new_password", "must differ from the current password"));
     }
     let password = parse_new_password("new_password", new, Some(&user.email), Some(&user.name))?;
-    let session = Session::start(&config::tokens()?, caller.user_id, user.is_staff)?;
+    let session = Session::start(&config::tokens()?, user.id, user.is_staff)?;
     let account = Contact { id: user.id, name: user.name, email: user.email };
     set_password(&db, request, &account, &password, "password_changed", Some(&session))?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))

@@ -32,8 +32,7 @@ pub fn verify(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     RESEND_LIMIT.hit(cache, &caller.user_id.to_string(), now_secs())?;
-    let db = Db::connect()?;
-    let user = users::active(&db, caller.user_id)?;
+    let (db, user) = auth::account_of(&caller)?;
     if user.email_verified {
         return Err(ApiError::Conflict("The email address is already verified"));
     }

@@ -1,13 +1,18 @@
 //! Who is calling. Access tokens are checked strictly (see
 //! `user_domain::tokens`); a missing, malformed, forged or expired token is a
-//! 401 with `WWW-Authenticate: Bearer`, and staff-only endpoints answer 403
-//! to everyone else. Service-to-service calls present `X-Service-Key`,
-//! compared in constant time against every configured key.
+//! 401 with `WWW-Authenticate: Bearer`. A token only says who the caller
+//! was when it was issued (up to 15 minutes ago), so every endpoint that
+//! acts for an account goes through [`account`] (the account still exists
+//! and is active) and staff endpoints through [`staff`] (it is staff now,
+//! in the database, not merely in the token). Service-to-service calls
+//! present `X-Service-Key`, compared in constant time with every configured key.
 
 use user_domain::secrets::matches_any_key;
 use user_domain::tokens::{AccessClaims, TokenError};
 use user_domain::{ApiError, UserId};
 
+use crate::db::Db;
+use crate::users::{self, UserRecord};
 use crate::{ApiRequest, config};
 
 /// A caller proven by its access token.
@@ -28,9 +33,25 @@ pub fn caller(request: &ApiRequest) -> Result<Caller, ApiError> {
     Ok(Caller { user_id, is_staff: claims.is_staff, claims })
 }
 
-pub fn staff(request: &ApiRequest) -> Result<Caller, ApiError> {
-    let caller = caller(request)?;
-    if caller.is_staff { Ok(caller) } else { Err(ApiError::Forbidden("Staff only")) }
+/// The caller's account as it is now: it must still exist (401) and be
+/// active (403). The token is checked before the database is opened, so
+/// anonymous requests cost no connection. Returns the connection for reuse.
+pub fn account(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
+    account_of(&caller(request)?)
+}
+
+/// [`account`] for a caller whose token was already checked.
+pub fn account_of(caller: &Caller) -> Result<(Db, UserRecord), ApiError> {
+    let db = Db::connect()?;
+    let user = users::active(&db, caller.user_id)?;
+    Ok((db, user))
+}
+
+/// [`account`], which must also be staff now: a demoted, deactivated or
+/// deleted staff member loses staff powers at once, whatever the token says.
+pub fn staff(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
+    let (db, user) = account(request)?;
+    if user.is_staff { Ok((db, user)) } else { Err(ApiError::Forbidden("Staff only")) }
 }
 
 /// Checks `X-Service-Key` against the comma-separated `service_keys` variable.

@@ -87,10 +87,6 @@ impl Cache {
         }
         Some(count)
     }
-
-    pub fn get_count(&self, key: &str) -> i64 {
-        self.get(key).and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
-    }
 }
 
 impl Cache {

@@ -49,9 +49,7 @@ fn is_unavailable_code(code: &str) -> bool {
 /// the error's Rust `Debug` form, where the code appears as `code: "23505"`
 /// (its own `DbError`) or `SqlState(E23505)` (tokio-postgres's).
 fn sqlstate_in_text(text: &str) -> Option<&str> {
-    let after = |marker: &str| {
-        text.find(marker).map(|at| &text[at + marker.len()..]).and_then(|rest| rest.get(..5))
-    };
+    let after = |marker: &str| text.find(marker).map(|at| &text[at + marker.len()..]).and_then(|rest| rest.get(..5));
     [r#"code: ""#, r#"code: \""#, "SqlState(E"]
         .into_iter()
         .filter_map(after)

@@ -58,21 +58,6 @@ impl Limit {
         Ok(Some(Usage { limit: self.max, remaining: self.max - count, reset }))
     }
 
-    /// Fails with 429 if the allowance is already spent, without counting.
-    pub fn check(&self, cache: Option<&Cache>, subject: &str, now: u64) -> Result<(), ApiError> {
-        let Some(cache) = cache else { return Ok(()) };
-        let (key, reset) = self.key(subject, now);
-        if cache.get_count(&key).max(0) as u64 >= self.max { Err(self.limited(reset, now)) } else { Ok(()) }
-    }
-
-    /// Counts one event (such as a failed login) without judging it.
-    pub fn record(&self, cache: Option<&Cache>, subject: &str, now: u64) {
-        if let Some(cache) = cache {
-            let (key, _) = self.key(subject, now);
-            cache.incr_with_ttl(&key, self.window_secs + 1);
-        }
-    }
-
     /// Forgets the current window's count (after a success, for failure limits).
     pub fn reset(&self, cache: Option<&Cache>, subject: &str, now: u64) {
         if let Some(cache) = cache {

@@ -1,5 +1,6 @@
 //! From a handler's result to a Spin response. Failures are logged here, once,
 //! with their cause (clients only ever see the envelope's public message).
+//! Every answer is `Cache-Control: no-store` unless its handler says otherwise.
 
 use serde_json::json;
 use spin_sdk::http::Response;
@@ -33,6 +34,12 @@ pub fn respond(request: &ApiRequest, result: Result<Reply, ApiError>) -> Respons
     builder.status(reply.status);
     for (name, value) in &reply.headers {
         builder.header(name.as_str(), value.as_str());
+    }
+    // Answers carry tokens, personal data and per-caller state: no shared
+    // cache (a gateway, a CDN) and no browser cache may keep them, unless the
+    // handler chose otherwise (the OpenAPI document).
+    if !reply.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("cache-control")) {
+        builder.header("cache-control", "no-store");
     }
     builder.header("x-correlation-id", request.correlation_id.as_str());
     builder.body(reply.body);

@@ -5,6 +5,9 @@
 use futures::StreamExt;
 use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
+use std::net::IpAddr;
+
+use user_domain::client_address::{TrustedProxies, client_address};
 use user_domain::{ApiError, correlation};
 
 /// The contract's body limit.
@@ -29,8 +32,36 @@ pub struct ApiRequest {
     headers: Vec<(String, String)>,
     pub body: Body,
     pub correlation_id: String,
-    /// The address of the peer, as Spin reports it in `spin-client-addr`.
+    /// The client's address: the peer's, as Spin reports it in
+    /// `spin-client-addr`, or behind a trusted proxy the one it forwarded.
     pub client_ip: String,
+}
+
+/// The `trusted_proxies` variable. A component that does not declare it
+/// trusts no proxy; a malformed list is logged and trusts none.
+fn trusted_proxies(correlation_id: &str) -> TrustedProxies {
+    let Ok(list) = spin_sdk::variables::get("trusted_proxies") else { return TrustedProxies::default() };
+    TrustedProxies::parse(&list).unwrap_or_else(|problem| {
+        crate::log::error(correlation_id, "trusted_proxies ignored", serde_json::json!({"problem": problem}));
+        TrustedProxies::default()
+    })
+}
+
+/// The client's address from the peer's (`ip:port`, `[v6]:port`) and the
+/// forwarded-for list, as `user_domain::client_address` rules.
+fn client_ip(peer: Option<&str>, forwarded_for: &str, trusted: &TrustedProxies) -> String {
+    let Some(peer) = peer else { return "unknown".into() };
+    let host = match peer.rsplit_once(':') {
+        Some((ip, _port)) if !ip.is_empty() => ip.trim_start_matches('[').trim_end_matches(']'),
+        _ => peer,
+    };
+    match host.parse::<IpAddr>() {
+        Ok(address) => {
+            let forwarded = Some(forwarded_for).filter(|f| !f.is_empty());
+            client_address(address, forwarded, trusted).to_string()
+        }
+        Err(_) => host.to_owned(),
+    }
 }
 
 impl ApiRequest {
@@ -49,12 +80,14 @@ impl ApiRequest {
             .collect();
         let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let correlation_id = correlation::resolve(find(correlation::HEADER).as_deref());
-        let client_ip = find("spin-client-addr")
-            .map(|addr| match addr.rsplit_once(':') {
-                Some((ip, _port)) => ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
-                None => addr,
-            })
-            .unwrap_or_else(|| "unknown".into());
+        let forwarded_for = headers
+            .iter()
+            .filter(|(k, _)| k == "x-forwarded-for")
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client_ip =
+            client_ip(find("spin-client-addr").as_deref(), &forwarded_for, &trusted_proxies(&correlation_id));
 
         let body = if matches!(method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS") {
             // Bodies of these methods have no meaning here; do not read them.
@@ -99,7 +132,9 @@ impl ApiRequest {
         if bytes.is_empty() {
             return Err(ApiError::MalformedJson("the body is empty".into()));
         }
-        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+        let body: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        user_domain::carriable::check(&body)?;
+        Ok(body)
     }
 
     /// The raw body bytes (empty when absent or unreadable).

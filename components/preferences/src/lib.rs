@@ -34,7 +34,7 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     idempotency::guard(request, || match (segments.as_slice(), request.method.as_str()) {
         (["api", "v1", "users", "preferences"], "GET") => {
             let caller = auth::caller(request)?;
-            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id)?))
+            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner)?))
         }
         (["api", "v1", "users", "preferences"], "PATCH") => update(request, cache, false),
         (["api", "v1", "users", "preferences"], "PUT") => update(request, cache, true),
@@ -42,30 +42,51 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
         (["api", "v1", "users", id, "preferences"], "GET") => {
             auth::service(request)?;
             let user = UserId::parse(id).map_err(|_| ApiError::NotFound("User"))?;
-            Ok(Reply::ok(200, "Preferences", read(cache, user)?))
+            Ok(Reply::ok(200, "Preferences", read(cache, user, Reader::Service)?))
         }
         (["api", "v1", "users", _, "preferences"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         _ => Err(not_found()),
     })
 }
 
+/// Who reads: the account itself must be active; services may read any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Owner,
+    Service,
+}
+
 /// The user's preferences, from the cache when it has them.
-fn read(cache: Option<&Cache>, user: UserId) -> Result<Preferences, ApiError> {
+///
+/// The cache holds entries of active accounts only, and every deactivation
+/// or deletion deletes the user's entries (`users::invalidate`), so a hit
+/// answers the owner without a database round trip and still refuses a
+/// deactivated account: a miss reads the account's state with its
+/// preferences, and a deactivated owner gets the same 403 as everywhere else.
+fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferences, ApiError> {
     let key = cache_keys::preferences(user);
     if let Some(cached) = cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
         return Ok(cached);
     }
     let db = Db::connect()?;
-    let preferences = store::preferences::of(&db, user)?.ok_or(ApiError::NotFound("User"))?;
-    if let Some(cache) = cache {
-        let json = serde_json::to_vec(&preferences).map_err(ApiError::internal)?;
+    let stored = store::preferences::of(&db, user)?;
+    let stored = match (stored, reader) {
+        (None, Reader::Owner) => return Err(ApiError::Unauthorized("The account no longer exists")),
+        (None, Reader::Service) => return Err(ApiError::NotFound("User")),
+        (Some(stored), Reader::Owner) if !stored.is_active => {
+            return Err(ApiError::Forbidden("This account is deactivated"));
+        }
+        (Some(stored), _) => stored,
+    };
+    if let Some(cache) = cache.filter(|_| stored.is_active) {
+        let json = serde_json::to_vec(&stored.preferences).map_err(ApiError::internal)?;
         cache.set_ex(&key, &json, cache_keys::TTL_SECS);
     }
-    Ok(preferences)
+    Ok(stored.preferences)
 }
 
 fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
+    let (db, caller) = auth::account(request)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let email = fields.optional_bool("email");
@@ -79,9 +100,9 @@ fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<
     }
     fields.finish()?;
 
-    let db = Db::connect()?;
-    let preferences = store::preferences::update(&db, caller.user_id, email, push)?
-        .ok_or(ApiError::Forbidden("This account is deactivated or gone"))?;
-    users::invalidate(cache, caller.user_id);
+    // None: deactivated between the check and the update.
+    let preferences = store::preferences::update(&db, caller.id, email, push)?
+        .ok_or(ApiError::Forbidden("This account is deactivated"))?;
+    users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Preferences updated", preferences))
 }

@@ -2,7 +2,6 @@
 //! user onto `push.queue`, through the outbox, so operators can check the
 //! whole delivery path. Answers 202: delivery happens later, in the worker.
 
-use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::{ApiError, ApiRequest, Reply, auth, config, store, users};
 use serde_json::{Map, Value, json};
@@ -10,7 +9,7 @@ use user_domain::UserId;
 use user_domain::validation::{Fields, Patch};
 
 pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let caller = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let user = fields.required_str("user_id").and_then(|raw| fields.check("user_id", UserId::parse(raw)));
@@ -37,12 +36,11 @@ pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
     fields.finish()?;
     let user = user.ok_or_else(|| ApiError::internal("validated field missing"))?;
 
-    let db = Db::connect()?;
     users::load(&db, user)?.ok_or(ApiError::NotFound("User"))?;
     let request_id = uuid::Uuid::new_v4();
     let mut metadata = metadata;
     metadata.insert("correlation_id".into(), json!(request.correlation_id));
-    metadata.insert("requested_by".into(), json!(caller.user_id));
+    metadata.insert("requested_by".into(), json!(caller.id));
     let message = json!({
         "notification_type": "push",
         "user_id": user,

@@ -5,7 +5,6 @@
 
 use component_kit::auth;
 use component_kit::cache::Cache;
-use component_kit::db::Db;
 use component_kit::store::{self, users::Change};
 use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
@@ -13,13 +12,12 @@ use user_domain::validation::{Fields, Patch};
 use user_domain::{PushToken, UserName};
 
 pub fn get(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
-    let db = Db::connect()?;
-    Ok(Reply::ok(200, "Profile", users::active(&db, caller.user_id)?.to_json()))
+    let (_, user) = auth::account(request)?;
+    Ok(Reply::ok(200, "Profile", user.to_json()))
 }
 
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
+    let (db, caller) = auth::account(request)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let name = if replace {
@@ -43,30 +41,22 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
     fields.finish()?;
     let push_token = push_token.unwrap_or(Patch::Absent);
 
-    let db = Db::connect()?;
     let name = name.as_ref();
     let push_token = match &push_token {
         Patch::Absent => Change::Keep,
         Patch::Null => Change::Clear,
         Patch::Value(token) => Change::Set(token),
     };
-    let updated = store::users::update_profile(&db, caller.user_id, name, push_token)?;
-    users::invalidate(cache, caller.user_id);
-    match updated {
-        Some(user) => Ok(Reply::ok(200, "Profile updated", user.to_json())),
-        // Gone (401) or deactivated (403): the shared check says which.
-        None => {
-            users::active(&db, caller.user_id)?;
-            Err(ApiError::Forbidden("This account is deactivated"))
-        }
-    }
+    let updated = store::users::update_profile(&db, caller.id, name, push_token)?;
+    users::invalidate(cache, caller.id);
+    // None: deactivated between the check and the update.
+    let user = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
+    Ok(Reply::ok(200, "Profile updated", user.to_json()))
 }
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
-    let db = Db::connect()?;
-    users::active(&db, caller.user_id)?;
-    store::users::deactivate(&db, caller.user_id)?;
-    users::invalidate(cache, caller.user_id);
+    let (db, caller) = auth::account(request)?;
+    store::users::deactivate(&db, caller.id)?;
+    users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", serde_json::json!({"is_active": false})))
 }

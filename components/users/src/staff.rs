@@ -6,11 +6,11 @@
 
 use component_kit::auth;
 use component_kit::cache::Cache;
-use component_kit::db::Db;
 use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::{Value, json};
+use user_domain::carriable;
 use user_domain::envelope::{Envelope, PageMeta};
 use user_domain::validation::{Fields, Patch};
 use user_domain::{UserId, UserName};
@@ -29,7 +29,7 @@ fn number(request: &ApiRequest, name: &str, default: u64, max: u64) -> Result<u6
 }
 
 pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
-    auth::staff(request)?;
+    let (db, _) = auth::staff(request)?;
     let page = number(request, "page", 1, u64::from(u32::MAX))?;
     let limit = number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let is_active = match request.query_param("is_active").as_deref() {
@@ -39,9 +39,11 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
         Some(_) => return Err(ApiError::validation_of("is_active", "must be true or false")),
     };
     let search = request.query_param("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some(search) = &search {
+        carriable::check_text("search", search)?;
+    }
     let filter = Filter { search, is_active };
 
-    let db = Db::connect()?;
     let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
     let users: Vec<Value> = page_of_users.users.iter().map(UserRecord::to_json).collect();
     let envelope = Envelope {
@@ -52,14 +54,13 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    auth::staff(request)?;
-    let db = Db::connect()?;
+    let (db, _) = auth::staff(request)?;
     let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     Ok(Reply::ok(200, "User", user.to_json()))
 }
 
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let caller = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let is_active = fields.optional_bool("is_active");
@@ -72,7 +73,7 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
         }
         Patch::Absent => None,
     };
-    if caller.user_id == id {
+    if caller.id == id {
         if is_active == Some(false) {
             fields.problem("is_active", "staff cannot deactivate themselves");
         }
@@ -82,7 +83,6 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     }
     fields.finish()?;
 
-    let db = Db::connect()?;
     let change = StaffChange { is_active, is_staff, name };
     let user = store::users::apply_staff_change(&db, id, &change)?.ok_or(ApiError::NotFound("User"))?;
     users::invalidate(cache, id);
@@ -90,11 +90,10 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
 }
 
 pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let caller = auth::staff(request)?;
-    if caller.user_id == id {
+    let (db, caller) = auth::staff(request)?;
+    if caller.id == id {
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
-    let db = Db::connect()?;
     if !store::users::erase(&db, id)? {
         return Err(ApiError::NotFound("User"));
     }

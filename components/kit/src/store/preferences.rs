@@ -1,14 +1,24 @@
 //! The `user_preferences` table, reached through its user.
 
+use serde::Deserialize;
+
 use crate::db::{Db, DbError, Rows, param};
 use crate::users::Preferences;
 use user_domain::UserId;
 
+/// A user's preferences and whether the account is active.
+#[derive(Debug, Deserialize)]
+pub struct Stored {
+    pub preferences: Preferences,
+    pub is_active: bool,
+}
+
 /// The user's preferences, or `None` if there is no such user.
-pub fn of(db: &Db, user: UserId) -> Result<Option<Preferences>, DbError> {
+pub fn of(db: &Db, user: UserId) -> Result<Option<Stored>, DbError> {
     db.first(
         Rows::select(
-            "SELECT p.email, p.push FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1",
+            "SELECT jsonb_build_object('email', p.email, 'push', p.push) AS preferences, u.is_active \
+             FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1",
         ),
         &[param::uuid(user)],
     )

@@ -50,27 +50,48 @@ pub fn revoke_family_of_spent(db: &Db, presented_digest: &str) -> Result<(), DbE
 
 #[derive(Deserialize)]
 struct LoggedOut {
-    known: i64,
+    known: bool,
+    live: bool,
     revoked: i64,
 }
 
+/// How a logout ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogOut {
+    /// This many live tokens were revoked.
+    Revoked(u64),
+    /// The token was never issued.
+    Unknown,
+    /// `all` was asked with a token that is spent, revoked or expired.
+    NotLive,
+}
+
 /// Ends the session of a refresh token, or with `all` every session of its
-/// user. Returns how many live tokens were revoked, or `None` if the token
-/// was never issued.
-pub fn log_out(db: &Db, presented_digest: &str, all: bool) -> Result<Option<u64>, DbError> {
+/// user. Ending one session twice is harmless; ending every session needs a
+/// live token, so an old stolen token cannot sign its victim out everywhere.
+pub fn log_out(db: &Db, presented_digest: &str, all: bool) -> Result<LogOut, DbError> {
     let outcome: Option<LoggedOut> = db.first(
         Rows::with(
-            "target AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1), \
-             revoked AS ( \
+            "target AS ( \
+                 SELECT user_id, family_id, \
+                        (spent_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS live \
+                 FROM refresh_tokens WHERE token_hash = $1 \
+             ), revoked AS ( \
                  UPDATE refresh_tokens SET revoked_at = now(), \
                         revoked_reason = CASE WHEN $2 THEN 'logout_all' ELSE 'logout' END \
-                 WHERE revoked_at IS NULL AND CASE WHEN $2 THEN user_id IN (SELECT user_id FROM target) \
+                 WHERE revoked_at IS NULL AND CASE WHEN $2 THEN user_id IN (SELECT user_id FROM target WHERE live) \
                                                    ELSE family_id IN (SELECT family_id FROM target) END \
                  RETURNING id \
              )",
-            "SELECT (SELECT count(*) FROM target) AS known, (SELECT count(*) FROM revoked) AS revoked",
+            "SELECT EXISTS (SELECT 1 FROM target) AS known, EXISTS (SELECT 1 FROM target WHERE live) AS live, \
+                    (SELECT count(*) FROM revoked) AS revoked",
         ),
         &[param::text(presented_digest), param::boolean(all)],
     )?;
-    Ok(outcome.filter(|o| o.known > 0).map(|o| o.revoked.max(0) as u64))
+    Ok(match outcome {
+        Some(o) if !o.known => LogOut::Unknown,
+        Some(o) if all && !o.live => LogOut::NotLive,
+        Some(o) => LogOut::Revoked(o.revoked.max(0) as u64),
+        None => LogOut::Unknown,
+    })
 }

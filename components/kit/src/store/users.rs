@@ -145,9 +145,10 @@ pub struct Filter {
 
 impl Filter {
     fn params(&self) -> [spin_sdk::pg4::ParameterValue; 2] {
-        let pattern = self.search.as_ref().map(|s| {
-            format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
-        });
+        let pattern = self
+            .search
+            .as_ref()
+            .map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         [param::opt_text(pattern), param::opt_boolean(self.is_active)]
     }
 }
