@@ -14,6 +14,8 @@
 //! - [`error`]: the one place where a failure becomes a status, a code and a message.
 //! - [`hashing`]: Argon2id password hashing in PHC form.
 //! - [`tokens`]: JWT access tokens and opaque refresh tokens.
+//! - [`idempotency`]: how `X-Request-ID` keys and requests are identified.
+//! - [`sealed`]: idempotent answers encrypted under a key only the same request rebuilds.
 //! - [`secrets`]: random tokens, digests and constant-time comparison.
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
@@ -26,9 +28,11 @@ pub mod email;
 pub mod envelope;
 pub mod error;
 pub mod hashing;
+pub mod idempotency;
 pub mod name;
 pub mod password;
 pub mod push_token;
+pub mod sealed;
 pub mod secrets;
 pub mod tokens;
 pub mod user_id;

@@ -209,3 +209,72 @@ async fn signing_out_everywhere_needs_a_live_refresh_token() {
     let answer = app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": other, "all": true})).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
+
+#[tokio::test]
+async fn idempotent_answers_keep_no_usable_token_at_rest() {
+    let app = spawn_app().await;
+    let (email, password, _) = app.registered_user().await;
+    let login = || {
+        let body = json!({"email": email, "password": password});
+        app.client.post(app.url("/api/v1/auth/login/")).header("x-request-id", "login-once").json(&body)
+    };
+    let first = app.send(login()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let data = first.json()["data"].clone();
+    let (access, refresh) = (data["access_token"].as_str().unwrap(), data["refresh_token"].as_str().unwrap());
+
+    let stored: Vec<String> = app
+        .db()
+        .await
+        .query("SELECT coalesce(response_data::text, '') FROM idempotency_keys", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(access) && !stored[0].contains(refresh), "tokens at rest: {}", stored[0]);
+    assert!(!stored[0].contains(&email), "the answer's personal data is sealed too");
+
+    let replay = app.send(login()).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["data"]["refresh_token"], data["refresh_token"], "the same request still replays");
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_their_caller() {
+    let app = spawn_app().await;
+    let (_, alice) = app.plain_user().await;
+    let (_, bob) = app.plain_user().await;
+    let patch = |token: &str, name: &str| {
+        app.client
+            .patch(app.url("/api/v1/users/profile/"))
+            .bearer_auth(token)
+            .header("x-request-id", "shared-key")
+            .json(&json!({"name": name}))
+    };
+    assert_eq!(app.send(patch(&alice, "Alice")).await.status, 200);
+    let answer = app.send(patch(&bob, "Bob")).await;
+    assert_eq!(answer.status, 200, "Bob's key is his own: {}", answer.text);
+    assert_eq!(answer.json()["data"]["name"], "Bob");
+    assert!(answer.header("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn strangers_cannot_fill_the_idempotency_table() {
+    let app = spawn_app().await;
+    avoid_window_edge(60).await;
+    let mut statuses = Vec::new();
+    for n in 0..61 {
+        let request = app
+            .client
+            .post(app.url("/api/v1/auth/logout/"))
+            .header("x-request-id", format!("stranger-{n}"))
+            .json(&json!({"refresh_token": "not-a-token"}));
+        statuses.push(app.send(request).await.status);
+    }
+    assert!(statuses[..60].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[60], 429);
+    let keys: i64 = app.db().await.query_one("SELECT count(*) FROM idempotency_keys", &[]).await.unwrap().get(0);
+    assert_eq!(keys, 60);
+}

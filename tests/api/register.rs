@@ -176,18 +176,14 @@ async fn a_key_whose_first_request_still_runs_is_409() {
     let request = app.client.post(app.url("/api/v1/users/")).header("x-request-id", key.clone()).json(&body);
     let built = request.try_clone().unwrap().build().unwrap();
     let bytes = built.body().unwrap().as_bytes().unwrap().to_vec();
-    let mut material = Vec::new();
-    for part in [b"POST".as_slice(), b"/api/v1/users/", b""] {
-        material.extend_from_slice(part);
-        material.push(0);
-    }
-    material.extend_from_slice(&bytes);
-    let hash = user_domain::secrets::digest(&String::from_utf8_lossy(&material));
+    let material = user_domain::idempotency::request_material("POST", "/api/v1/users/", None, &bytes);
+    let hash = user_domain::idempotency::request_hash(&material);
+    let stored_key = user_domain::idempotency::scoped_key("POST /api/v1/users/", None, &key);
     app.db()
         .await
         .execute(
             "INSERT INTO idempotency_keys (request_id, endpoint, request_hash, expires_at) VALUES ($1, 'x', $2, now() + interval '1 day')",
-            &[&key, &hash],
+            &[&stored_key, &hash],
         )
         .await
         .unwrap();

@@ -4,23 +4,30 @@
 //! and a repeat while the first still runs gets 409. 5xx answers are not
 //! kept, so a failed request may be retried with the same key.
 //!
-//! "The same request" means the same method, path, body and `Authorization`
-//! header: a key reused by another caller never replays someone else's answer.
+//! - "The same request" means the same method, path, body and `Authorization`
+//!   header: a key reused by another caller never replays someone else's answer.
+//! - Keys are scoped to the endpoint and the caller's `Authorization`, so one
+//!   caller's keys can neither collide with nor block another's.
+//! - The stored answer is sealed (`user_domain::sealed`) under a key that
+//!   only the same request can rebuild: the table holds no usable token.
+//! - Requests without credentials may create at most [`ANONYMOUS_KEYS`] keys
+//!   per client address and minute, so strangers cannot fill the table.
 
-use serde_json::Value;
-use user_domain::ApiError;
+use serde_json::{Value, json};
 use user_domain::envelope::Reply;
-use user_domain::secrets::{constant_time_eq, digest};
+use user_domain::secrets::constant_time_eq;
+use user_domain::{ApiError, idempotency, sealed};
 
-use crate::ApiRequest;
+use crate::cache::Cache;
 use crate::db::Db;
-use crate::store;
+use crate::rate_limit::Limit;
+use crate::{ApiRequest, config, store};
 
 /// What to do with a mutating request.
 pub enum Idempotency {
     /// No key: just run it.
     NotRequested,
-    /// This request owns the key: run it, then [`finish`].
+    /// This request owns the (scoped) key: run it, then [`finish`].
     Claimed(String),
     /// Answered before: send this again.
     Replay(Reply),
@@ -28,57 +35,62 @@ pub enum Idempotency {
 
 const MAX_KEY_LEN: usize = 255;
 
-fn request_hash(request: &ApiRequest) -> String {
-    let mut material = Vec::new();
-    for part in
-        [request.method.as_bytes(), request.path.as_bytes(), request.header("authorization").unwrap_or("").as_bytes()]
-    {
-        material.extend_from_slice(part);
-        material.push(0);
-    }
-    material.extend_from_slice(request.body_bytes());
-    digest(&String::from_utf8_lossy(&material))
+/// Keys created by requests without `Authorization`, per client address.
+pub const ANONYMOUS_KEYS: Limit = Limit { scope: "idempotency_anonymous", max: 60, window_secs: 60 };
+
+fn canonical(request: &ApiRequest) -> Vec<u8> {
+    idempotency::request_material(&request.method, &request.path, request.header("authorization"), request.body_bytes())
 }
 
-/// Claims the request's key, or says how it was answered before.
-pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotency, ApiError> {
-    let Some(key) = request.header("x-request-id").map(str::trim) else { return Ok(Idempotency::NotRequested) };
+fn validated_key(request: &ApiRequest) -> Result<Option<&str>, ApiError> {
+    let Some(key) = request.header("x-request-id").map(str::trim) else { return Ok(None) };
     if !request.is_mutating() {
-        return Ok(Idempotency::NotRequested);
+        return Ok(None);
     }
     if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
         return Err(ApiError::validation_of("X-Request-ID", "must be 1 to 255 printable characters"));
     }
-    let hash = request_hash(request);
-    if store::idempotency::claim(db, key, endpoint, &hash)? {
+    Ok(Some(key))
+}
+
+/// Claims the request's key, or says how it was answered before.
+pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotency, ApiError> {
+    let Some(key) = validated_key(request)? else { return Ok(Idempotency::NotRequested) };
+    let key = idempotency::scoped_key(endpoint, request.header("authorization"), key);
+    let material = canonical(request);
+    let hash = idempotency::request_hash(&material);
+    if store::idempotency::claim(db, &key, endpoint, &hash)? {
         purge_sometimes(db);
-        return Ok(Idempotency::Claimed(key.to_owned()));
+        return Ok(Idempotency::Claimed(key));
     }
     // Deleted between our two statements (a 5xx finished): let the client retry.
-    let stored = store::idempotency::stored(db, key)?.ok_or(ApiError::RequestInProgress)?;
+    let stored = store::idempotency::stored(db, &key)?.ok_or(ApiError::RequestInProgress)?;
     if !constant_time_eq(&stored.request_hash, &hash) {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    match (stored.status_code, stored.response_data) {
-        (Some(status), Some(body)) => Ok(Idempotency::Replay(
-            Reply {
-                status,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: body.to_string().into_bytes(),
-            }
+    let (Some(status), Some(answer)) = (stored.status_code, stored.response_data) else {
+        return Err(ApiError::RequestInProgress);
+    };
+    let body = match answer.get("sealed").and_then(Value::as_str) {
+        Some(sealed) => sealed::open(config::var("jwt_secret")?.as_bytes(), &material, sealed)
+            .map_err(|_| ApiError::Conflict("The first answer to this X-Request-ID can no longer be replayed"))?,
+        // Kept before answers were sealed (at most 24 hours old).
+        None => answer.to_string().into_bytes(),
+    };
+    Ok(Idempotency::Replay(
+        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body }
             .with_header("idempotent-replayed", "true"),
-        )),
-        _ => Err(ApiError::RequestInProgress),
-    }
+    ))
 }
 
-/// Records the answer for replays (or frees the key after a 5xx).
-pub fn finish(db: &Db, key: &str, reply: &Reply) -> Result<(), ApiError> {
+/// Records the answer, sealed, for replays (or frees the key after a 5xx).
+pub fn finish(db: &Db, request: &ApiRequest, key: &str, reply: &Reply) -> Result<(), ApiError> {
     if reply.status >= 500 {
         return Ok(store::idempotency::forget(db, key)?);
     }
-    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-    Ok(store::idempotency::record(db, key, reply.status, &body)?)
+    let sealed = sealed::seal(config::var("jwt_secret")?.as_bytes(), &canonical(request), &reply.body)
+        .map_err(ApiError::internal)?;
+    Ok(store::idempotency::record(db, key, reply.status, &json!({ "sealed": sealed }))?)
 }
 
 /// Runs `handler` under the request's idempotency key, if it has one.
@@ -93,7 +105,7 @@ pub fn run(
         Idempotency::Replay(reply) => Ok(reply),
         Idempotency::Claimed(key) => {
             let reply = handler().unwrap_or_else(|error| crate::reply::failure(request, &error));
-            finish(db, &key, &reply)?;
+            finish(db, request, &key, &reply)?;
             Ok(reply)
         }
     }
@@ -110,8 +122,12 @@ fn purge_sometimes(db: &Db) {
 /// [`run`] for any request: a database connection is opened only when the
 /// request is mutating and carries `X-Request-ID`.
 pub fn guard(request: &ApiRequest, handler: impl FnOnce() -> Result<Reply, ApiError>) -> Result<Reply, ApiError> {
-    if !request.is_mutating() || request.header("x-request-id").is_none() {
+    if validated_key(request)?.is_none() {
         return handler();
+    }
+    if request.header("authorization").is_none() {
+        let cache = Cache::connect(&request.correlation_id);
+        ANONYMOUS_KEYS.hit(cache.as_ref(), &request.client_ip, user_domain::tokens::now_secs())?;
     }
     let db = Db::connect()?;
     run(&db, request, &format!("{} {}", request.method, request.route_path()), handler)
