@@ -4,7 +4,10 @@
 
 use crate::UserId;
 
-/// Read-through cache of `{email, push}`; JSON; 1 hour TTL.
+/// Read-through cache of `{email, push}`; JSON; 1 hour TTL. An invalidation
+/// leaves an empty value (a tombstone) for [`TOMBSTONE_SECS`], and readers
+/// fill the key only if it is absent, so a reader that fetched from the
+/// database before a change cannot put the old value back after it.
 pub fn preferences(user: UserId) -> String {
     format!("user_preferences:{user}")
 }
@@ -21,3 +24,8 @@ pub fn all_for_user(user: UserId) -> [String; 2] {
 
 /// Time to live of both cached records, in seconds.
 pub const TTL_SECS: u64 = 3600;
+
+/// How long an invalidated preferences key refuses to be refilled: longer
+/// than any request may run, so every read that began before the change has
+/// finished (or been cut off) by then.
+pub const TOMBSTONE_SECS: u64 = 60;

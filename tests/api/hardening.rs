@@ -278,3 +278,23 @@ async fn strangers_cannot_fill_the_idempotency_table() {
     let keys: i64 = app.db().await.query_one("SELECT count(*) FROM idempotency_keys", &[]).await.unwrap().get(0);
     assert_eq!(keys, 60);
 }
+
+#[tokio::test]
+async fn a_read_that_began_before_a_change_cannot_cache_the_old_value() {
+    let app = spawn_app().await;
+    let (id, token) = app.plain_user().await;
+    let read = || app.authed(Method::GET, "/api/v1/users/preferences/", &token, None);
+    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"email": false}))).await;
+    assert_eq!(patched.status, 200);
+    // Right after a change, a read finds the key invalidated and must not
+    // refill it: it could be a read that fetched the old row before the change.
+    assert_eq!(read().await.json()["data"]["push"], true);
+    set_push_behind_the_back(&app, &id, false).await;
+    assert_eq!(read().await.json()["data"]["push"], false, "the first read after the change was not cached");
+}
+
+async fn set_push_behind_the_back(app: &TestApp, id: &str, push: bool) {
+    let sql =
+        "UPDATE user_preferences SET push = $2 WHERE id = (SELECT preferences_id FROM users WHERE id = $1::text::uuid)";
+    app.db().await.execute(sql, &[&id, &push]).await.unwrap();
+}

@@ -70,6 +70,20 @@ impl Cache {
         }
     }
 
+    /// SET with a time to live, only if the key does not exist (`NX`).
+    pub fn set_ex_if_absent(&self, key: &str, value: &[u8], ttl_secs: u64) {
+        let args = [
+            RedisParameter::Binary(key.as_bytes().to_vec()),
+            RedisParameter::Binary(value.to_vec()),
+            RedisParameter::Binary(b"NX".to_vec()),
+            RedisParameter::Binary(b"EX".to_vec()),
+            RedisParameter::Int64(ttl_secs as i64),
+        ];
+        if let Err(e) = self.connection.execute("SET", &args) {
+            self.failed("SET NX", e);
+        }
+    }
+
     pub fn del(&self, keys: &[String]) {
         if let Err(e) = self.connection.del(keys) {
             self.failed("DEL", e);

@@ -70,9 +70,12 @@ pub fn active(db: &crate::db::Db, id: UserId) -> Result<UserRecord, ApiError> {
 }
 
 /// Drops every cached record of the user, so a change is seen at once by the
-/// preferences endpoints and by the worker.
+/// preferences endpoints and by the worker. The preferences key keeps a
+/// tombstone for a minute (see `user_domain::cache_keys::preferences`).
 pub fn invalidate(cache: Option<&crate::cache::Cache>, id: UserId) {
+    use user_domain::cache_keys;
     if let Some(cache) = cache {
-        cache.del(&user_domain::cache_keys::all_for_user(id));
+        cache.set_ex(&cache_keys::preferences(id), b"", cache_keys::TOMBSTONE_SECS);
+        cache.del(&[cache_keys::worker_user(id)]);
     }
 }

@@ -80,7 +80,9 @@ fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferenc
     };
     if let Some(cache) = cache.filter(|_| stored.is_active) {
         let json = serde_json::to_vec(&stored.preferences).map_err(ApiError::internal)?;
-        cache.set_ex(&key, &json, cache_keys::TTL_SECS);
+        // Only into an absent key: a tombstone left by a recent change means
+        // this value may predate it.
+        cache.set_ex_if_absent(&key, &json, cache_keys::TTL_SECS);
     }
     Ok(stored.preferences)
 }
