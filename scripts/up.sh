@@ -12,13 +12,17 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/user_serv
 export SPIN_VARIABLE_DATABASE_URL=${SPIN_VARIABLE_DATABASE_URL:-$DATABASE_URL}
 target/release/native-worker migrate
 
-# The signing key must survive restarts (or every session dies with them):
-# generate one the first time and keep it in .env, which the host reads as
+# The JWT signing key and the MFA sealing key must survive restarts (or every
+# session, or every second factor, dies with them): generate them the first
+# time and keep them in .env, which the host reads as
 # `spin up` does. .env is ignored by git.
-if [ -z "${SPIN_VARIABLE_JWT_SECRET:-}" ] && ! grep -qs '^SPIN_VARIABLE_JWT_SECRET=' .env; then
-  echo "SPIN_VARIABLE_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" >> .env
-  echo "[up] generated a JWT signing key in .env"
-fi
+for name in JWT_SECRET MFA_KEY; do
+  var="SPIN_VARIABLE_$name"
+  if [ -z "${!var:-}" ] && ! grep -qs "^$var=" .env; then
+    echo "$var=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" >> .env
+    echo "[up] generated $var in .env"
+  fi
+done
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; }

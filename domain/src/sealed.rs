@@ -1,11 +1,14 @@
-//! Answers kept for idempotent replays, sealed so the database holds
-//! nothing usable. A login, registration, refresh or password change answer
-//! carries live tokens; stored in clear for 24 hours, any database reader or
-//! backup would hold working sessions. So the stored answer is encrypted
-//! (XChaCha20-Poly1305) under a key derived from the service's secret and the
-//! whole original request, which holds the password, the refresh token or the
-//! bearer token: only a repeat of that very request, reaching the service
-//! itself, can open it. The database keeps only the request's digest.
+//! Secrets the database keeps but must not be able to give away, sealed
+//! with XChaCha20-Poly1305 under a key derived (HMAC-SHA-256) from a service
+//! secret, a [`Purpose`] and a binding:
+//! - Answers kept for idempotent replays. A login, registration, refresh or
+//!   password change answer carries live tokens; stored in clear for 24
+//!   hours, any database reader or backup would hold working sessions. The
+//!   binding is the whole original request, which holds the password, the
+//!   refresh token or the bearer token: only a repeat of that very request,
+//!   reaching the service itself, can open it.
+//! - TOTP secrets, bound to their user, so a row copied to another account
+//!   does not open.
 
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -23,32 +26,47 @@ pub enum SealError {
     Open,
 }
 
-/// Separates these keys from every other use of the same secret.
-const CONTEXT: &[u8] = b"user-service/idempotent-answer/v1\0";
+/// What a sealed value is for; keys of different purposes never coincide,
+/// even under the same secret and binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    IdempotentAnswer,
+    TotpSecret,
+}
 
-fn cipher(secret: &[u8], request: &[u8]) -> XChaCha20Poly1305 {
+impl Purpose {
+    fn context(self) -> &'static [u8] {
+        match self {
+            Purpose::IdempotentAnswer => b"user-service/idempotent-answer/v1\0",
+            Purpose::TotpSecret => b"user-service/totp-secret/v1\0",
+        }
+    }
+}
+
+fn cipher(secret: &[u8], purpose: Purpose, binding: &[u8]) -> XChaCha20Poly1305 {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(CONTEXT);
-    mac.update(request);
+    mac.update(purpose.context());
+    mac.update(binding);
     XChaCha20Poly1305::new(&mac.finalize().into_bytes())
 }
 
-/// Seals `answer` for replays of `request` (its full canonical bytes).
-pub fn seal(secret: &[u8], request: &[u8], answer: &[u8]) -> Result<String, SealError> {
+/// Seals `plaintext` under `secret`, for `purpose`, bound to `binding`.
+pub fn seal(secret: &[u8], purpose: Purpose, binding: &[u8], plaintext: &[u8]) -> Result<String, SealError> {
     let nonce = random_bytes::<24>().map_err(|_| SealError::Random)?;
     let mut sealed = nonce.to_vec();
-    sealed.extend(cipher(secret, request).encrypt(XNonce::from_slice(&nonce), answer).map_err(|_| SealError::Random)?);
+    let cipher = cipher(secret, purpose, binding);
+    sealed.extend(cipher.encrypt(XNonce::from_slice(&nonce), plaintext).map_err(|_| SealError::Random)?);
     Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed))
 }
 
-/// Opens what [`seal`] made for the same secret and request.
-pub fn open(secret: &[u8], request: &[u8], sealed: &str) -> Result<Vec<u8>, SealError> {
+/// Opens what [`seal`] made with the same secret, purpose and binding.
+pub fn open(secret: &[u8], purpose: Purpose, binding: &[u8], sealed: &str) -> Result<Vec<u8>, SealError> {
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(sealed).map_err(|_| SealError::Open)?;
     if bytes.len() < 24 {
         return Err(SealError::Open);
     }
     let (nonce, ciphertext) = bytes.split_at(24);
-    cipher(secret, request).decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| SealError::Open)
+    cipher(secret, purpose, binding).decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| SealError::Open)
 }
 
 #[cfg(test)]
@@ -56,26 +74,34 @@ mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"a service secret of some length";
+    const ANSWER: Purpose = Purpose::IdempotentAnswer;
 
     #[test]
     fn only_the_same_request_and_secret_open_an_answer() {
         let request = b"POST\0/api/v1/auth/login/\0\0{\"email\":\"a@b.c\",\"password\":\"pw\"}";
         let answer = br#"{"access_token":"eyJ..."}"#;
-        let sealed = seal(SECRET, request, answer).unwrap();
+        let sealed = seal(SECRET, ANSWER, request, answer).unwrap();
         assert!(!sealed.contains("access_token"));
-        assert_eq!(open(SECRET, request, &sealed).unwrap(), answer);
+        assert_eq!(open(SECRET, ANSWER, request, &sealed).unwrap(), answer);
         let other_request = b"POST\0/api/v1/auth/login/\0\0{\"email\":\"a@b.c\",\"password\":\"px\"}";
-        assert_eq!(open(SECRET, other_request, &sealed), Err(SealError::Open));
-        assert_eq!(open(b"another secret", request, &sealed), Err(SealError::Open));
-        assert_eq!(open(SECRET, request, "not base64!"), Err(SealError::Open));
+        assert_eq!(open(SECRET, ANSWER, other_request, &sealed), Err(SealError::Open));
+        assert_eq!(open(b"another secret", ANSWER, request, &sealed), Err(SealError::Open));
+        assert_eq!(open(SECRET, ANSWER, request, "not base64!"), Err(SealError::Open));
         let mut tampered = sealed.into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(open(SECRET, request, std::str::from_utf8(&tampered).unwrap()), Err(SealError::Open));
+        assert_eq!(open(SECRET, ANSWER, request, std::str::from_utf8(&tampered).unwrap()), Err(SealError::Open));
     }
 
     #[test]
     fn every_seal_is_fresh() {
-        assert_ne!(seal(SECRET, b"r", b"a").unwrap(), seal(SECRET, b"r", b"a").unwrap());
+        assert_ne!(seal(SECRET, ANSWER, b"r", b"a").unwrap(), seal(SECRET, ANSWER, b"r", b"a").unwrap());
+    }
+
+    #[test]
+    fn purposes_do_not_open_each_other() {
+        let sealed = seal(SECRET, Purpose::TotpSecret, b"user", b"secret").unwrap();
+        assert_eq!(open(SECRET, Purpose::IdempotentAnswer, b"user", &sealed), Err(SealError::Open));
+        assert_eq!(open(SECRET, Purpose::TotpSecret, b"user", &sealed).unwrap(), b"secret");
     }
 }

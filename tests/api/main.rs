@@ -6,6 +6,7 @@ mod hardening;
 mod health;
 mod host_isolation;
 mod login;
+mod mfa;
 mod passwords;
 mod pipeline;
 mod preferences;

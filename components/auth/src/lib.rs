@@ -8,6 +8,7 @@
 mod limits;
 mod login;
 mod logout;
+mod mfa;
 mod password;
 mod refresh;
 mod verification;
@@ -27,26 +28,45 @@ async fn handle(request: IncomingRequest) -> Response {
 
 type Handler = fn(&ApiRequest, &LazyCache) -> Result<Reply, ApiError>;
 
-fn endpoint(path: &str) -> Option<Handler> {
-    Some(match path {
-        "/api/v1/auth/login/" => |r, c| login::handle(r, c.get()),
-        "/api/v1/auth/refresh/" => |r, _| refresh::handle(r),
-        "/api/v1/auth/logout/" => |r, _| logout::handle(r),
-        "/api/v1/auth/verify-email/" => |r, c| verification::verify(r, c.get()),
-        "/api/v1/auth/verify-email/resend/" => |r, c| verification::resend(r, c.get()),
-        "/api/v1/auth/password-reset/" => |r, c| password::request_reset(r, c.get()),
-        "/api/v1/auth/password-reset/confirm/" => |r, c| password::confirm_reset(r, c.get()),
-        "/api/v1/auth/password-change/" => |r, c| password::change(r, c.get()),
-        _ => return None,
-    })
+/// The handler of a method on a path; 404 for an unknown path, 405 (with
+/// `Allow`) for a known path and another method.
+fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
+    let handler: Handler = match (method, path) {
+        ("POST", "/api/v1/auth/login/") => |r, c| login::handle(r, c.get()),
+        ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
+        ("POST", "/api/v1/auth/refresh/") => |r, _| refresh::handle(r),
+        ("POST", "/api/v1/auth/logout/") => |r, _| logout::handle(r),
+        ("POST", "/api/v1/auth/verify-email/") => |r, c| verification::verify(r, c.get()),
+        ("POST", "/api/v1/auth/verify-email/resend/") => |r, c| verification::resend(r, c.get()),
+        ("POST", "/api/v1/auth/password-reset/") => |r, c| password::request_reset(r, c.get()),
+        ("POST", "/api/v1/auth/password-reset/confirm/") => |r, c| password::confirm_reset(r, c.get()),
+        ("POST", "/api/v1/auth/password-change/") => |r, c| password::change(r, c.get()),
+        ("POST", "/api/v1/auth/mfa/totp/") => |r, _| mfa::enrol(r),
+        ("DELETE", "/api/v1/auth/mfa/totp/") => |r, c| mfa::disable(r, c.get()),
+        ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, _| mfa::confirm(r),
+        ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
+        (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
+        (
+            _,
+            "/api/v1/auth/login/"
+            | "/api/v1/auth/login/mfa/"
+            | "/api/v1/auth/refresh/"
+            | "/api/v1/auth/logout/"
+            | "/api/v1/auth/verify-email/"
+            | "/api/v1/auth/verify-email/resend/"
+            | "/api/v1/auth/password-reset/"
+            | "/api/v1/auth/password-reset/confirm/"
+            | "/api/v1/auth/password-change/"
+            | "/api/v1/auth/mfa/totp/confirm/"
+            | "/api/v1/auth/mfa/recovery-codes/",
+        ) => return Err(ApiError::MethodNotAllowed { allow: "POST" }),
+        _ => return Err(not_found()),
+    };
+    Ok(handler)
 }
 
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let path = request.route_path();
-    let handler = endpoint(&path).ok_or_else(not_found)?;
-    if request.method != "POST" {
-        return Err(ApiError::MethodNotAllowed { allow: "POST" });
-    }
+    let handler = endpoint(&request.method, &request.route_path())?;
     let cache = LazyCache::new(&request.correlation_id);
     idempotency::guard(request, || handler(request, &cache))
 }

@@ -3,11 +3,14 @@
 //! An unknown email and a wrong password get the same 401 after the same
 //! amount of work (a dummy hash is verified), so responses do not reveal who
 //! has an account. Failures count against the account; once its allowance
-//! is spent, even the right password gets 429 until the window passes.
+//! is spent, even the right password gets 429 until the window passes. For
+//! an account with two-factor sign-in, the right password answers a
+//! challenge for `POST /api/v1/auth/login/mfa/` instead of a session.
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::sessions::Session;
+use component_kit::sessions::{Session, staff_claim};
+use component_kit::users::UserRecord;
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::Email;
 use user_domain::hashing::{verify_against_dummy, verify_password};
@@ -51,16 +54,28 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         return Err(ApiError::Forbidden("This account is deactivated"));
     }
 
-    let session = Session::start(&config::tokens()?, user.id, user.is_staff)?;
-    let user = store::users::record_login(&db, user.id, &session.refresh)?.ok_or(ApiError::InvalidCredentials)?;
-    // A successful login clears the account's failure count.
-    failures.reset(cache, &account_key, now);
-
-    let mut reply = Reply::ok(200, "Login successful", session.to_json(Some(user.to_json())));
+    let mut reply = if store::mfa::is_confirmed(&db, user.id)? {
+        // The failure count stays until the second factor passes too:
+        // clearing it here would give every correct password a fresh
+        // allowance of code guesses.
+        Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?)
+    } else {
+        failures.reset(cache, &account_key, now);
+        start_session(&db, &user, false)?
+    };
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
             reply = reply.with_header(name, value);
         }
     }
     Ok(reply)
+}
+
+/// A signed-in user's new session and `last_login`. With
+/// `mfa_required_for_staff`, a staff member without a second factor gets a
+/// token without staff power (the staff endpoints check the same rule).
+pub fn start_session(db: &Db, user: &UserRecord, has_mfa: bool) -> Result<Reply, ApiError> {
+    let session = Session::start(&config::tokens()?, user.id, staff_claim(user.is_staff, has_mfa)?)?;
+    let user = store::users::record_login(db, user.id, &session.refresh)?.ok_or(ApiError::InvalidCredentials)?;
+    Ok(Reply::ok(200, "Login successful", session.to_json(Some(user.to_json()))))
 }

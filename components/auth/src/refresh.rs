@@ -6,7 +6,7 @@
 //! thief nor the victim can go on with that session.
 
 use component_kit::db::Db;
-use component_kit::sessions::{NewRefresh, Session};
+use component_kit::sessions::{NewRefresh, Session, staff_claim};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::secrets::digest;
 use user_domain::validation::Fields;
@@ -29,6 +29,7 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
         store::sessions::revoke_family_of_spent(&db, &hash)?;
         return Err(ApiError::Unauthorized("The refresh token is not valid"));
     };
-    let session = Session::with_refresh(&tokens, rotated.user_id, rotated.is_staff, child)?;
+    let staff = staff_claim(rotated.is_staff, rotated.has_mfa)?;
+    let session = Session::with_refresh(&tokens, rotated.user_id, staff, child)?;
     Ok(Reply::ok(200, "Token refreshed", session.to_json(None)))
 }

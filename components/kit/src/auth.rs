@@ -49,9 +49,17 @@ pub fn account_of(caller: &Caller) -> Result<(Db, UserRecord), ApiError> {
 
 /// [`account`], which must also be staff now: a demoted, deactivated or
 /// deleted staff member loses staff powers at once, whatever the token says.
+/// With `mfa_required_for_staff`, staff powers also need a confirmed second
+/// factor: a staff member without one may sign in, but only to enrol.
 pub fn staff(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
     let (db, user) = account(request)?;
-    if user.is_staff { Ok((db, user)) } else { Err(ApiError::Forbidden("Staff only")) }
+    if !user.is_staff {
+        return Err(ApiError::Forbidden("Staff only"));
+    }
+    if config::staff_need_mfa()? && !crate::store::mfa::is_confirmed(&db, user.id)? {
+        return Err(ApiError::Forbidden("Staff must turn on two-factor sign-in first"));
+    }
+    Ok((db, user))
 }
 
 /// Checks `X-Service-Key` against the comma-separated `service_keys` variable.

@@ -32,3 +32,17 @@ pub fn tokens() -> Result<TokenConfig, ApiError> {
     )
     .map_err(|e| ApiError::internal(format!("token configuration: {e}")))
 }
+
+/// The `mfa_key` variable: the secret TOTP secrets are sealed under, at
+/// least 32 bytes. Unset (the default), two-factor sign-in is off and its
+/// endpoints answer 503.
+pub fn mfa_key() -> Result<String, ApiError> {
+    let key = var("mfa_key")?;
+    if key.trim().len() < 32 { Err(ApiError::Unavailable("two-factor sign-in (mfa_key is not set)")) } else { Ok(key) }
+}
+
+/// The `mfa_required_for_staff` variable: staff powers need a confirmed
+/// second factor.
+pub fn staff_need_mfa() -> Result<bool, ApiError> {
+    parsed("mfa_required_for_staff")
+}

@@ -15,8 +15,9 @@
 
 use serde_json::{Value, json};
 use user_domain::envelope::Reply;
+use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::constant_time_eq;
-use user_domain::{ApiError, idempotency, sealed};
+use user_domain::{ApiError, idempotency};
 
 use crate::cache::Cache;
 use crate::db::Db;
@@ -72,8 +73,10 @@ pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotenc
         return Err(ApiError::RequestInProgress);
     };
     let body = match answer.get("sealed").and_then(Value::as_str) {
-        Some(sealed) => sealed::open(config::var("jwt_secret")?.as_bytes(), &material, sealed)
-            .map_err(|_| ApiError::Conflict("The first answer to this X-Request-ID can no longer be replayed"))?,
+        Some(sealed) => {
+            sealed::open(config::var("jwt_secret")?.as_bytes(), Purpose::IdempotentAnswer, &material, sealed)
+                .map_err(|_| ApiError::Conflict("The first answer to this X-Request-ID can no longer be replayed"))?
+        }
         // Kept before answers were sealed (at most 24 hours old).
         None => answer.to_string().into_bytes(),
     };
@@ -88,7 +91,8 @@ pub fn finish(db: &Db, request: &ApiRequest, key: &str, reply: &Reply) -> Result
     if reply.status >= 500 {
         return Ok(store::idempotency::forget(db, key)?);
     }
-    let sealed = sealed::seal(config::var("jwt_secret")?.as_bytes(), &canonical(request), &reply.body)
+    let secret = config::var("jwt_secret")?;
+    let sealed = sealed::seal(secret.as_bytes(), Purpose::IdempotentAnswer, &canonical(request), &reply.body)
         .map_err(ApiError::internal)?;
     Ok(store::idempotency::record(db, key, reply.status, &json!({ "sealed": sealed }))?)
 }

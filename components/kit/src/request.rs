@@ -89,7 +89,9 @@ impl ApiRequest {
         let client_ip =
             client_ip(find("spin-client-addr").as_deref(), &forwarded_for, &trusted_proxies(&correlation_id));
 
-        let body = if matches!(method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS") {
+        // DELETE may carry a body (turning two-factor sign-in off takes the
+        // password and a code).
+        let body = if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
             // Bodies of these methods have no meaning here; do not read them.
             drop(request);
             Body::Complete(Vec::new())

@@ -60,3 +60,10 @@ impl Session {
         data
     }
 }
+
+/// The `is_staff` claim of a new access token: staff, and, when
+/// `mfa_required_for_staff` is on, with a confirmed second factor. (Staff
+/// endpoints check the same rule in the database; the claim tells gateways.)
+pub fn staff_claim(is_staff: bool, has_mfa: bool) -> Result<bool, ApiError> {
+    Ok(is_staff && (has_mfa || !crate::config::staff_need_mfa()?))
+}

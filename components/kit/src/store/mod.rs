@@ -15,6 +15,7 @@
 //!   column) and written with `now()` or `to_timestamp($n)`.
 
 pub mod idempotency;
+pub mod mfa;
 pub mod outbox;
 pub mod preferences;
 pub mod sessions;

@@ -13,6 +13,8 @@ use crate::sessions::NewRefresh;
 pub struct Rotated {
     pub user_id: UserId,
     pub is_staff: bool,
+    /// Whether the user has a confirmed second factor.
+    pub has_mfa: bool,
 }
 
 /// Spends a live refresh token (by digest) of an active user and records
@@ -30,7 +32,9 @@ pub fn rotate(db: &Db, presented_digest: &str, child: &NewRefresh) -> Result<Opt
                  INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at) \
                  SELECT user_id, family_id, id, $2, to_timestamp($3) FROM spent \
              )",
-            "SELECT user_id, is_staff FROM spent",
+            "SELECT user_id, is_staff, EXISTS ( \
+                 SELECT 1 FROM mfa_totp m WHERE m.user_id = spent.user_id AND m.confirmed_at IS NOT NULL \
+             ) AS has_mfa FROM spent",
         ),
         &[param::text(presented_digest), param::text(child.token.digest.clone()), param::epoch_secs(child.expires_at)],
     )

@@ -1,0 +1,223 @@
+//! Two-factor sign-in with TOTP (RFC 6238) and recovery codes.
+//!
+//! - `POST /api/v1/auth/mfa/totp/` (authenticated): a new pending secret,
+//!   with its `otpauth://` URI for an authenticator app.
+//! - `POST /api/v1/auth/mfa/totp/confirm/` with a current code: turns it on
+//!   and answers 10 recovery codes, shown this once (only digests are kept).
+//! - `DELETE /api/v1/auth/mfa/totp/` with the password and a current code:
+//!   turns it off and ends every session.
+//! - `POST /api/v1/auth/mfa/recovery-codes/` with the password and a code:
+//!   replaces the recovery codes.
+//! - `POST /api/v1/auth/login/mfa/` with the challenge from `login` and a
+//!   code (TOTP or recovery): completes the sign-in.
+//!
+//! Secrets are sealed under the `mfa_key` variable, bound to their user. A
+//! TOTP code is accepted one step either side of now and never twice (its
+//! step is spent). Wrong codes, like wrong passwords, count against the
+//! account's failure allowance, counted before the check.
+
+use component_kit::cache::Cache;
+use component_kit::db::Db;
+use component_kit::events::Event;
+use component_kit::users::{self, UserRecord};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, store};
+use serde_json::json;
+use user_domain::hashing::verify_password;
+use user_domain::sealed::{self, Purpose};
+use user_domain::secrets::{digest, random_bytes, random_token};
+use user_domain::tokens::now_secs;
+use user_domain::totp::{DIGITS, PERIOD_SECS, Secret};
+use user_domain::validation::Fields;
+
+/// How long a sign-in challenge waits for its second factor.
+pub const CHALLENGE_TTL_SECS: u64 = 300;
+const RECOVERY_CODES: usize = 10;
+/// The name authenticator apps show beside the account.
+const ISSUER: &str = "User Service";
+
+fn seal_secret(user: &UserRecord, secret: &Secret) -> Result<String, ApiError> {
+    let key = config::mfa_key()?;
+    sealed::seal(key.as_bytes(), Purpose::TotpSecret, user.id.to_string().as_bytes(), secret.as_bytes())
+        .map_err(ApiError::internal)
+}
+
+fn open_secret(user: &UserRecord, sealed_secret: &str) -> Result<Secret, ApiError> {
+    let key = config::mfa_key()?;
+    sealed::open(key.as_bytes(), Purpose::TotpSecret, user.id.to_string().as_bytes(), sealed_secret)
+        .map(Secret::from_bytes)
+        .map_err(|e| ApiError::internal(format!("TOTP secret of {}: {e}", user.id)))
+}
+
+/// Recovery codes as shown (`abcde-fghij`, 50 bits each) and their digests.
+fn recovery_codes() -> Result<(Vec<String>, Vec<String>), ApiError> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut shown = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let bytes = random_bytes::<10>().map_err(ApiError::internal)?;
+        let chars: String = bytes.iter().map(|b| ALPHABET[usize::from(b % 32)] as char).collect();
+        shown.push(format!("{}-{}", &chars[..5], &chars[5..]));
+    }
+    let digests = shown.iter().map(|code| recovery_digest(code)).collect();
+    Ok((shown, digests))
+}
+
+/// Recovery codes are compared without case, dashes or spaces.
+fn recovery_digest(code: &str) -> String {
+    let normal: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
+    digest(&format!("recovery-code:{normal}"))
+}
+
+fn is_totp_code(code: &str) -> bool {
+    let code = code.trim();
+    code.len() == DIGITS as usize && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::Unauthorized("The code is not valid")
+}
+
+/// A current TOTP code of the user's confirmed factor, spending its step.
+fn check_totp(db: &Db, user: &UserRecord, code: &str) -> Result<(), ApiError> {
+    let factor = store::mfa::factor(db, user.id)?.filter(|f| f.confirmed).ok_or_else(invalid_code)?;
+    let step = open_secret(user, &factor.secret_sealed)?.verify(code, now_secs()).ok_or_else(invalid_code)?;
+    if store::mfa::spend_step(db, user.id, step)? { Ok(()) } else { Err(invalid_code()) }
+}
+
+/// The password and a TOTP code, for turning the factor off or replacing
+/// recovery codes. Both count against the account's failure allowance.
+fn check_password_and_code(
+    db: &Db,
+    cache: Option<&Cache>,
+    user: &UserRecord,
+    password: &str,
+    code: &str,
+) -> Result<(), ApiError> {
+    let now = now_secs();
+    let failures = crate::limits::login_failures_per_account()?;
+    failures.hit(cache, &user.email, now)?;
+    let stored = store::users::password_hash(db, user.id)?.unwrap_or_default();
+    if !verify_password(password, &stored) {
+        return Err(ApiError::validation_of("password", "is incorrect"));
+    }
+    check_totp(db, user, code)?;
+    failures.reset(cache, &user.email, now);
+    Ok(())
+}
+
+/// Reads `{password, code}`.
+fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError> {
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let password = fields.required_str("password").map(str::to_owned);
+    let code = fields.required_str("code").map(str::to_owned);
+    fields.finish()?;
+    password.zip(code).ok_or_else(|| ApiError::internal("validated fields missing"))
+}
+
+pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let (db, user) = auth::account(request)?;
+    let secret = Secret::generate().map_err(ApiError::internal)?;
+    if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?)? {
+        return Err(ApiError::Conflict("Two-factor sign-in is already on"));
+    }
+    Ok(Reply::ok(
+        200,
+        "Scan the URI with an authenticator app, then confirm with a code",
+        json!({
+            "secret": secret.to_base32(),
+            "otpauth_uri": secret.uri(ISSUER, &user.email),
+            "algorithm": "SHA1",
+            "digits": DIGITS,
+            "period": PERIOD_SECS,
+        }),
+    ))
+}
+
+pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
+    let (db, user) = auth::account(request)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let code = fields.required_str("code");
+    fields.finish()?;
+    let code = code.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    let factor = store::mfa::factor(&db, user.id)?.ok_or(ApiError::Conflict("Start an enrolment first"))?;
+    if factor.confirmed {
+        return Err(ApiError::Conflict("Two-factor sign-in is already on"));
+    }
+    let step = open_secret(&user, &factor.secret_sealed)?
+        .verify(code, now_secs())
+        .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
+    let (shown, digests) = recovery_codes()?;
+    if !store::mfa::confirm(&db, user.id, step, &digests)? {
+        return Err(ApiError::Conflict("Two-factor sign-in is already on"));
+    }
+    Ok(Reply::ok(
+        200,
+        "Two-factor sign-in is on; keep the recovery codes somewhere safe, they are shown only once",
+        json!({"enabled": true, "recovery_codes": shown}),
+    ))
+}
+
+pub fn disable(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let (db, user) = auth::account(request)?;
+    let (password, code) = password_and_code(request)?;
+    check_password_and_code(&db, cache, &user, &password, &code)?;
+    store::mfa::disable(&db, user.id)?;
+    Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", json!({"enabled": false})))
+}
+
+pub fn replace_recovery_codes(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let (db, user) = auth::account(request)?;
+    let (password, code) = password_and_code(request)?;
+    check_password_and_code(&db, cache, &user, &password, &code)?;
+    let (shown, digests) = recovery_codes()?;
+    store::mfa::replace_recovery_codes(&db, user.id, &digests)?;
+    Ok(Reply::ok(200, "New recovery codes; the old ones no longer work", json!({"recovery_codes": shown})))
+}
+
+/// Starts the second step of a sign-in: the challenge `login` answers with.
+pub fn challenge(db: &Db, user: &UserRecord) -> Result<serde_json::Value, ApiError> {
+    let token = random_token().map_err(ApiError::internal)?;
+    store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS)?;
+    Ok(json!({"mfa_required": true, "challenge_token": token, "expires_in": CHALLENGE_TTL_SECS}))
+}
+
+/// `POST /api/v1/auth/login/mfa/`.
+pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let now = now_secs();
+    crate::limits::login_per_address()?.hit(cache, &request.client_ip, now)?;
+    let body = request.json()?;
+    let mut fields = Fields::of(&body)?;
+    let challenge = fields.required_str("challenge_token");
+    let code = fields.required_str("code");
+    fields.finish()?;
+    let (Some(challenge), Some(code)) = (challenge, code) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let challenge = digest(challenge);
+    let db = Db::connect()?;
+    let invalid_challenge = || ApiError::Unauthorized("The sign-in challenge is not valid or has expired");
+    let owner = store::mfa::challenge_owner(&db, &challenge)?.ok_or_else(invalid_challenge)?;
+    let user = users::active(&db, owner)?;
+
+    let failures = crate::limits::login_failures_per_account()?;
+    failures.hit(cache, &user.email, now)?;
+    if is_totp_code(code) {
+        check_totp(&db, &user, code)?;
+    } else {
+        let notice = Event::email_to_user(
+            user.id,
+            "mfa_recovery_code_used",
+            json!({"name": user.name, "email": user.email}),
+            &request.correlation_id,
+        )?;
+        if !store::mfa::spend_recovery_code(&db, user.id, &recovery_digest(code), &notice)? {
+            return Err(invalid_code());
+        }
+    }
+    if !store::mfa::spend_challenge(&db, &challenge)? {
+        return Err(invalid_challenge());
+    }
+    failures.reset(cache, &user.email, now);
+    crate::login::start_session(&db, &user, true)
+}

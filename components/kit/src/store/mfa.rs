@@ -1,0 +1,170 @@
+//! The two-factor tables: `mfa_totp` (one factor per user, pending until
+//! confirmed), `mfa_recovery_codes` (digests, single use) and
+//! `mfa_challenges` (the second step of a sign-in, by digest).
+
+use serde::Deserialize;
+use spin_sdk::pg4::ParameterValue;
+use user_domain::UserId;
+
+use super::Id;
+use crate::db::{Db, DbError, Rows, param};
+use crate::events::Event;
+
+/// A user's factor as stored.
+#[derive(Debug, Deserialize)]
+pub struct Factor {
+    pub secret_sealed: String,
+    pub confirmed: bool,
+}
+
+pub fn factor(db: &Db, user: UserId) -> Result<Option<Factor>, DbError> {
+    db.first(
+        Rows::select("SELECT secret_sealed, confirmed_at IS NOT NULL AS confirmed FROM mfa_totp WHERE user_id = $1"),
+        &[param::uuid(user)],
+    )
+}
+
+/// Whether the user signs in with a second factor.
+pub fn is_confirmed(db: &Db, user: UserId) -> Result<bool, DbError> {
+    Ok(factor(db, user)?.is_some_and(|f| f.confirmed))
+}
+
+/// Stores a new pending secret, replacing an earlier pending one. Returns
+/// false if the user already has a confirmed factor (it stays as it is).
+pub fn start_enrolment(db: &Db, user: UserId, secret_sealed: &str) -> Result<bool, DbError> {
+    let started: Vec<Id> = db.rows(
+        Rows::select(
+            "INSERT INTO mfa_totp (user_id, secret_sealed) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, created_at = now(), \
+                    last_used_step = NULL \
+             WHERE mfa_totp.confirmed_at IS NULL \
+             RETURNING user_id AS id",
+        ),
+        &[param::uuid(user), param::text(secret_sealed)],
+    )?;
+    Ok(!started.is_empty())
+}
+
+fn digests(recovery_code_hashes: &[String]) -> ParameterValue {
+    ParameterValue::ArrayStr(recovery_code_hashes.iter().cloned().map(Some).collect())
+}
+
+/// Confirms a pending factor with the step of its first code and stores the
+/// recovery codes. Returns false if there was no pending factor.
+pub fn confirm(db: &Db, user: UserId, step: u64, recovery_code_hashes: &[String]) -> Result<bool, DbError> {
+    let confirmed: Vec<Id> = db.rows(
+        Rows::with(
+            "confirmed AS ( \
+                 UPDATE mfa_totp SET confirmed_at = now(), last_used_step = $2 \
+                 WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id \
+             ), cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM confirmed)), \
+             codes AS ( \
+                 INSERT INTO mfa_recovery_codes (user_id, code_hash) \
+                 SELECT confirmed.user_id, digest FROM confirmed, unnest($3::text[]) AS digest \
+             )",
+            "SELECT user_id AS id FROM confirmed",
+        ),
+        &[param::uuid(user), param::int(step as i64), digests(recovery_code_hashes)],
+    )?;
+    Ok(!confirmed.is_empty())
+}
+
+/// Spends the time step of an accepted code. Returns false if a code of this
+/// step or a later one was used already (a replay).
+pub fn spend_step(db: &Db, user: UserId, step: u64) -> Result<bool, DbError> {
+    let spent: Vec<Id> = db.rows(
+        Rows::select(
+            "UPDATE mfa_totp SET last_used_step = $2 \
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $2) \
+             RETURNING user_id AS id",
+        ),
+        &[param::uuid(user), param::int(step as i64)],
+    )?;
+    Ok(!spent.is_empty())
+}
+
+/// Spends a recovery code (by digest) and queues the email that says so.
+/// Returns false for a code that is unknown or used.
+pub fn spend_recovery_code(db: &Db, user: UserId, code_hash: &str, notice: &Event) -> Result<bool, DbError> {
+    let spent: Vec<Id> = db.rows(
+        Rows::with(
+            "spent AS ( \
+                 UPDATE mfa_recovery_codes SET used_at = now() \
+                 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING user_id \
+             ), notice AS ( \
+                 INSERT INTO outbox (routing_key, payload, priority) SELECT $3, $4, $5 FROM spent LIMIT 1 \
+             )",
+            "SELECT user_id AS id FROM spent",
+        ),
+        &[
+            param::uuid(user),
+            param::text(code_hash),
+            param::text(notice.queue.clone()),
+            param::json(&notice.payload),
+            param::int16(notice.priority),
+        ],
+    )?;
+    Ok(!spent.is_empty())
+}
+
+/// Replaces every recovery code of a user with a confirmed factor.
+pub fn replace_recovery_codes(db: &Db, user: UserId, recovery_code_hashes: &[String]) -> Result<(), DbError> {
+    db.execute(
+        "WITH factor AS (SELECT user_id FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+              cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM factor)) \
+         INSERT INTO mfa_recovery_codes (user_id, code_hash) \
+         SELECT factor.user_id, digest FROM factor, unnest($2::text[]) AS digest",
+        &[param::uuid(user), digests(recovery_code_hashes)],
+    )?;
+    Ok(())
+}
+
+/// Removes the factor and its codes and ends every session of the user.
+pub fn disable(db: &Db, user: UserId) -> Result<(), DbError> {
+    db.execute(
+        "WITH factor AS (DELETE FROM mfa_totp WHERE user_id = $1), \
+              codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1), \
+              challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1) \
+         UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'mfa_disabled' \
+         WHERE user_id = $1 AND revoked_at IS NULL",
+        &[param::uuid(user)],
+    )?;
+    Ok(())
+}
+
+/// Records a sign-in challenge (by digest) valid for `ttl_secs`.
+pub fn create_challenge(db: &Db, user: UserId, token_hash: &str, ttl_secs: u64) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 second')",
+        &[param::text(token_hash), param::uuid(user), param::int(ttl_secs as i64)],
+    )?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Challenged {
+    user_id: UserId,
+}
+
+/// Whose live (unspent, unexpired) challenge this is.
+pub fn challenge_owner(db: &Db, token_hash: &str) -> Result<Option<UserId>, DbError> {
+    let owner: Option<Challenged> = db.first(
+        Rows::select(
+            "SELECT user_id FROM mfa_challenges WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now()",
+        ),
+        &[param::text(token_hash)],
+    )?;
+    Ok(owner.map(|o| o.user_id))
+}
+
+/// Spends a live challenge; false if it was spent (or expired) meanwhile.
+pub fn spend_challenge(db: &Db, token_hash: &str) -> Result<bool, DbError> {
+    let spent: Vec<Challenged> = db.rows(
+        Rows::select(
+            "UPDATE mfa_challenges SET spent_at = now() \
+             WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now() RETURNING user_id",
+        ),
+        &[param::text(token_hash)],
+    )?;
+    Ok(!spent.is_empty())
+}

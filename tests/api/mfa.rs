@@ -1,0 +1,231 @@
+//! Two-factor sign-in: enrolment, sign-in with a code the test computes from
+//! the secret (as an authenticator app would), replay refusal, recovery
+//! codes, lockout through wrong codes, turning it off, the staff policy.
+
+use api_tests::{Answer, JWT_SECRET, Spawn, TestApp, avoid_window_edge, spawn_app, spawn_with};
+use reqwest::Method;
+use serde_json::json;
+use user_domain::tokens::TokenConfig;
+use user_domain::totp::{PERIOD_SECS, Secret, base32_decode};
+
+const MFA_KEY: &str = "an-mfa-sealing-key-for-the-tests-only!";
+
+async fn app_with_mfa(spawn: Spawn) -> TestApp {
+    spawn_with(spawn.variable("mfa_key", MFA_KEY)).await
+}
+
+fn step_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / PERIOD_SECS
+}
+
+/// What an authenticator app holding `secret` shows at `step`.
+fn code(secret: &str, step: u64) -> String {
+    Secret::from_bytes(base32_decode(secret).unwrap()).code_at_step(step)
+}
+
+struct Enrolled {
+    email: String,
+    password: String,
+    token: String,
+    /// The refresh token of the session registration started.
+    refresh: String,
+    secret: String,
+    recovery_codes: Vec<String>,
+    /// The step whose code confirmed the factor (spent).
+    confirmed_step: u64,
+}
+
+async fn enrolled_user(app: &TestApp) -> Enrolled {
+    let (email, password, registered) = app.registered_user().await;
+    let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
+    let refresh = registered["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let data = started.json()["data"].clone();
+    let secret = data["secret"].as_str().unwrap().to_owned();
+    assert!(data["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    let step = step_now();
+    let confirmed =
+        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step)})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    let recovery_codes: Vec<String> = confirmed.json()["data"]["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    Enrolled { email, password, token, refresh, secret, recovery_codes, confirmed_step: step }
+}
+
+async fn challenge(app: &TestApp, user: &Enrolled) -> String {
+    let login = app.login(&user.email, &user.password).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let data = login.json()["data"].clone();
+    assert_eq!(data["mfa_required"], true, "{data}");
+    assert!(data.get("access_token").is_none() && data.get("refresh_token").is_none(), "no session yet: {data}");
+    data["challenge_token"].as_str().unwrap().to_owned()
+}
+
+async fn second_step(app: &TestApp, challenge: &str, code: &str) -> Answer {
+    app.post_json("/api/v1/auth/login/mfa/", &json!({"challenge_token": challenge, "code": code})).await
+}
+
+#[tokio::test]
+async fn sign_in_takes_a_current_code_once() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+
+    // The secret is not in the database in clear, in any encoding.
+    let sealed: String = app.db().await.query_one("SELECT secret_sealed FROM mfa_totp", &[]).await.unwrap().get(0);
+    let raw = base32_decode(&user.secret).unwrap();
+    assert!(!sealed.contains(&user.secret) && !sealed.contains(&hex_of(&raw)));
+
+    // The confirming code's step is spent: the same code cannot sign in.
+    let first = challenge(&app, &user).await;
+    let replay = second_step(&app, &first, &code(&user.secret, user.confirmed_step)).await;
+    assert_eq!(replay.status, 401, "{}", replay.text);
+
+    // The next step's code (accepted one step early) signs in, once.
+    let next = code(&user.secret, user.confirmed_step + 1);
+    let signed_in = second_step(&app, &first, &next).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let data = signed_in.json()["data"].clone();
+    assert!(data["access_token"].is_string() && data["refresh_token"].is_string());
+    assert_eq!(second_step(&app, &first, &next).await.status, 401, "a challenge is single use");
+    let again = challenge(&app, &user).await;
+    assert_eq!(second_step(&app, &again, &next).await.status, 401, "a code is never accepted twice");
+    assert_eq!(second_step(&app, "not-a-challenge", &next).await.status, 401);
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_is_announced() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+    assert_eq!(user.recovery_codes.len(), 10);
+    let stored: i64 = app.db().await.query_one("SELECT count(*) FROM mfa_recovery_codes", &[]).await.unwrap().get(0);
+    assert_eq!(stored, 10);
+    let code_text = user.recovery_codes[3].clone();
+    let in_clear: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM mfa_recovery_codes WHERE code_hash LIKE '%' || $1 || '%'", &[&code_text])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_clear, 0, "only digests are kept");
+
+    let first = challenge(&app, &user).await;
+    let answer = second_step(&app, &first, &code_text.to_uppercase()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let event = app.last_event("mfa_recovery_code_used").await.expect("the use is announced by email");
+    assert_eq!(event["variables"]["email"], user.email.as_str());
+    let again = challenge(&app, &user).await;
+    assert_eq!(second_step(&app, &again, &code_text).await.status, 401, "single use");
+}
+
+#[tokio::test]
+async fn wrong_codes_count_against_the_account() {
+    let app = app_with_mfa(Spawn::default().variable("rate_limit_login_failures", "3")).await;
+    avoid_window_edge(300).await;
+    let user = enrolled_user(&app).await;
+    let first = challenge(&app, &user).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(second_step(&app, &first, "000000").await.status);
+    }
+    // The password step counted once and was not cleared: 3 failures allowed in all.
+    assert_eq!(statuses, [401, 401, 429], "{statuses:?}");
+    let right = second_step(&app, &first, &code(&user.secret, user.confirmed_step + 1)).await;
+    assert_eq!(right.status, 429, "locked, even with the right code: {}", right.text);
+}
+
+#[tokio::test]
+async fn turning_it_off_needs_the_password_and_a_code_and_ends_every_session() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+    let off = |password: &str, code: String| json!({"password": password, "code": code});
+    let wrong = app
+        .authed(
+            Method::DELETE,
+            "/api/v1/auth/mfa/totp/",
+            &user.token,
+            Some(&off("wrong-password", code(&user.secret, step_now()))),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    let stale = app
+        .authed(Method::DELETE, "/api/v1/auth/mfa/totp/", &user.token, Some(&off(&user.password, "123456".into())))
+        .await;
+    assert_eq!(stale.status, 401, "{}", stale.text);
+    let fresh_step = user.confirmed_step + 1;
+    let turned_off = app
+        .authed(
+            Method::DELETE,
+            "/api/v1/auth/mfa/totp/",
+            &user.token,
+            Some(&off(&user.password, code(&user.secret, fresh_step))),
+        )
+        .await;
+    assert_eq!(turned_off.status, 200, "{}", turned_off.text);
+    let refreshed = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": user.refresh})).await;
+    assert_eq!(refreshed.status, 401, "every session ended");
+    let login = app.login(&user.email, &user.password).await;
+    assert!(login.json()["data"]["access_token"].is_string(), "a plain sign-in again: {}", login.text);
+}
+
+#[tokio::test]
+async fn staff_without_a_second_factor_sign_in_only_to_enrol() {
+    let app = app_with_mfa(Spawn::default().variable("mfa_required_for_staff", "true")).await;
+    let (email, password, _) = app.registered_user().await;
+    app.db().await.execute("UPDATE users SET is_staff = true WHERE email = $1", &[&email]).await.unwrap();
+    let login = app.login(&email, &password).await;
+    let token = login.json()["data"]["access_token"].as_str().unwrap().to_owned();
+    assert!(!staff_claim(&token), "no staff power in the token");
+    let refused = app.authed(Method::GET, "/api/v1/users/", &token, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+
+    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
+    let secret = started.json()["data"]["secret"].as_str().unwrap().to_owned();
+    let step = step_now();
+    let confirmed =
+        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step)})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    // The factor counts at once for the database check.
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &token, None).await.status, 200);
+    let login = app.login(&email, &password).await;
+    let challenge = login.json()["data"]["challenge_token"].as_str().unwrap().to_owned();
+    let signed_in = second_step(&app, &challenge, &code(&secret, step + 1)).await;
+    assert!(staff_claim(signed_in.json()["data"]["access_token"].as_str().unwrap()));
+}
+
+fn staff_claim(token: &str) -> bool {
+    let config = TokenConfig::new(JWT_SECRET, "user-service", "notification-platform", 900, 60).unwrap();
+    config.validate_access(token).expect("a valid access token").is_staff
+}
+
+#[tokio::test]
+async fn recovery_codes_can_be_replaced() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+    let body = json!({"password": user.password, "code": code(&user.secret, user.confirmed_step + 1)});
+    let replaced = app.post_authed("/api/v1/auth/mfa/recovery-codes/", &user.token, &body).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    let fresh = replaced.json()["data"]["recovery_codes"][0].as_str().unwrap().to_owned();
+    let old = challenge(&app, &user).await;
+    assert_eq!(second_step(&app, &old, &user.recovery_codes[0]).await.status, 401, "old codes are gone");
+    let next = challenge(&app, &user).await;
+    assert_eq!(second_step(&app, &next, &fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn without_an_mfa_key_two_factor_sign_in_is_unavailable() {
+    let app = spawn_app().await;
+    let (_, token) = app.plain_user().await;
+    let answer = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json()["code"], "service_unavailable");
+}
