@@ -21,6 +21,33 @@ pub enum DbError {
     /// A batched query failed; the message is shared by every caller in it.
     #[error("{0}")]
     Batch(String),
+    /// PostgreSQL refused a value this caller sent (SQLSTATE class 22, data
+    /// exception): the caller's input is at fault, not the database, so it is
+    /// neither retried nor held against the circuit breaker.
+    #[error("the database refused a value: {0}")]
+    Data(String),
+    /// A row came back that cannot be read into its Rust type.
+    #[error("unreadable row: {0}")]
+    Unreadable(String),
+}
+
+impl DbError {
+    /// True when the failure belongs to the values one caller sent or read,
+    /// so another caller asking the same question with other values would
+    /// have succeeded (see [`crate::batch`]'s fallback).
+    pub fn is_caller_specific(&self) -> bool {
+        match self {
+            DbError::Data(_) | DbError::Unreadable(_) => true,
+            DbError::Query(e) => is_data_exception(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATE class 22 ("data exception": a NUL in text, a value out of range,
+/// bad encoding): the statement's values are wrong, not the database.
+pub fn is_data_exception(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| c.code().starts_with("22"))
 }
 
 /// Bound on one query, so a dead link fails a message instead of hanging it.

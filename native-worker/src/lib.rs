@@ -15,7 +15,7 @@
 //! - [`retry`]: which delay queue a failed message waits in.
 //! - [`breaker`]: the circuit breaker, a pure state machine.
 //! - [`backoff`]: reconnection delays.
-//! - [`relay`]: the outbox relay.
+//! - [`relay`]: the outbox relay. [`outbox`]: its queries, quarantine and retention.
 //! - [`metrics`], [`http`]: Prometheus metrics and the probe server.
 //! - [`worker`]: the `run` command wiring it all, with reconnection.
 //! - [`admin`]: `create-admin`. [`dlq`]: `dlq replay`. [`bench`]: `bench`.
@@ -37,6 +37,7 @@ pub mod http;
 pub mod message;
 pub mod metrics;
 pub mod migrate;
+pub mod outbox;
 pub mod relay;
 pub mod retry;
 pub mod topology;

@@ -204,6 +204,31 @@ impl TestEnv {
         out
     }
 
+    /// The `native-worker` binary with `args`, configured through the
+    /// environment for this test's database and queues, as an operator would.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let c = &self.config;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_native-worker"));
+        command
+            .args(args)
+            .env("DATABASE_URL", &c.database_url)
+            .env("REDIS_URL", &c.redis_url)
+            .env("AMQP_URL", &c.amqp_url)
+            .env("PUSH_QUEUE", &c.push_queue)
+            .env("PUSH_READY_QUEUE", &c.ready_queue)
+            .env("FAILED_QUEUE", &c.failed_queue)
+            .env("EMAIL_QUEUE", &c.email_queue)
+            .env("STATUS_QUEUE", &c.status_queue)
+            .env("DLX_EXCHANGE", &c.dlx_exchange)
+            .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+            .env("RELAY_INTERVAL_MS", c.relay_interval_ms.to_string())
+            .env("DATABASE_POOL_SIZE", c.database_pool_size.to_string())
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        command
+    }
+
     /// Retry delay queues of this test.
     pub fn retry_queues(&self) -> Vec<String> {
         self.config.retry_delays().into_iter().map(|d| self.config.retry_queue(d)).collect()
