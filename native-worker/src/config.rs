@@ -141,3 +141,16 @@ impl Config {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn documented_defaults() {
+        let c = Config::defaults();
+        assert_eq!(c.max_message_bytes, 256 * 1024);
+        assert_eq!(c.outbox_retention_hours, 168);
+        assert_eq!(c.outbox_retention(), std::time::Duration::from_secs(168 * 3600));
+    }
+}

@@ -83,6 +83,14 @@ pub struct Processor<C: Clock = crate::breaker::SystemClock> {
     in_flight: Mutex<HashSet<String>>,
 }
 
+/// Locks `m` even if a panicking task poisoned it. Every critical section
+/// here is a single update (insert, remove, a breaker transition), so the
+/// data stays consistent across a panic; refusing it afterwards would turn
+/// one delivery's panic into every later delivery's.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Removes a request_id from the in-flight set when processing ends, however it ends.
 struct InFlightGuard<'a> {
     set: &'a Mutex<HashSet<String>>,
@@ -91,7 +99,7 @@ struct InFlightGuard<'a> {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.set.lock().expect("in-flight lock").remove(&self.id);
+        lock(&self.set).remove(&self.id);
     }
 }
 
@@ -101,21 +109,21 @@ impl<C: Clock + 'static> Processor<C> {
     }
 
     fn permit(&self) -> Permit {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         let p = b.permit();
         self.metrics.breaker_state.set(b.state().gauge());
         p
     }
 
     fn breaker_success(&self) {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         b.on_success();
         self.metrics.breaker_state.set(b.state().gauge());
     }
 
     /// Records a dependency failure; true when the breaker is open now.
     fn breaker_failure(&self) -> bool {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         let open = b.on_failure();
         self.metrics.breaker_state.set(b.state().gauge());
         open
@@ -175,28 +183,45 @@ impl<C: Clock + 'static> Processor<C> {
     }
 
     async fn process(&self, delivery: &Delivery, publisher: &Channel) -> Result<Outcome, Transient> {
+        // Before parsing: the size alone settles it, and parsing a huge body
+        // is the cost the limit exists to avoid.
+        let size = delivery.data.len();
+        if size > self.config.max_message_bytes {
+            let reason =
+                format!("{}{size} bytes, over the limit of {}", message::TOO_LARGE, self.config.max_message_bytes);
+            return Ok(self.dead_letter(delivery, publisher, &reason).await);
+        }
         let message = match PushMessage::parse(&delivery.data) {
             Ok(m) => m,
-            Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("malformed: {e}")).await),
+            Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("{}{e}", message::MALFORMED)).await),
         };
+        let request_id = message.request_id.as_ref();
         let _guard = {
-            let mut set = self.in_flight.lock().expect("in-flight lock");
-            if !set.insert(message.request_id.clone()) {
-                return Err(Transient::InFlight(message.request_id));
+            let mut set = lock(&self.in_flight);
+            if !set.insert(request_id.to_owned()) {
+                return Err(Transient::InFlight(request_id.to_owned()));
             }
-            InFlightGuard { set: &self.in_flight, id: message.request_id.clone() }
+            InFlightGuard { set: &self.in_flight, id: request_id.to_owned() }
         };
-        if self.dedup.seen(&message.request_id).await? {
+        let seen = match self.dedup.seen(request_id).await {
+            Ok(seen) => seen,
+            Err(e) => return self.on_database_error(delivery, publisher, e).await,
+        };
+        if seen {
             self.breaker_success();
             return Ok(Outcome::Duplicate);
         }
-        let Some((user, _source)) = self.enricher.lookup(message.user_id).await? else {
+        let user = match self.enricher.lookup(message.user_id).await {
+            Ok(user) => user,
+            Err(e) => return self.on_database_error(delivery, publisher, e).await,
+        };
+        let Some((user, _source)) = user else {
             self.breaker_success();
             return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
         };
         if let Some(reason) = user.skip_reason() {
             let event = serde_json::json!({
-                "request_id": message.request_id,
+                "request_id": request_id,
                 "user_id": message.user_id.to_string(),
                 "notification_type": message.body.get("notification_type"),
                 "status": "skipped",
@@ -223,7 +248,7 @@ impl<C: Clock + 'static> Processor<C> {
             self.breaker_success();
             return Ok(Outcome::Skipped(reason.as_str()));
         }
-        let properties = forwarded_properties(&delivery.properties, &message.request_id);
+        let properties = forwarded_properties(&delivery.properties, request_id);
         match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties)
             .await
         {
@@ -236,11 +261,32 @@ impl<C: Clock + 'static> Processor<C> {
             Err(e) => return Err(Transient::Publish(e)),
         }
         // The forward is confirmed; from here the message must not go out again.
-        if let Err(e) = self.dedup.record(&message.request_id).await {
+        if let Err(e) = self.dedup.record(request_id).await {
             tracing::error!(error = %e, request_id = %message.request_id, "forwarded but not recorded; a redelivery would forward it again");
         }
         self.breaker_success();
         Ok(Outcome::Forwarded)
+    }
+
+    /// A lookup failed. When the message's own values are at fault (the
+    /// database refused one, or a row it leads to cannot be read), retrying
+    /// cannot help and the database did answer: dead-letter it, and tell the
+    /// breaker the database is fine. Anything else is transient.
+    async fn on_database_error(
+        &self,
+        delivery: &Delivery,
+        publisher: &Channel,
+        error: DbError,
+    ) -> Result<Outcome, Transient> {
+        if !error.is_caller_specific() {
+            return Err(error.into());
+        }
+        self.breaker_success();
+        let reason = match error {
+            DbError::Unreadable(_) => error.to_string(),
+            _ => format!("{}{}", message::MALFORMED, error.shared()),
+        };
+        Ok(self.dead_letter(delivery, publisher, &reason).await)
     }
 
     async fn on_transient(&self, delivery: &Delivery, publisher: &Channel, error: Transient) -> Outcome {
@@ -324,7 +370,7 @@ impl AckLine {
 
     /// Marks `tag` settled; `ack` when it should be acked (not nacked).
     pub fn complete(&self, tag: u64, ack: bool) {
-        let mut s = self.state.lock().expect("ack line lock");
+        let mut s = lock(&self.state);
         s.done.insert(tag, ack);
         loop {
             let next = s.next;
@@ -338,7 +384,7 @@ impl AckLine {
 
     /// The tag to ack with `multiple`, if any became ackable since last time.
     pub fn take_flushable(&self) -> Option<u64> {
-        self.state.lock().expect("ack line lock").flushable.take()
+        lock(&self.state).flushable.take()
     }
 }
 
@@ -392,9 +438,9 @@ pub async fn run<C: Clock + 'static>(
                     processor.handle(message.delivery, &publisher, None).await;
                 }
                 // Nothing to try with; let the next delivery be the trial.
-                None => processor.breaker.lock().expect("breaker lock").release_trial(),
+                None => lock(&processor.breaker).release_trial(),
             }
-            if processor.breaker.lock().expect("breaker lock").is_open() {
+            if lock(&processor.breaker).is_open() {
                 topology::close_channel(&consume, "breaker open").await;
                 if pause(&processor, &shutdown).await {
                     break;
@@ -487,7 +533,7 @@ pub async fn run<C: Clock + 'static>(
 /// Waits while the breaker is open. Returns true on shutdown.
 async fn pause<C: Clock + 'static>(processor: &Processor<C>, shutdown: &CancellationToken) -> bool {
     let wait = {
-        let b = processor.breaker.lock().expect("breaker lock");
+        let b = lock(&processor.breaker);
         b.remaining_open().unwrap_or(Duration::from_millis(50))
     };
     tracing::warn!(?wait, "circuit breaker open: consumption paused");

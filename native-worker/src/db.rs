@@ -32,6 +32,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The error as each caller of a failed batch receives it (the driver's
+    /// error cannot be cloned), keeping whether it was caller-specific.
+    pub fn shared(&self) -> DbError {
+        match self {
+            DbError::Data(m) => DbError::Data(m.clone()),
+            DbError::Unreadable(m) => DbError::Unreadable(m.clone()),
+            DbError::Query(e) if is_data_exception(e) => DbError::Data(e.to_string()),
+            other => DbError::Batch(other.to_string()),
+        }
+    }
+
     /// True when the failure belongs to the values one caller sent or read,
     /// so another caller asking the same question with other values would
     /// have succeeded (see [`crate::batch`]'s fallback).
@@ -42,6 +53,15 @@ impl DbError {
             _ => false,
         }
     }
+}
+
+/// Reads column `idx` of `row`; a value that does not fit the Rust type is
+/// an [`DbError::Unreadable`] error, never a panic.
+pub fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, DbError> {
+    row.try_get(idx).map_err(|e| DbError::Unreadable(format!("column {idx}: {e}")))
 }
 
 /// SQLSTATE class 22 ("data exception": a NUL in text, a value out of range,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::batch::{Reply, ask, batcher};
 use crate::cache::Cache;
-use crate::db::{DbError, timed};
+use crate::db::{DbError, column, timed};
 
 /// The worker's cached shape of a user: what enrichment and the skip rule need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,19 +135,20 @@ async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<UserRecord>,
     ))
     .await?;
     let rows = timed(client.query(&stmt, &[&ids])).await?;
-    Ok(rows
-        .iter()
-        .map(|row| UserRecord {
-            user_id: row.get(0),
-            name: row.get(1),
-            email: row.get(2),
-            push_token: row.get(3),
-            email_enabled: row.get(4),
-            push_enabled: row.get(5),
-            email_verified: row.get(6),
-            is_active: row.get(7),
+    rows.iter()
+        .map(|row| {
+            Ok(UserRecord {
+                user_id: column(row, 0)?,
+                name: column(row, 1)?,
+                email: column(row, 2)?,
+                push_token: column(row, 3)?,
+                email_enabled: column(row, 4)?,
+                push_enabled: column(row, 5)?,
+                email_verified: column(row, 6)?,
+                is_active: column(row, 7)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! ## Layout
 //! - [`config`]: every setting, from environment variables with defaults.
 //! - [`topology`]: queue and exchange declarations, confirmed publishing.
-//! - [`message`]: the push message and the headers the worker keeps on it.
+//! - [`message`]: the push message and the headers the worker keeps on it;
+//!   [`request_id`]: its id, checked at parse time.
 //! - [`consumer`]: the push.queue consumer and each delivery's fate.
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL).
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
@@ -39,6 +40,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod outbox;
 pub mod relay;
+pub mod request_id;
 pub mod retry;
 pub mod topology;
 pub mod worker;

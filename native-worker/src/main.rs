@@ -7,7 +7,7 @@
 //! - `create-admin --email E --name N [--promote-existing]`: creates a staff
 //!   user, or with the flag promotes an existing verified one; the password
 //!   is read from stdin when it is not a terminal, else prompted for.
-//! - `dlq replay [--reason S] [--contains S] [--limit N] [--dry-run]`.
+//! - `dlq replay [--reason S] [--contains S] [--limit N] [--dry-run] [--include-malformed]`.
 //! - `bench [--messages N]`: throughput figures against the local services.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -90,6 +90,10 @@ enum DlqAction {
         /// Count what would be replayed, move nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replay messages dead-lettered as malformed or too large as well
+        /// (left in place by default: they would fail again as they are).
+        #[arg(long)]
+        include_malformed: bool,
     },
 }
 
@@ -163,13 +167,20 @@ async fn main() -> anyhow::Result<()> {
             native_worker::admin::invalidate_cache(&redis_url, id).await;
             println!("{verb} staff user {id}");
         }
-        Command::Dlq { action: DlqAction::Replay { config, reason, contains, limit, dry_run } } => {
-            let filter = native_worker::dlq::Filter { reason_contains: reason, body_contains: contains };
+        Command::Dlq { action: DlqAction::Replay { config, reason, contains, limit, dry_run, include_malformed } } => {
+            let filter =
+                native_worker::dlq::Filter { reason_contains: reason, body_contains: contains, include_malformed };
             let report = native_worker::dlq::replay(&config, &filter, limit, dry_run).await?;
             if dry_run {
                 println!("dry run: {} of {} dead letters examined would be replayed", report.matched, report.examined);
             } else {
                 println!("replayed {} ({} examined)", report.replayed, report.examined);
+            }
+            if report.skipped_malformed > 0 {
+                println!(
+                    "{} dead-lettered as malformed or too large left in place (--include-malformed replays them)",
+                    report.skipped_malformed
+                );
             }
         }
         Command::Bench { config, messages } => {

@@ -180,6 +180,59 @@ async fn create_admin_command_reads_the_password_from_stdin_and_needs_the_flag_t
     env.cleanup().await;
 }
 
+/// Publishes dead letters as the worker writes them: through the DLX with a reason.
+async fn dead_letters(env: &TestEnv, reasons: &[&str]) {
+    for (i, reason) in reasons.iter().enumerate() {
+        let headers = native_worker::message::with_failure_reason(None, reason);
+        native_worker::topology::publish_confirmed(
+            &env.channel,
+            &env.config.dlx_exchange,
+            &env.config.dlx_routing_key,
+            serde_json::to_vec(&TestEnv::push_body(uuid::Uuid::new_v4(), &format!("dl-{i}"))).unwrap().as_slice(),
+            native_worker::topology::json_properties().with_headers(headers),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn dlq_replay_leaves_malformed_and_too_large_in_place_unless_asked() {
+    let env = TestEnv::new().await;
+    dead_letters(
+        &env,
+        &[
+            "unknown user x",
+            "malformed: body is not valid JSON",
+            "too large: 300000 bytes, over the limit of 262144",
+            "retries exhausted: database: no database connection",
+        ],
+    )
+    .await;
+
+    let report = dlq::replay(&env.config, &Filter::default(), usize::MAX, false).await.unwrap();
+    assert_eq!((report.examined, report.replayed, report.skipped_malformed), (4, 2, 2));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let replayed: Vec<String> = env.drain(&env.config.push_queue).await.iter().map(|m| m.request_id()).collect();
+    assert_eq!(replayed, ["dl-0", "dl-3"]);
+    assert_eq!(env.queue_len(&env.config.failed_queue).await, 2, "malformed ones stay");
+
+    // Even a filter naming them does not replay them without the flag.
+    let named = Filter { reason_contains: Some("malformed".into()), ..Filter::default() };
+    let report = dlq::replay(&env.config, &named, usize::MAX, false).await.unwrap();
+    assert_eq!((report.replayed, report.skipped_malformed), (0, 2));
+
+    let all = Filter { include_malformed: true, ..Filter::default() };
+    let report = dlq::replay(&env.config, &all, usize::MAX, false).await.unwrap();
+    assert_eq!((report.replayed, report.skipped_malformed), (2, 0));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut replayed: Vec<String> = env.drain(&env.config.push_queue).await.iter().map(|m| m.request_id()).collect();
+    replayed.sort();
+    assert_eq!(replayed, ["dl-1", "dl-2"]);
+    assert_eq!(env.queue_len(&env.config.failed_queue).await, 0);
+    env.cleanup().await;
+}
+
 #[tokio::test]
 async fn dlq_replay_moves_matching_dead_letters_back_and_keeps_the_rest() {
     let env = TestEnv::new().await;
@@ -200,7 +253,7 @@ async fn dlq_replay_moves_matching_dead_letters_back_and_keeps_the_rest() {
         .await
         .unwrap();
     }
-    let filter = Filter { reason_contains: Some("unknown user".into()), body_contains: None };
+    let filter = Filter { reason_contains: Some("unknown user".into()), body_contains: None, include_malformed: true };
 
     let dry = dlq::replay(&env.config, &filter, usize::MAX, true).await.unwrap();
     assert_eq!((dry.examined, dry.matched, dry.replayed), (4, 3, 0));

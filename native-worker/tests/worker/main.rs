@@ -8,5 +8,6 @@ mod faults;
 mod flow;
 mod helpers;
 mod lifecycle;
+mod lookups;
 mod relay;
 mod topology;
