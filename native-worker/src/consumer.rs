@@ -2,7 +2,8 @@
 //! decides the fate of each (forward, skip, retry, dead-letter, hand back).
 //!
 //! Each delivery is processed in its own task, so a slow lookup never holds up
-//! the others; the broker's prefetch bounds how many are in flight. The loop
+//! the others, and a panic in one is caught there and dead-letters just that
+//! message; the broker's prefetch bounds how many are in flight. The loop
 //! itself is a `select!` over deliveries, finished tasks, the breaker's pause
 //! and shutdown, and never sleeps on a message's behalf.
 //!
@@ -14,10 +15,11 @@
 //! always after the confirms of everything they cover.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -30,6 +32,7 @@ use crate::config::Config;
 use crate::db::DbError;
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
+use crate::hooks::Hooks;
 use crate::message::{self, PushMessage};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryDecision};
@@ -43,6 +46,8 @@ pub enum ConsumerError {
     ConsumerEnded,
     #[error("the connection to the broker is gone")]
     ConnectionLost,
+    #[error("a delivery task failed: {0}")]
+    TaskFailed(String),
 }
 
 /// What became of one delivery.
@@ -81,6 +86,8 @@ pub struct Processor<C: Clock = crate::breaker::SystemClock> {
     /// request_ids being processed right now, so two copies of one message
     /// held at the same time cannot both pass the dedup check.
     in_flight: Mutex<HashSet<String>>,
+    /// Test hooks; all empty in production.
+    hooks: Hooks,
 }
 
 /// Locks `m` even if a panicking task poisoned it. Every critical section
@@ -99,13 +106,26 @@ struct InFlightGuard<'a> {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        lock(&self.set).remove(&self.id);
+        lock(self.set).remove(&self.id);
     }
 }
 
 impl<C: Clock + 'static> Processor<C> {
     pub fn new(config: Config, enricher: Enricher, dedup: Dedup, breaker: Breaker<C>, metrics: Arc<Metrics>) -> Self {
-        Self { config, enricher, dedup, breaker: Mutex::new(breaker), metrics, in_flight: Mutex::new(HashSet::new()) }
+        Self {
+            config,
+            enricher,
+            dedup,
+            breaker: Mutex::new(breaker),
+            metrics,
+            in_flight: Mutex::new(HashSet::new()),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// The same processor with test hooks.
+    pub fn with_hooks(self, hooks: Hooks) -> Self {
+        Self { hooks, ..self }
     }
 
     fn permit(&self) -> Permit {
@@ -136,9 +156,25 @@ impl<C: Clock + 'static> Processor<C> {
     pub async fn handle(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
         let started = Instant::now();
         self.metrics.consumed.inc();
-        let outcome = match self.process(&delivery, publisher).await {
+        let work = async {
+            match self.process(&delivery, publisher).await {
+                Ok(outcome) => outcome,
+                Err(transient) => self.on_transient(&delivery, publisher, transient).await,
+            }
+        };
+        // A panic must still settle its delivery: an unsettled tag holds
+        // every later ack of the channel (acks are a settled prefix), and
+        // once the prefetch is used up nothing more is delivered. Unwinding
+        // leaves shared state sound: the in-flight guard drops, locks are
+        // taken poison-tolerant, and the rest is atomic counters.
+        let outcome = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
-            Err(transient) => self.on_transient(&delivery, publisher, transient).await,
+            Err(panic) => {
+                self.metrics.panics.inc();
+                let reason = format!("panicked: {}", panic_message(panic.as_ref()));
+                tracing::error!(%reason, "a delivery's processing panicked; dead-lettering it");
+                self.dead_letter(&delivery, publisher, &reason).await
+            }
         };
         // Settling waits for nothing from the broker in AMQP, yet on a dead
         // connection lapin can hang here; bound it like a confirm.
@@ -183,6 +219,7 @@ impl<C: Clock + 'static> Processor<C> {
     }
 
     async fn process(&self, delivery: &Delivery, publisher: &Channel) -> Result<Outcome, Transient> {
+        self.hooks.delivery(&delivery.data);
         // Before parsing: the size alone settles it, and parsing a huge body
         // is the cost the limit exists to avoid.
         let size = delivery.data.len();
@@ -388,6 +425,17 @@ impl AckLine {
     }
 }
 
+/// The message a panic was raised with, when it is text (it almost always is).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-text panic payload"
+    }
+}
+
 /// Properties of a forwarded message: persistent JSON, keeping the original's
 /// priority and correlation id, with the request_id as message_id. The one
 /// case the dedup record cannot cover (the link dies after the broker took a
@@ -477,13 +525,22 @@ pub async fn run<C: Clock + 'static>(
                         break Err(ConsumerError::ConnectionLost);
                     }
                 }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                     // A delivery nothing could be settled for stays unacked
                     // until its channel closes: rebuild the session.
-                    if let Ok(Outcome::Abandoned) = done {
-                        break Err(ConsumerError::ConnectionLost);
+                    Ok(Outcome::Abandoned) => break Err(ConsumerError::ConnectionLost),
+                    Ok(_) => {}
+                    // `handle` catches panics in processing; one here came
+                    // from dead-lettering or settling, and its tag is unknown.
+                    // Closing the channel hands every unsettled delivery back.
+                    Err(e) => {
+                        if e.is_panic() {
+                            processor.metrics.panics.inc();
+                        }
+                        tracing::error!(error = %e, "a delivery task failed outside its processing");
+                        break Err(ConsumerError::TaskFailed(e.to_string()));
                     }
-                }
+                },
                 next = consumer.next() => match next {
                     None => break Err(ConsumerError::ConsumerEnded),
                     Some(Err(e)) => break Err(e.into()),

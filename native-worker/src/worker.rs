@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::consumer::{self, Processor};
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
+use crate::hooks::Hooks;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
@@ -61,6 +62,11 @@ impl Worker {
     /// Sets everything up without connecting; must be called inside a Tokio
     /// runtime (the query batchers are tasks).
     pub fn build(config: Config) -> Result<Self, WorkerError> {
+        Self::build_with_hooks(config, Hooks::default())
+    }
+
+    /// [`Worker::build`] with test hooks in the consumer and the lookup.
+    pub fn build_with_hooks(config: Config, hooks: Hooks) -> Result<Self, WorkerError> {
         let metrics = Arc::new(Metrics::default());
         let pool = crate::db::pool(&config.database_url, config.database_pool_size)?;
         let cache = Arc::new(Cache::new(&config.redis_url)?);
@@ -71,13 +77,16 @@ impl Worker {
             },
             SystemClock,
         );
-        let processor = Arc::new(Processor::new(
-            config.clone(),
-            Enricher::new(pool.clone(), cache.clone()),
-            Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
-            breaker,
-            metrics.clone(),
-        ));
+        let processor = Arc::new(
+            Processor::new(
+                config.clone(),
+                Enricher::new(pool.clone(), cache.clone()).with_hooks(hooks.clone()),
+                Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
+                breaker,
+                metrics.clone(),
+            )
+            .with_hooks(hooks),
+        );
         let relay = Arc::new(Relay {
             pool: pool.clone(),
             batch_size: config.relay_batch_size.max(1),
