@@ -2,6 +2,13 @@
 //! API only lets staff make staff. The password is checked and hashed through
 //! `user-domain`, exactly as the components do, so the account logs in through
 //! the normal endpoint.
+//!
+//! Anyone can register any email through the API, so an email alone does not
+//! say whose account it is. Making an existing account staff therefore takes
+//! an explicit `--promote-existing`, and only for an account whose owner
+//! proved the address (`email_verified`); a password given for an existing
+//! account is refused rather than silently ignored, since the operator
+//! evidently expected a new account with that password.
 
 use tokio_postgres::NoTls;
 use user_domain::password::PasswordContext;
@@ -15,6 +22,16 @@ pub enum AdminError {
     Name(String),
     #[error("password rejected: {0}")]
     Password(String),
+    #[error(
+        "an account with this email already exists; pass --promote-existing to make it staff (its owner keeps their password)"
+    )]
+    Exists,
+    #[error("the existing account's email is not verified; its owner must verify it before it can be promoted")]
+    Unverified,
+    #[error(
+        "a password was given, but an account with this email already exists and keeps its own password; give none to promote it"
+    )]
+    PasswordForExisting,
     #[error("hashing failed: {0}")]
     Hash(#[from] user_domain::hashing::HashError),
     #[error("database: {0}")]
@@ -28,33 +45,68 @@ pub enum AdminOutcome {
     Promoted(uuid::Uuid),
 }
 
-/// Looks the account up by email; promotes it when it exists, else creates it
-/// with the password `read_password` supplies (asked only when needed, so
-/// promoting an account never prompts). User and preferences are created in
-/// one transaction.
+/// Where the password comes from. Known before the account is looked up,
+/// because a password given for an account that exists is an error.
+pub enum PasswordInput {
+    /// Given without a prompt (piped on stdin).
+    Given(String),
+    /// Nothing given (stdin empty or closed, not a terminal).
+    Absent,
+    /// A terminal: ask only if an account is created.
+    Prompt(Box<dyn FnOnce() -> std::io::Result<String> + Send>),
+}
+
+/// What the operator allowed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdminOptions {
+    /// Make an existing (verified) account staff instead of refusing.
+    pub promote_existing: bool,
+}
+
+/// Looks the account up by email. An existing one is promoted only when
+/// `options` allow it, its email is verified and no password was given;
+/// otherwise a staff account is created (verified, since the operator vouches
+/// for the address) with the given or prompted password. User and
+/// preferences are created in one transaction.
 pub async fn create_or_promote(
     database_url: &str,
     email: &str,
     name: &str,
-    read_password: impl FnOnce() -> std::io::Result<String>,
+    options: AdminOptions,
+    password: PasswordInput,
 ) -> Result<AdminOutcome, AdminError> {
     let email = Email::parse(email).map_err(|e| AdminError::Email(e.to_string()))?;
     let name = UserName::parse(name).map_err(|e| AdminError::Name(e.to_string()))?;
     let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
     let conn_task = tokio::spawn(connection);
     let tx = client.transaction().await?;
-    let existing = tx
-        .query_opt("SELECT id FROM users WHERE email = $1 FOR UPDATE", &[&email.as_ref()])
-        .await?
-        .map(|r| r.get::<_, uuid::Uuid>(0));
+    let existing =
+        tx.query_opt("SELECT id, email_verified FROM users WHERE email = $1 FOR UPDATE", &[&email.as_ref()]).await?;
     let outcome = match existing {
-        Some(id) => {
+        Some(row) => {
+            let id: uuid::Uuid = row.try_get(0)?;
+            let verified: bool = row.try_get(1)?;
+            if matches!(password, PasswordInput::Given(_)) {
+                return Err(AdminError::PasswordForExisting);
+            }
+            if !options.promote_existing {
+                return Err(AdminError::Exists);
+            }
+            if !verified {
+                return Err(AdminError::Unverified);
+            }
             tx.execute("UPDATE users SET is_staff = TRUE, is_active = TRUE, updated_at = now() WHERE id = $1", &[&id])
                 .await?;
             AdminOutcome::Promoted(id)
         }
         None => {
-            let raw = read_password().map_err(|e| AdminError::Password(format!("cannot read it: {e}")))?;
+            let raw = match password {
+                PasswordInput::Given(raw) => raw,
+                PasswordInput::Absent => return Err(AdminError::Password("none given on stdin".into())),
+                PasswordInput::Prompt(ask) => {
+                    ask().map_err(|e| AdminError::Password(format!("cannot read it: {e}")))?
+                }
+            };
             let raw = raw.trim_end_matches(['\r', '\n']);
             let context = PasswordContext { email: Some(email.as_ref()), name: Some(name.as_ref()) };
             let password = Password::parse(raw, &context).map_err(|problems| {
@@ -65,7 +117,7 @@ pub async fn create_or_promote(
                 .await
                 .expect("hashing does not panic")?;
             let preferences: uuid::Uuid =
-                tx.query_one("INSERT INTO user_preferences DEFAULT VALUES RETURNING id", &[]).await?.get(0);
+                tx.query_one("INSERT INTO user_preferences DEFAULT VALUES RETURNING id", &[]).await?.try_get(0)?;
             let id: uuid::Uuid = tx
                 .query_one(
                     "INSERT INTO users (email, name, password, preferences_id, is_staff, email_verified) \
@@ -73,7 +125,7 @@ pub async fn create_or_promote(
                     &[&email.as_ref(), &name.as_ref(), &hash, &preferences],
                 )
                 .await?
-                .get(0);
+                .try_get(0)?;
             AdminOutcome::Created(id)
         }
     };

@@ -62,6 +62,42 @@ impl Cache {
             .map_err(Into::into)
     }
 
+    /// `SET key value NX EX ttl`: true when the key was absent and is now set.
+    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl_secs: u64) -> Result<bool, CacheError> {
+        let mut conn = self.conn().await?;
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(value).arg("NX").arg("EX").arg(ttl_secs);
+        let reply: Option<String> =
+            tokio::time::timeout(OP_TIMEOUT, set.query_async(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        Ok(reply.is_some())
+    }
+
+    /// Sets `key` to `value` (expiring in `ttl_secs`) only if it still holds
+    /// `expected`, atomically; true when it did.
+    pub async fn replace_if(&self, key: &str, expected: &str, value: &str, ttl_secs: u64) -> Result<bool, CacheError> {
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                                  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 \
+                              end return 0";
+        let mut conn = self.conn().await?;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(SCRIPT).arg(1).arg(key).arg(expected).arg(value).arg(ttl_secs);
+        let done: i32 =
+            tokio::time::timeout(OP_TIMEOUT, eval.query_async(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        Ok(done == 1)
+    }
+
+    /// Deletes `key` only if it still holds `expected`, atomically; true when it did.
+    pub async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, CacheError> {
+        const SCRIPT: &str =
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+        let mut conn = self.conn().await?;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(SCRIPT).arg(1).arg(key).arg(expected);
+        let done: i32 =
+            tokio::time::timeout(OP_TIMEOUT, eval.query_async(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        Ok(done == 1)
+    }
+
     pub async fn del(&self, keys: &[String]) -> Result<(), CacheError> {
         let mut conn = self.conn().await?;
         tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys))

@@ -67,6 +67,18 @@ pub struct Config {
     /// Pause between relay polls when the outbox is empty, in milliseconds.
     #[arg(long, env = "RELAY_INTERVAL_MS", default_value_t = 500)]
     pub relay_interval_ms: u64,
+    /// How long published outbox rows are kept (already stripped of their
+    /// tokens) before they are deleted, in hours; quarantined rows likewise,
+    /// counted from their quarantine. 0 deletes them at the next purge.
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    pub outbox_retention_hours: u64,
+    /// Largest push.queue message body processed, in bytes. Anything larger
+    /// is dead-lettered as too large without being parsed: the gateway's
+    /// messages are a few hundred bytes, and parsing (then caching and
+    /// forwarding) megabytes of JSON per delivery would let one sender
+    /// starve the worker.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 256 * 1024)]
+    pub max_message_bytes: usize,
     /// How long a forwarded request_id is remembered, in seconds.
     #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400)]
     pub dedup_ttl_secs: u64,
@@ -108,6 +120,10 @@ impl Config {
         Duration::from_millis(self.relay_interval_ms)
     }
 
+    pub fn outbox_retention(&self) -> Duration {
+        Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
+    }
+
     /// Puts `suffix` on every queue and exchange name, so concurrent tests and
     /// bench runs never share a queue.
     pub fn with_name_suffix(mut self, suffix: &str) -> Self {
@@ -123,5 +139,18 @@ impl Config {
             name.push_str(suffix);
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn documented_defaults() {
+        let c = Config::defaults();
+        assert_eq!(c.max_message_bytes, 256 * 1024);
+        assert_eq!(c.outbox_retention_hours, 168);
+        assert_eq!(c.outbox_retention(), std::time::Duration::from_secs(168 * 3600));
     }
 }

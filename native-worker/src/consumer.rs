@@ -2,7 +2,8 @@
 //! decides the fate of each (forward, skip, retry, dead-letter, hand back).
 //!
 //! Each delivery is processed in its own task, so a slow lookup never holds up
-//! the others; the broker's prefetch bounds how many are in flight. The loop
+//! the others, and a panic in one is caught there and dead-letters just that
+//! message; the broker's prefetch bounds how many are in flight. The loop
 //! itself is a `select!` over deliveries, finished tasks, the breaker's pause
 //! and shutdown, and never sleeps on a message's behalf.
 //!
@@ -14,10 +15,11 @@
 //! always after the confirms of everything they cover.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -30,6 +32,7 @@ use crate::config::Config;
 use crate::db::DbError;
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
+use crate::hooks::Hooks;
 use crate::message::{self, PushMessage};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryDecision};
@@ -43,6 +46,8 @@ pub enum ConsumerError {
     ConsumerEnded,
     #[error("the connection to the broker is gone")]
     ConnectionLost,
+    #[error("a delivery task failed: {0}")]
+    TaskFailed(String),
 }
 
 /// What became of one delivery.
@@ -81,6 +86,16 @@ pub struct Processor<C: Clock = crate::breaker::SystemClock> {
     /// request_ids being processed right now, so two copies of one message
     /// held at the same time cannot both pass the dedup check.
     in_flight: Mutex<HashSet<String>>,
+    /// Test hooks; all empty in production.
+    hooks: Hooks,
+}
+
+/// Locks `m` even if a panicking task poisoned it. Every critical section
+/// here is a single update (insert, remove, a breaker transition), so the
+/// data stays consistent across a panic; refusing it afterwards would turn
+/// one delivery's panic into every later delivery's.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Removes a request_id from the in-flight set when processing ends, however it ends.
@@ -91,31 +106,44 @@ struct InFlightGuard<'a> {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.set.lock().expect("in-flight lock").remove(&self.id);
+        lock(self.set).remove(&self.id);
     }
 }
 
 impl<C: Clock + 'static> Processor<C> {
     pub fn new(config: Config, enricher: Enricher, dedup: Dedup, breaker: Breaker<C>, metrics: Arc<Metrics>) -> Self {
-        Self { config, enricher, dedup, breaker: Mutex::new(breaker), metrics, in_flight: Mutex::new(HashSet::new()) }
+        Self {
+            config,
+            enricher,
+            dedup,
+            breaker: Mutex::new(breaker),
+            metrics,
+            in_flight: Mutex::new(HashSet::new()),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// The same processor with test hooks.
+    pub fn with_hooks(self, hooks: Hooks) -> Self {
+        Self { hooks, ..self }
     }
 
     fn permit(&self) -> Permit {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         let p = b.permit();
         self.metrics.breaker_state.set(b.state().gauge());
         p
     }
 
     fn breaker_success(&self) {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         b.on_success();
         self.metrics.breaker_state.set(b.state().gauge());
     }
 
     /// Records a dependency failure; true when the breaker is open now.
     fn breaker_failure(&self) -> bool {
-        let mut b = self.breaker.lock().expect("breaker lock");
+        let mut b = lock(&self.breaker);
         let open = b.on_failure();
         self.metrics.breaker_state.set(b.state().gauge());
         open
@@ -128,9 +156,25 @@ impl<C: Clock + 'static> Processor<C> {
     pub async fn handle(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
         let started = Instant::now();
         self.metrics.consumed.inc();
-        let outcome = match self.process(&delivery, publisher).await {
+        let work = async {
+            match self.process(&delivery, publisher).await {
+                Ok(outcome) => outcome,
+                Err(transient) => self.on_transient(&delivery, publisher, transient).await,
+            }
+        };
+        // A panic must still settle its delivery: an unsettled tag holds
+        // every later ack of the channel (acks are a settled prefix), and
+        // once the prefetch is used up nothing more is delivered. Unwinding
+        // leaves shared state sound: the in-flight guard drops, locks are
+        // taken poison-tolerant, and the rest is atomic counters.
+        let outcome = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
-            Err(transient) => self.on_transient(&delivery, publisher, transient).await,
+            Err(panic) => {
+                self.metrics.panics.inc();
+                let reason = format!("panicked: {}", panic_message(panic.as_ref()));
+                tracing::error!(%reason, "a delivery's processing panicked; dead-lettering it");
+                self.dead_letter(&delivery, publisher, &reason).await
+            }
         };
         // Settling waits for nothing from the broker in AMQP, yet on a dead
         // connection lapin can hang here; bound it like a confirm.
@@ -175,28 +219,46 @@ impl<C: Clock + 'static> Processor<C> {
     }
 
     async fn process(&self, delivery: &Delivery, publisher: &Channel) -> Result<Outcome, Transient> {
+        self.hooks.delivery(&delivery.data);
+        // Before parsing: the size alone settles it, and parsing a huge body
+        // is the cost the limit exists to avoid.
+        let size = delivery.data.len();
+        if size > self.config.max_message_bytes {
+            let reason =
+                format!("{}{size} bytes, over the limit of {}", message::TOO_LARGE, self.config.max_message_bytes);
+            return Ok(self.dead_letter(delivery, publisher, &reason).await);
+        }
         let message = match PushMessage::parse(&delivery.data) {
             Ok(m) => m,
-            Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("malformed: {e}")).await),
+            Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("{}{e}", message::MALFORMED)).await),
         };
+        let request_id = message.request_id.as_ref();
         let _guard = {
-            let mut set = self.in_flight.lock().expect("in-flight lock");
-            if !set.insert(message.request_id.clone()) {
-                return Err(Transient::InFlight(message.request_id));
+            let mut set = lock(&self.in_flight);
+            if !set.insert(request_id.to_owned()) {
+                return Err(Transient::InFlight(request_id.to_owned()));
             }
-            InFlightGuard { set: &self.in_flight, id: message.request_id.clone() }
+            InFlightGuard { set: &self.in_flight, id: request_id.to_owned() }
         };
-        if self.dedup.seen(&message.request_id).await? {
+        let seen = match self.dedup.seen(request_id).await {
+            Ok(seen) => seen,
+            Err(e) => return self.on_database_error(delivery, publisher, e).await,
+        };
+        if seen {
             self.breaker_success();
             return Ok(Outcome::Duplicate);
         }
-        let Some((user, _source)) = self.enricher.lookup(message.user_id).await? else {
+        let user = match self.enricher.lookup(message.user_id).await {
+            Ok(user) => user,
+            Err(e) => return self.on_database_error(delivery, publisher, e).await,
+        };
+        let Some((user, _source)) = user else {
             self.breaker_success();
             return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
         };
         if let Some(reason) = user.skip_reason() {
             let event = serde_json::json!({
-                "request_id": message.request_id,
+                "request_id": request_id,
                 "user_id": message.user_id.to_string(),
                 "notification_type": message.body.get("notification_type"),
                 "status": "skipped",
@@ -223,7 +285,7 @@ impl<C: Clock + 'static> Processor<C> {
             self.breaker_success();
             return Ok(Outcome::Skipped(reason.as_str()));
         }
-        let properties = forwarded_properties(&delivery.properties, &message.request_id);
+        let properties = forwarded_properties(&delivery.properties, request_id);
         match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties)
             .await
         {
@@ -236,11 +298,32 @@ impl<C: Clock + 'static> Processor<C> {
             Err(e) => return Err(Transient::Publish(e)),
         }
         // The forward is confirmed; from here the message must not go out again.
-        if let Err(e) = self.dedup.record(&message.request_id).await {
+        if let Err(e) = self.dedup.record(request_id).await {
             tracing::error!(error = %e, request_id = %message.request_id, "forwarded but not recorded; a redelivery would forward it again");
         }
         self.breaker_success();
         Ok(Outcome::Forwarded)
+    }
+
+    /// A lookup failed. When the message's own values are at fault (the
+    /// database refused one, or a row it leads to cannot be read), retrying
+    /// cannot help and the database did answer: dead-letter it, and tell the
+    /// breaker the database is fine. Anything else is transient.
+    async fn on_database_error(
+        &self,
+        delivery: &Delivery,
+        publisher: &Channel,
+        error: DbError,
+    ) -> Result<Outcome, Transient> {
+        if !error.is_caller_specific() {
+            return Err(error.into());
+        }
+        self.breaker_success();
+        let reason = match error {
+            DbError::Unreadable(_) => error.to_string(),
+            _ => format!("{}{}", message::MALFORMED, error.shared()),
+        };
+        Ok(self.dead_letter(delivery, publisher, &reason).await)
     }
 
     async fn on_transient(&self, delivery: &Delivery, publisher: &Channel, error: Transient) -> Outcome {
@@ -324,7 +407,7 @@ impl AckLine {
 
     /// Marks `tag` settled; `ack` when it should be acked (not nacked).
     pub fn complete(&self, tag: u64, ack: bool) {
-        let mut s = self.state.lock().expect("ack line lock");
+        let mut s = lock(&self.state);
         s.done.insert(tag, ack);
         loop {
             let next = s.next;
@@ -338,7 +421,18 @@ impl AckLine {
 
     /// The tag to ack with `multiple`, if any became ackable since last time.
     pub fn take_flushable(&self) -> Option<u64> {
-        self.state.lock().expect("ack line lock").flushable.take()
+        lock(&self.state).flushable.take()
+    }
+}
+
+/// The message a panic was raised with, when it is text (it almost always is).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-text panic payload"
     }
 }
 
@@ -392,9 +486,9 @@ pub async fn run<C: Clock + 'static>(
                     processor.handle(message.delivery, &publisher, None).await;
                 }
                 // Nothing to try with; let the next delivery be the trial.
-                None => processor.breaker.lock().expect("breaker lock").release_trial(),
+                None => lock(&processor.breaker).release_trial(),
             }
-            if processor.breaker.lock().expect("breaker lock").is_open() {
+            if lock(&processor.breaker).is_open() {
                 topology::close_channel(&consume, "breaker open").await;
                 if pause(&processor, &shutdown).await {
                     break;
@@ -431,13 +525,22 @@ pub async fn run<C: Clock + 'static>(
                         break Err(ConsumerError::ConnectionLost);
                     }
                 }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                     // A delivery nothing could be settled for stays unacked
                     // until its channel closes: rebuild the session.
-                    if let Ok(Outcome::Abandoned) = done {
-                        break Err(ConsumerError::ConnectionLost);
+                    Ok(Outcome::Abandoned) => break Err(ConsumerError::ConnectionLost),
+                    Ok(_) => {}
+                    // `handle` catches panics in processing; one here came
+                    // from dead-lettering or settling, and its tag is unknown.
+                    // Closing the channel hands every unsettled delivery back.
+                    Err(e) => {
+                        if e.is_panic() {
+                            processor.metrics.panics.inc();
+                        }
+                        tracing::error!(error = %e, "a delivery task failed outside its processing");
+                        break Err(ConsumerError::TaskFailed(e.to_string()));
                     }
-                }
+                },
                 next = consumer.next() => match next {
                     None => break Err(ConsumerError::ConsumerEnded),
                     Some(Err(e)) => break Err(e.into()),
@@ -487,7 +590,7 @@ pub async fn run<C: Clock + 'static>(
 /// Waits while the breaker is open. Returns true on shutdown.
 async fn pause<C: Clock + 'static>(processor: &Processor<C>, shutdown: &CancellationToken) -> bool {
     let wait = {
-        let b = processor.breaker.lock().expect("breaker lock");
+        let b = lock(&processor.breaker);
         b.remaining_open().unwrap_or(Duration::from_millis(50))
     };
     tracing::warn!(?wait, "circuit breaker open: consumption paused");

@@ -21,6 +21,53 @@ pub enum DbError {
     /// A batched query failed; the message is shared by every caller in it.
     #[error("{0}")]
     Batch(String),
+    /// PostgreSQL refused a value this caller sent (SQLSTATE class 22, data
+    /// exception): the caller's input is at fault, not the database, so it is
+    /// neither retried nor held against the circuit breaker.
+    #[error("the database refused a value: {0}")]
+    Data(String),
+    /// A row came back that cannot be read into its Rust type.
+    #[error("unreadable row: {0}")]
+    Unreadable(String),
+}
+
+impl DbError {
+    /// The error as each caller of a failed batch receives it (the driver's
+    /// error cannot be cloned), keeping whether it was caller-specific.
+    pub fn shared(&self) -> DbError {
+        match self {
+            DbError::Data(m) => DbError::Data(m.clone()),
+            DbError::Unreadable(m) => DbError::Unreadable(m.clone()),
+            DbError::Query(e) if is_data_exception(e) => DbError::Data(e.to_string()),
+            other => DbError::Batch(other.to_string()),
+        }
+    }
+
+    /// True when the failure belongs to the values one caller sent or read,
+    /// so another caller asking the same question with other values would
+    /// have succeeded (see [`crate::batch`]'s fallback).
+    pub fn is_caller_specific(&self) -> bool {
+        match self {
+            DbError::Data(_) | DbError::Unreadable(_) => true,
+            DbError::Query(e) => is_data_exception(e),
+            _ => false,
+        }
+    }
+}
+
+/// Reads column `idx` of `row`; a value that does not fit the Rust type is
+/// an [`DbError::Unreadable`] error, never a panic.
+pub fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, DbError> {
+    row.try_get(idx).map_err(|e| DbError::Unreadable(format!("column {idx}: {e}")))
+}
+
+/// SQLSTATE class 22 ("data exception": a NUL in text, a value out of range,
+/// bad encoding): the statement's values are wrong, not the database.
+pub fn is_data_exception(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| c.code().starts_with("22"))
 }
 
 /// Bound on one query, so a dead link fails a message instead of hanging it.

@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
 
 use crate::batch::{Reply, ask, batcher};
-use crate::db::{DbError, timed};
+use crate::db::{DbError, column, timed};
 
 pub struct Dedup {
     pool: Pool,
@@ -78,7 +78,7 @@ async fn seen_batch(pool: &Pool, ttl: Duration, ids: &[String]) -> Result<std::c
     .await?;
     let ttl = ttl.as_secs_f64();
     let rows = timed(client.query(&stmt, &[&ids, &ttl])).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| column(r, 0)).collect()
 }
 
 async fn record_batch(pool: &Pool, ids: &[String]) -> Result<(), DbError> {

@@ -1,6 +1,10 @@
 //! `dlq replay`: moves dead letters from failed.queue back to push.queue once
 //! their cause is fixed (a user created late, a bug deployed away).
 //!
+//! Messages dead-lettered as malformed or too large stay where they are
+//! unless `--include-malformed` asks for them: replayed as they are, they
+//! would only be dead-lettered again for the same reason.
+//!
 //! Never loses one: each message is republished with a confirm before its
 //! original is acked. Messages that do not match the filter, or are counted in
 //! a dry run, are held unacked until the end and then handed back in one
@@ -28,6 +32,8 @@ pub struct Filter {
     pub reason_contains: Option<String>,
     /// Substring of the body (e.g. a user id or a template code).
     pub body_contains: Option<String>,
+    /// Replay messages dead-lettered as malformed or too large too.
+    pub include_malformed: bool,
 }
 
 impl Filter {
@@ -35,6 +41,11 @@ impl Filter {
         let reason_ok = self.reason_contains.as_deref().is_none_or(|want| reason.is_some_and(|r| r.contains(want)));
         let body_ok = self.body_contains.as_deref().is_none_or(|want| String::from_utf8_lossy(body).contains(want));
         reason_ok && body_ok
+    }
+
+    /// True when a dead letter with `reason` is left alone as malformed.
+    pub fn skips_as_malformed(&self, reason: Option<&str>) -> bool {
+        !self.include_malformed && reason.is_some_and(message::is_malformed_reason)
     }
 }
 
@@ -45,6 +56,8 @@ pub struct ReplayReport {
     /// Matching ones (replayed, or that would be in a dry run).
     pub matched: usize,
     pub replayed: usize,
+    /// Left in place because they were dead-lettered as malformed or too large.
+    pub skipped_malformed: usize,
 }
 
 pub async fn replay(config: &Config, filter: &Filter, limit: usize, dry_run: bool) -> Result<ReplayReport, DlqError> {
@@ -71,6 +84,11 @@ pub async fn replay(config: &Config, filter: &Filter, limit: usize, dry_run: boo
         report.examined += 1;
         let delivery = message.delivery;
         let reason = message::failure_reason(delivery.properties.headers().as_ref());
+        if filter.skips_as_malformed(reason.as_deref()) {
+            report.skipped_malformed += 1;
+            held.push(delivery);
+            continue;
+        }
         if !filter.matches(reason.as_deref(), &delivery.data) {
             held.push(delivery);
             continue;
@@ -106,10 +124,25 @@ mod tests {
 
     #[test]
     fn filters_on_reason_and_body_together() {
-        let f = Filter { reason_contains: Some("unknown user".into()), body_contains: Some("welcome".into()) };
+        let f = Filter {
+            reason_contains: Some("unknown user".into()),
+            body_contains: Some("welcome".into()),
+            include_malformed: false,
+        };
         assert!(f.matches(Some("unknown user 42"), br#"{"template_code":"welcome"}"#));
         assert!(!f.matches(Some("malformed"), br#"{"template_code":"welcome"}"#));
         assert!(!f.matches(Some("unknown user 42"), br#"{"template_code":"reset"}"#));
         assert!(!f.matches(None, br#"{"template_code":"welcome"}"#));
+    }
+
+    #[test]
+    fn malformed_and_too_large_are_skipped_unless_included() {
+        let f = Filter::default();
+        assert!(f.skips_as_malformed(Some("malformed: body is not valid JSON")));
+        assert!(f.skips_as_malformed(Some("too large: 300000 bytes, over the limit of 262144")));
+        assert!(!f.skips_as_malformed(Some("unknown user 42")));
+        assert!(!f.skips_as_malformed(None));
+        let all = Filter { include_malformed: true, ..Filter::default() };
+        assert!(!all.skips_as_malformed(Some("malformed: body is not valid JSON")));
     }
 }

@@ -1,7 +1,9 @@
 //! Looking up the user a push message is for: Redis first (the worker's own
 //! key, `cache_keys::worker_user`), then PostgreSQL, caching what was read.
-//! The components delete that key on every change to the user, so the cache
-//! never serves a stale push token for longer than it takes them to commit.
+//! The components delete that key on every change to the user, and the
+//! worker writes it so that no entry outlives such a delete (see
+//! [`crate::user_cache`]), so the cache never serves a stale push token for
+//! longer than it takes them to commit and delete.
 
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,9 @@ use tokio::sync::mpsc;
 
 use crate::batch::{Reply, ask, batcher};
 use crate::cache::Cache;
-use crate::db::{DbError, timed};
+use crate::db::{DbError, column, timed};
+use crate::hooks::Hooks;
+use crate::user_cache::{self, Entry, Versioned};
 
 /// The worker's cached shape of a user: what enrichment and the skip rule need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +86,9 @@ pub enum Source {
 pub struct Enricher {
     pub cache: std::sync::Arc<Cache>,
     /// Cache misses are looked up in batches (see [`crate::batch`]).
-    lookups: mpsc::UnboundedSender<(uuid::Uuid, Reply<Option<UserRecord>>)>,
+    lookups: mpsc::UnboundedSender<(uuid::Uuid, Reply<Option<Versioned>>)>,
+    /// Test hooks; all empty in production.
+    hooks: Hooks,
 }
 
 impl Enricher {
@@ -93,61 +99,78 @@ impl Enricher {
             let pool = pool.clone();
             async move {
                 let found = users_batch(&pool, &ids).await?;
-                Ok(ids.iter().map(|id| found.iter().find(|u| u.user_id == *id).cloned()).collect())
+                Ok(ids.iter().map(|id| found.iter().find(|u| u.record.user_id == *id).cloned()).collect())
             }
         }));
-        Self { cache, lookups }
+        Self { cache, lookups, hooks: Hooks::default() }
+    }
+
+    /// The same enricher with test hooks.
+    pub fn with_hooks(self, hooks: Hooks) -> Self {
+        Self { hooks, ..self }
     }
 
     /// The user, or `None` when no such user exists. Fails only when
     /// PostgreSQL cannot answer; a Redis failure is a miss.
     pub async fn lookup(&self, id: UserId) -> Result<Option<(UserRecord, Source)>, DbError> {
         let key = cache_keys::worker_user(id);
-        match self.cache.get(&key).await {
-            Ok(Some(raw)) => match serde_json::from_str::<UserRecord>(&raw) {
-                Ok(record) => return Ok(Some((record, Source::Cache))),
-                // A record of an older shape: read it afresh and overwrite it.
-                Err(e) => tracing::debug!(error = %e, %key, "unreadable cached user"),
-            },
-            Ok(None) => {}
+        match self.cache.get(&key).await.map(|raw| raw.map(|raw| (Entry::decode(&raw), raw))) {
+            Ok(Some((Entry::Record(cached), _))) => return Ok(Some((cached.record, Source::Cache))),
+            Ok(Some((Entry::Claimed, _))) | Ok(None) => {}
+            Ok(Some((Entry::Unreadable, raw))) => {
+                // Written before versions, or by something else: not to be
+                // trusted, and in the way of a fill (which only takes an
+                // absent key). Removed only if nobody replaced it meanwhile.
+                tracing::debug!(%key, "unreadable cached user; replacing it");
+                if let Err(e) = self.cache.delete_if(&key, &raw).await {
+                    tracing::debug!(error = %e, "could not remove an unreadable cached user");
+                }
+            }
             Err(e) => tracing::debug!(error = %e, "cache read failed, reading the database"),
         }
-        let Some(record) = self.read_database(id).await? else {
+        let Some(read) = self.read_database(id).await? else {
             return Ok(None);
         };
-        let raw = serde_json::to_string(&record).expect("a record always serialises");
-        if let Err(e) = self.cache.set_ex(&key, &raw, cache_keys::TTL_SECS).await {
-            tracing::debug!(error = %e, "cache write failed");
+        Hooks::run(&self.hooks.after_database_read, id.as_uuid()).await;
+        let after_claim = Hooks::run(&self.hooks.after_cache_claim, id.as_uuid());
+        let recheck = async { Ok(self.read_database(id).await?.map(|now| now.version)) };
+        match user_cache::fill(&self.cache, &key, &read, cache_keys::TTL_SECS, after_claim, recheck).await {
+            Ok(filled) => tracing::trace!(?filled, %key, "cache fill"),
+            Err(e) => tracing::debug!(error = %e, "cache fill failed"),
         }
-        Ok(Some((record, Source::Database)))
+        Ok(Some((read.record, Source::Database)))
     }
 
-    async fn read_database(&self, id: UserId) -> Result<Option<UserRecord>, DbError> {
+    async fn read_database(&self, id: UserId) -> Result<Option<Versioned>, DbError> {
         ask(&self.lookups, id.as_uuid()).await
     }
 }
 
-async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<UserRecord>, DbError> {
+/// The users with these ids, each with its version (see [`crate::user_cache`]).
+async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<Versioned>, DbError> {
     let client = timed(pool.get()).await?;
     let stmt = timed(client.prepare_cached(
-        "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active \
+        "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active, \
+                u.xmin::text || ':' || p.xmin::text \
          FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = ANY($1)",
     ))
     .await?;
     let rows = timed(client.query(&stmt, &[&ids])).await?;
-    Ok(rows
-        .iter()
-        .map(|row| UserRecord {
-            user_id: row.get(0),
-            name: row.get(1),
-            email: row.get(2),
-            push_token: row.get(3),
-            email_enabled: row.get(4),
-            push_enabled: row.get(5),
-            email_verified: row.get(6),
-            is_active: row.get(7),
+    rows.iter()
+        .map(|row| {
+            let record = UserRecord {
+                user_id: column(row, 0)?,
+                name: column(row, 1)?,
+                email: column(row, 2)?,
+                push_token: column(row, 3)?,
+                email_enabled: column(row, 4)?,
+                push_enabled: column(row, 5)?,
+                email_verified: column(row, 6)?,
+                is_active: column(row, 7)?,
+            };
+            Ok(Versioned { record, version: column(row, 8)? })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,6 +23,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 
+/// Where the probes listen unless `HTTP_ADDR` says otherwise: loopback.
+/// `/metrics` tells whoever reaches it queue names, traffic and failure
+/// counts, and nothing here authenticates; an orchestrator probing from the
+/// same host or network namespace reaches loopback, and exposing it wider
+/// (`HTTP_ADDR=0.0.0.0:9090`) is a decision to make next to a firewall.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9090";
+
 /// What the probes look at.
 pub struct Probes {
     pub metrics: Arc<Metrics>,

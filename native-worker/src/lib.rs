@@ -8,17 +8,20 @@
 //! ## Layout
 //! - [`config`]: every setting, from environment variables with defaults.
 //! - [`topology`]: queue and exchange declarations, confirmed publishing.
-//! - [`message`]: the push message and the headers the worker keeps on it.
+//! - [`message`]: the push message and the headers the worker keeps on it;
+//!   [`request_id`]: its id, checked at parse time.
 //! - [`consumer`]: the push.queue consumer and each delivery's fate.
-//! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL).
+//! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
+//!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
 //! - [`breaker`]: the circuit breaker, a pure state machine.
 //! - [`backoff`]: reconnection delays.
-//! - [`relay`]: the outbox relay.
+//! - [`relay`]: the outbox relay. [`outbox`]: its queries, quarantine and retention.
 //! - [`metrics`], [`http`]: Prometheus metrics and the probe server.
 //! - [`worker`]: the `run` command wiring it all, with reconnection.
 //! - [`admin`]: `create-admin`. [`dlq`]: `dlq replay`. [`bench`]: `bench`.
+//! - [`hooks`]: where tests step in to pin an interleaving or inject a panic.
 //! - [`migrate`]: applies `migrations/` (embedded at build time) with refinery.
 
 pub mod admin;
@@ -33,11 +36,15 @@ pub mod db;
 pub mod dedup;
 pub mod dlq;
 pub mod enrich;
+pub mod hooks;
 pub mod http;
 pub mod message;
 pub mod metrics;
 pub mod migrate;
+pub mod outbox;
 pub mod relay;
+pub mod request_id;
 pub mod retry;
 pub mod topology;
+pub mod user_cache;
 pub mod worker;

@@ -2,11 +2,12 @@
 //! parses arguments, reads secrets from the terminal and sets up logging.
 //!
 //! Commands (every setting also reads an environment variable, see `--help`):
-//! - `run`: consumer, outbox relay and the HTTP probes (`HTTP_ADDR`, default 0.0.0.0:9090).
+//! - `run`: consumer, outbox relay and the HTTP probes (`HTTP_ADDR`, default 127.0.0.1:9090).
 //! - `migrate`: applies `migrations/`.
-//! - `create-admin --email E --name N`: creates or promotes a staff user; the
-//!   password is read from stdin when it is not a terminal, else prompted for.
-//! - `dlq replay [--reason S] [--contains S] [--limit N] [--dry-run]`.
+//! - `create-admin --email E --name N [--promote-existing]`: creates a staff
+//!   user, or with the flag promotes an existing verified one; the password
+//!   is read from stdin when it is not a terminal, else prompted for.
+//! - `dlq replay [--reason S] [--contains S] [--limit N] [--dry-run] [--include-malformed]`.
 //! - `bench [--messages N]`: throughput figures against the local services.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use native_worker::admin::{AdminOptions, PasswordInput};
 use native_worker::config::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -30,8 +32,8 @@ enum Command {
     Run {
         #[command(flatten)]
         config: Config,
-        /// Address of the probe and metrics server.
-        #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:9090")]
+        /// Address of the probe and metrics server; loopback unless widened on purpose.
+        #[arg(long, env = "HTTP_ADDR", default_value = native_worker::http::DEFAULT_ADDR)]
         http_addr: SocketAddr,
     },
     /// Create the database if needed and apply every pending migration.
@@ -40,12 +42,16 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
         database_url: String,
     },
-    /// Create a staff user, or promote an existing one.
+    /// Create a staff user, or promote an existing verified one (--promote-existing).
     CreateAdmin {
         #[arg(long)]
         email: String,
         #[arg(long, default_value = "Administrator")]
         name: String,
+        /// Make an existing account with this email staff. Refused unless its
+        /// email is verified, and when a password is given (it keeps its own).
+        #[arg(long)]
+        promote_existing: bool,
         #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
         database_url: String,
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -84,16 +90,29 @@ enum DlqAction {
         /// Count what would be replayed, move nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replay messages dead-lettered as malformed or too large as well
+        /// (left in place by default: they would fail again as they are).
+        #[arg(long)]
+        include_malformed: bool,
     },
 }
 
-fn read_password() -> std::io::Result<String> {
+/// The password for `create-admin`: piped on stdin (read now, since giving
+/// one for an existing account is an error), or prompted for on a terminal
+/// only if an account is created.
+fn password_input() -> std::io::Result<PasswordInput> {
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        let mut line = String::new();
-        stdin.lock().read_line(&mut line)?;
-        return Ok(line);
+    if stdin.is_terminal() {
+        return Ok(PasswordInput::Prompt(Box::new(prompt_password)));
     }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']);
+    Ok(if line.is_empty() { PasswordInput::Absent } else { PasswordInput::Given(line.to_owned()) })
+}
+
+fn prompt_password() -> std::io::Result<String> {
+    let stdin = std::io::stdin();
     eprint!("Password: ");
     std::io::stderr().flush()?;
     // Hide the typing; if stty is missing the password merely echoes.
@@ -136,8 +155,11 @@ async fn main() -> anyhow::Result<()> {
             let applied = native_worker::migrate::run(&database_url).await?;
             tracing::info!(count = applied.len(), ?applied, "migrations applied");
         }
-        Command::CreateAdmin { email, name, database_url, redis_url } => {
-            let outcome = native_worker::admin::create_or_promote(&database_url, &email, &name, read_password).await?;
+        Command::CreateAdmin { email, name, promote_existing, database_url, redis_url } => {
+            let options = AdminOptions { promote_existing };
+            let password = password_input().context("cannot read the password")?;
+            let outcome =
+                native_worker::admin::create_or_promote(&database_url, &email, &name, options, password).await?;
             let (verb, id) = match outcome {
                 native_worker::admin::AdminOutcome::Created(id) => ("created", id),
                 native_worker::admin::AdminOutcome::Promoted(id) => ("promoted", id),
@@ -145,13 +167,20 @@ async fn main() -> anyhow::Result<()> {
             native_worker::admin::invalidate_cache(&redis_url, id).await;
             println!("{verb} staff user {id}");
         }
-        Command::Dlq { action: DlqAction::Replay { config, reason, contains, limit, dry_run } } => {
-            let filter = native_worker::dlq::Filter { reason_contains: reason, body_contains: contains };
+        Command::Dlq { action: DlqAction::Replay { config, reason, contains, limit, dry_run, include_malformed } } => {
+            let filter =
+                native_worker::dlq::Filter { reason_contains: reason, body_contains: contains, include_malformed };
             let report = native_worker::dlq::replay(&config, &filter, limit, dry_run).await?;
             if dry_run {
                 println!("dry run: {} of {} dead letters examined would be replayed", report.matched, report.examined);
             } else {
                 println!("replayed {} ({} examined)", report.replayed, report.examined);
+            }
+            if report.skipped_malformed > 0 {
+                println!(
+                    "{} dead-lettered as malformed or too large left in place (--include-malformed replays them)",
+                    report.skipped_malformed
+                );
             }
         }
         Command::Bench { config, messages } => {
@@ -160,4 +189,22 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_told_otherwise() {
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("a run command");
+        let addr = run.get_arguments().find(|a| a.get_id() == "http_addr").expect("an http_addr argument");
+        let default = addr.get_default_values()[0].to_str().unwrap();
+        assert_eq!(default, "127.0.0.1:9090");
+        assert!(default.parse::<std::net::SocketAddr>().unwrap().ip().is_loopback());
+        assert_eq!(addr.get_env().unwrap(), "HTTP_ADDR", "still configurable");
+    }
 }

@@ -6,11 +6,26 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use serde_json::{Map, Value};
 use user_domain::UserId;
 
+use crate::request_id::{RequestId, RequestIdError};
+
 /// Header counting the retries a message went through (set by the worker,
 /// never by the consumer's memory, so it survives restarts and redeliveries).
 pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
 /// Header saying why a message was dead-lettered.
 pub const FAILURE_REASON_HEADER: &str = "x-failure-reason";
+
+/// Start of the failure reason of a message that can never be processed as
+/// it is: not a push message, or holding a value the database refuses.
+pub const MALFORMED: &str = "malformed: ";
+/// Start of the failure reason of a message over `MAX_MESSAGE_BYTES`.
+pub const TOO_LARGE: &str = "too large: ";
+
+/// True for a dead letter whose reason says replaying it cannot help (it
+/// would be dead-lettered again for the same reason): `dlq replay` leaves
+/// those in place unless asked.
+pub fn is_malformed_reason(reason: &str) -> bool {
+    reason.starts_with(MALFORMED) || reason.starts_with(TOO_LARGE)
+}
 
 /// Why a body is not a push message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,13 +38,15 @@ pub enum ParseError {
     MissingString(&'static str),
     #[error("field `user_id` is not a UUID")]
     BadUserId,
+    #[error("field `request_id` {0}")]
+    BadRequestId(RequestIdError),
 }
 
 /// A push message whose required fields were checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushMessage {
     pub user_id: UserId,
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The whole body as received, forwarded unchanged apart from `user`.
     pub body: Map<String, Value>,
 }
@@ -46,7 +63,7 @@ impl PushMessage {
         };
         string("notification_type")?;
         let user_id = UserId::parse(&string("user_id")?).map_err(|_| ParseError::BadUserId)?;
-        let request_id = string("request_id")?;
+        let request_id = RequestId::parse(&string("request_id")?).map_err(ParseError::BadRequestId)?;
         Ok(Self { user_id, request_id, body })
     }
 
@@ -137,7 +154,7 @@ mod tests {
     fn parses_a_gateway_message_and_keeps_unknown_fields() {
         let m = PushMessage::parse(&body(r#","extra":"kept""#)).unwrap();
         assert_eq!(m.user_id.to_string(), USER);
-        assert_eq!(m.request_id, "r-1");
+        assert_eq!(m.request_id.as_ref(), "r-1");
         assert_eq!(m.body["extra"], "kept");
     }
 
@@ -157,6 +174,19 @@ mod tests {
         assert_eq!(PushMessage::parse(no_request.as_bytes()), Err(ParseError::MissingString("request_id")));
         let blank_request = format!(r#"{{"notification_type":"push","user_id":"{USER}","request_id":"  "}}"#);
         assert_eq!(PushMessage::parse(blank_request.as_bytes()), Err(ParseError::MissingString("request_id")));
+        let nul_request = format!(r#"{{"notification_type":"push","user_id":"{USER}","request_id":"a\u0000b"}}"#);
+        assert_eq!(
+            PushMessage::parse(nul_request.as_bytes()).map_err(|e| e.to_string()),
+            Err("field `request_id` contains a control or non-printable character (U+0000) at character 1".into())
+        );
+    }
+
+    #[test]
+    fn malformed_and_too_large_reasons_are_told_apart_from_the_rest() {
+        assert!(is_malformed_reason("malformed: body is not valid JSON"));
+        assert!(is_malformed_reason("too large: 300000 bytes"));
+        assert!(!is_malformed_reason("unknown user 42"));
+        assert!(!is_malformed_reason("retries exhausted: malformed: x"));
     }
 
     #[test]

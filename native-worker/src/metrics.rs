@@ -1,7 +1,8 @@
 //! Prometheus metrics of the worker: what an operator needs to see whether
 //! pushes flow (consumed, forwarded, skipped, retried, dead-lettered), whether
-//! events leave the outbox (relayed), whether the breaker holds consumption
-//! back, and how long a message takes.
+//! a delivery panicked, whether events leave the outbox (relayed, quarantined,
+//! purged), whether the breaker holds consumption back, and how long a
+//! message takes.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -19,8 +20,14 @@ pub struct Metrics {
     pub dead_lettered: Counter,
     /// Messages handed back to the queue untouched because the breaker opened.
     pub requeued: Counter,
+    /// Deliveries whose task panicked (each is dead-lettered with the panic).
+    pub panics: Counter,
     pub relayed: Counter,
     pub relay_failures: Counter,
+    /// Outbox rows set aside because they cannot be published as they stand.
+    pub quarantined: Counter,
+    /// Outbox rows deleted after the retention period.
+    pub outbox_purged: Counter,
     /// 0 closed, 1 open, 2 half-open.
     pub breaker_state: Gauge,
     /// Seconds from delivery to ack.
@@ -38,8 +45,11 @@ impl Default for Metrics {
             retried: Counter::default(),
             dead_lettered: Counter::default(),
             requeued: Counter::default(),
+            panics: Counter::default(),
             relayed: Counter::default(),
             relay_failures: Counter::default(),
+            quarantined: Counter::default(),
+            outbox_purged: Counter::default(),
             breaker_state: Gauge::default(),
             // 0.5 ms to about 8 s.
             processing_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
@@ -60,8 +70,19 @@ impl Default for Metrics {
         registry.register("messages_retried", "Messages sent to a delay queue for a retry", m.retried.clone());
         registry.register("messages_dead_lettered", "Messages sent to failed.queue", m.dead_lettered.clone());
         registry.register("messages_requeued", "Deliveries handed back because the breaker opened", m.requeued.clone());
+        registry.register(
+            "delivery_panics",
+            "Deliveries whose processing panicked; each is dead-lettered with the panic message",
+            m.panics.clone(),
+        );
         registry.register("outbox_relayed", "Outbox events published and confirmed", m.relayed.clone());
         registry.register("outbox_failures", "Outbox publishes that failed and stay pending", m.relay_failures.clone());
+        registry.register(
+            "outbox_quarantined",
+            "Outbox rows set aside (quarantined_at, last_error) because they cannot be published",
+            m.quarantined.clone(),
+        );
+        registry.register("outbox_purged", "Outbox rows deleted after the retention period", m.outbox_purged.clone());
         registry.register("breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());
         registry.register("processing_seconds", "Time from delivery to ack", m.processing_seconds.clone());
         Self { registry, ..m }

@@ -9,6 +9,11 @@
 //! an operator why. A row is marked only after its confirm, so a crash can
 //! publish a row twice but never lose one; `message_id` is the row's
 //! `event_id` for consumers to recognise a repeat.
+//!
+//! A row that can never be published as it stands (see [`crate::outbox`]) is
+//! quarantined, so it cannot stop the rows behind it. A published row keeps
+//! no secrets (its `variables` tokens are nulled as it is marked) and is
+//! deleted after the retention period (`OUTBOX_RETENTION_HOURS`).
 
 use std::sync::Arc;
 
@@ -19,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, timed};
 use crate::metrics::Metrics;
+use crate::outbox;
 use crate::topology::{self, PublishError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +39,12 @@ pub enum RelayError {
 
 pub struct Relay {
     pub pool: Pool,
+    /// Rows claimed per transaction.
     pub batch_size: i64,
+    /// Pause between polls of an empty (or failing) outbox.
     pub interval: std::time::Duration,
+    /// How long published (and quarantined) rows are kept before [`Relay::purge`] deletes them.
+    pub retention: std::time::Duration,
     pub metrics: Arc<Metrics>,
 }
 
@@ -44,6 +54,7 @@ pub struct BatchReport {
     pub claimed: usize,
     pub published: usize,
     pub failed: usize,
+    pub quarantined: usize,
 }
 
 impl Relay {
@@ -85,46 +96,44 @@ impl Relay {
         Ok(())
     }
 
-    /// Claims, publishes and marks one batch, in one transaction.
+    /// Claims, publishes and marks one batch, in one transaction. A row that
+    /// cannot be published as it stands is quarantined, and the rest go on.
     pub async fn relay_batch(&self, channel: &Channel) -> Result<BatchReport, RelayError> {
         let mut client = timed(self.pool.get()).await?;
         let tx = timed(client.transaction()).await?;
-        let rows = timed(tx.query(
-            "SELECT id, event_id, exchange, routing_key, payload, priority FROM outbox \
-             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            &[&self.batch_size],
-        ))
-        .await?;
-        let mut report = BatchReport { claimed: rows.len(), ..Default::default() };
-        if rows.is_empty() {
+        let claimed = outbox::claim(&tx, self.batch_size).await?;
+        let mut report = BatchReport { claimed: claimed.len(), ..Default::default() };
+        if claimed.is_empty() {
             return Ok(report);
         }
         // Publish the whole batch before waiting: confirms are pipelined, so a
         // batch costs one round trip rather than one per row.
-        let mut pending = Vec::with_capacity(rows.len());
+        let mut pending = Vec::with_capacity(claimed.len());
+        let mut quarantined: Vec<(i64, String)> = Vec::new();
         let mut broken: Option<lapin::Error> = None;
-        for row in &rows {
-            let id: i64 = row.get(0);
-            let event_id: uuid::Uuid = row.get(1);
-            let exchange: String = row.get(2);
-            let routing_key: String = row.get(3);
-            let payload: serde_json::Value = row.get(4);
-            let priority: i16 = row.get(5);
-            let body = serde_json::to_vec(&payload).expect("JSON from JSONB always serialises");
+        for row in &claimed {
+            let event = match &row.event {
+                Ok(event) => event,
+                Err(unusable) => {
+                    tracing::error!(id = row.id, error = %unusable, "outbox row quarantined");
+                    quarantined.push((row.id, unusable.to_string()));
+                    continue;
+                }
+            };
             let properties = topology::json_properties()
-                .with_priority(priority.clamp(0, 10) as u8)
-                .with_message_id(event_id.to_string().into());
+                .with_priority(event.priority)
+                .with_message_id(event.event_id.to_string().into());
             match channel
                 .basic_publish(
-                    exchange.as_str().into(),
-                    routing_key.as_str().into(),
+                    event.exchange.as_str().into(),
+                    event.routing_key.as_str().into(),
                     BasicPublishOptions { mandatory: true, ..Default::default() },
-                    &body,
+                    &event.body,
                     properties,
                 )
                 .await
             {
-                Ok(confirm) => pending.push((id, confirm)),
+                Ok(confirm) => pending.push((row.id, confirm)),
                 Err(e) => {
                     broken = Some(e);
                     break;
@@ -141,26 +150,42 @@ impl Relay {
         }
         if let Some(e) = &broken {
             // Rows never handed to the broker stay pending, with the reason.
-            let settled: std::collections::HashSet<i64> =
-                published.iter().copied().chain(failed.iter().map(|(id, _)| *id)).collect();
-            let unsent: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(0)).filter(|id| !settled.contains(id)).collect();
-            failed.extend(unsent.into_iter().map(|id| (id, e.to_string())));
+            let settled: std::collections::HashSet<i64> = published
+                .iter()
+                .copied()
+                .chain(failed.iter().map(|(id, _)| *id))
+                .chain(quarantined.iter().map(|(id, _)| *id))
+                .collect();
+            let unsent = claimed.iter().map(|r| r.id).filter(|id| !settled.contains(id));
+            failed.extend(unsent.map(|id| (id, e.to_string())).collect::<Vec<_>>());
         }
         if !published.is_empty() {
-            timed(tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&published])).await?;
+            outbox::mark_published(&tx, &published).await?;
         }
         for (id, error) in &failed {
-            timed(tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[id, error]))
-                .await?;
+            outbox::mark_failed(&tx, *id, error).await?;
+        }
+        for (id, error) in &quarantined {
+            outbox::quarantine(&tx, *id, error).await?;
         }
         timed(tx.commit()).await?;
         report.published = published.len();
         report.failed = failed.len();
+        report.quarantined = quarantined.len();
         self.metrics.relayed.inc_by(report.published as u64);
         self.metrics.relay_failures.inc_by(report.failed as u64);
+        self.metrics.quarantined.inc_by(report.quarantined as u64);
         if let Some(e) = broken {
             return Err(e.into());
         }
         Ok(report)
+    }
+
+    /// Deletes rows past the retention period; returns how many.
+    pub async fn purge(&self) -> Result<u64, DbError> {
+        let client = timed(self.pool.get()).await?;
+        let purged = outbox::purge(&client, self.retention).await?;
+        self.metrics.outbox_purged.inc_by(purged);
+        Ok(purged)
     }
 }

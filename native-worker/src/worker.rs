@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::consumer::{self, Processor};
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
+use crate::hooks::Hooks;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
@@ -61,6 +62,11 @@ impl Worker {
     /// Sets everything up without connecting; must be called inside a Tokio
     /// runtime (the query batchers are tasks).
     pub fn build(config: Config) -> Result<Self, WorkerError> {
+        Self::build_with_hooks(config, Hooks::default())
+    }
+
+    /// [`Worker::build`] with test hooks in the consumer and the lookup.
+    pub fn build_with_hooks(config: Config, hooks: Hooks) -> Result<Self, WorkerError> {
         let metrics = Arc::new(Metrics::default());
         let pool = crate::db::pool(&config.database_url, config.database_pool_size)?;
         let cache = Arc::new(Cache::new(&config.redis_url)?);
@@ -71,17 +77,21 @@ impl Worker {
             },
             SystemClock,
         );
-        let processor = Arc::new(Processor::new(
-            config.clone(),
-            Enricher::new(pool.clone(), cache.clone()),
-            Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
-            breaker,
-            metrics.clone(),
-        ));
+        let processor = Arc::new(
+            Processor::new(
+                config.clone(),
+                Enricher::new(pool.clone(), cache.clone()).with_hooks(hooks.clone()),
+                Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
+                breaker,
+                metrics.clone(),
+            )
+            .with_hooks(hooks),
+        );
         let relay = Arc::new(Relay {
             pool: pool.clone(),
             batch_size: config.relay_batch_size.max(1),
             interval: config.relay_interval(),
+            retention: config.outbox_retention(),
             metrics: metrics.clone(),
         });
         let probes = Arc::new(Probes {
@@ -103,7 +113,7 @@ impl Worker {
     /// the connection fails. Returns once everything held is settled.
     pub async fn run(&self, parts: Parts, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-        let purge = self.spawn_dedup_purge(shutdown.clone());
+        let purge = self.spawn_housekeeping(shutdown.clone());
         while !shutdown.is_cancelled() {
             match self.session(parts, &shutdown).await {
                 Ok(()) => break,
@@ -172,20 +182,32 @@ impl Worker {
         if shutdown.is_cancelled() { Ok(()) } else { Err("session stopped".into()) }
     }
 
-    fn spawn_dedup_purge(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let processor = self.processor.clone();
+    /// Deletes what outlived its purpose: dedup records past their TTL and
+    /// outbox rows past the retention period. Once at start (a worker that
+    /// was down for a week catches up at once), then every ten minutes.
+    /// Several workers may purge at once; a DELETE by age is idempotent.
+    fn spawn_housekeeping(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let (processor, relay) = (self.processor.clone(), self.relay.clone());
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-                }
                 match processor.dedup.purge().await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired dedup records purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "dedup purge failed"),
                 }
+                match relay.purge().await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "outbox rows past retention purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox purge failed"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+                }
             }
         })
     }
 }
+
+/// How often expired dedup records and outbox rows are purged.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);

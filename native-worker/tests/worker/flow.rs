@@ -103,6 +103,73 @@ async fn malformed_messages_are_dead_lettered_with_the_reason() {
 }
 
 #[tokio::test]
+async fn invalid_request_ids_are_dead_lettered_alone_and_never_fail_their_batch() {
+    let mut env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("tok")).await;
+    let worker = env.start(Parts { consumer: true, relay: false }).await;
+    let bad = ["nul\0inside".to_owned(), "bell\u{7}".to_owned(), "x".repeat(256), "é".repeat(128)];
+    let good: Vec<String> = (0..30).map(|i| format!("req-ok-{i}")).chain(["é".repeat(127), "x".repeat(255)]).collect();
+    // Published in one burst, so bad and good ids share dedup batches.
+    let mut bodies: Vec<_> = good.iter().map(|id| TestEnv::push_body(user, id)).collect();
+    for (i, id) in bad.iter().enumerate() {
+        bodies.insert(i * 8, TestEnv::push_body(user, id));
+    }
+    env.publish_many(&bodies).await;
+
+    let failed = env.take(&env.config.failed_queue, bad.len(), WAIT).await;
+    let mut dead: Vec<String> = failed.iter().map(|m| m.request_id()).collect();
+    dead.sort();
+    let mut expected = bad.to_vec();
+    expected.sort();
+    assert_eq!(dead, expected);
+    for m in &failed {
+        let reason = m.reason().unwrap();
+        assert!(reason.starts_with("malformed: field `request_id` "), "{reason}");
+    }
+    let forwarded = env.take(&env.config.ready_queue, good.len(), WAIT).await;
+    let mut ids: Vec<String> = forwarded.iter().map(|m| m.request_id()).collect();
+    ids.sort();
+    let mut expected = good.clone();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(worker.metrics.retried.get(), 0, "no message of the batch was failed by the bad ones");
+    assert_eq!(worker.metrics.breaker_state.get(), 0);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_dead_lettered_without_being_parsed() {
+    let mut env = TestEnv::new().await;
+    env.config.max_message_bytes = 4096;
+    let user = env.insert_user(true, Some("tok")).await;
+    let worker = env.start(Parts { consumer: true, relay: false }).await;
+    // A valid push message, padded past the limit.
+    let mut big = TestEnv::push_body(user, "req-big");
+    big["metadata"]["padding"] = "p".repeat(5000).into();
+    env.publish(&big).await;
+    // Not JSON at all: "too large", not "malformed", shows it was not parsed.
+    env.publish_raw(format!("{{{}", "x".repeat(5000)).as_bytes()).await;
+    // Exactly at the limit is fine.
+    let mut edge = TestEnv::push_body(user, "req-edge");
+    let size = serde_json::to_vec(&edge).unwrap().len();
+    edge["metadata"]["padding"] = "p".repeat(4096 - size - r#","padding":"""#.len()).into();
+    assert_eq!(serde_json::to_vec(&edge).unwrap().len(), 4096);
+    env.publish(&edge).await;
+
+    let failed = env.take(&env.config.failed_queue, 2, WAIT).await;
+    let mut reasons: Vec<String> = failed.iter().map(|m| m.reason().unwrap()).collect();
+    reasons.sort();
+    let big_size = serde_json::to_vec(&big).unwrap().len();
+    let mut expected = [big_size, 5001].map(|n| format!("too large: {n} bytes, over the limit of 4096"));
+    expected.sort();
+    assert_eq!(reasons, expected);
+    let out = env.take(&env.config.ready_queue, 1, WAIT).await;
+    assert_eq!(out[0].request_id(), "req-edge");
+    eventually("dead letters counted", WAIT, || worker.metrics.dead_lettered.get() == 2).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_request_id_already_forwarded_is_not_forwarded_again() {
     let mut env = TestEnv::new().await;
     let user = env.insert_user(true, Some("tok")).await;

@@ -11,6 +11,7 @@ use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, Queu
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use native_worker::config::Config;
+use native_worker::hooks::{Hooks, UserHook};
 use native_worker::worker::{Parts, Worker};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,7 +81,12 @@ impl TestEnv {
 
     /// Starts the worker with the current configuration.
     pub async fn start(&mut self, parts: Parts) -> Arc<Worker> {
-        let worker = Arc::new(Worker::build(self.config.clone()).expect("worker"));
+        self.start_with_hooks(parts, Hooks::default()).await
+    }
+
+    /// Starts the worker with test hooks.
+    pub async fn start_with_hooks(&mut self, parts: Parts, hooks: Hooks) -> Arc<Worker> {
+        let worker = Arc::new(Worker::build_with_hooks(self.config.clone(), hooks).expect("worker"));
         let shutdown = CancellationToken::new();
         let running = {
             let (worker, shutdown) = (worker.clone(), shutdown.clone());
@@ -204,6 +210,31 @@ impl TestEnv {
         out
     }
 
+    /// The `native-worker` binary with `args`, configured through the
+    /// environment for this test's database and queues, as an operator would.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let c = &self.config;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_native-worker"));
+        command
+            .args(args)
+            .env("DATABASE_URL", &c.database_url)
+            .env("REDIS_URL", &c.redis_url)
+            .env("AMQP_URL", &c.amqp_url)
+            .env("PUSH_QUEUE", &c.push_queue)
+            .env("PUSH_READY_QUEUE", &c.ready_queue)
+            .env("FAILED_QUEUE", &c.failed_queue)
+            .env("EMAIL_QUEUE", &c.email_queue)
+            .env("STATUS_QUEUE", &c.status_queue)
+            .env("DLX_EXCHANGE", &c.dlx_exchange)
+            .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+            .env("RELAY_INTERVAL_MS", c.relay_interval_ms.to_string())
+            .env("DATABASE_POOL_SIZE", c.database_pool_size.to_string())
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        command
+    }
+
     /// Retry delay queues of this test.
     pub fn retry_queues(&self) -> Vec<String> {
         self.config.retry_delays().into_iter().map(|d| self.config.retry_queue(d)).collect()
@@ -290,4 +321,72 @@ impl Proxy {
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
+}
+
+/// A point where a hooked task stops until the test lets it go: the test
+/// waits until the task is there, does what must happen meanwhile, then
+/// releases it. Only the first pass stops; later ones go straight through.
+pub struct Gate {
+    reached: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<uuid::Uuid>>,
+    release: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gate {
+    /// The gate and the hook to install where the task should stop.
+    pub fn new() -> (Arc<Gate>, UserHook) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let armed = Arc::new(AtomicBool::new(true));
+        let gate = Arc::new(Gate { reached: tokio::sync::Mutex::new(rx), release: release.clone() });
+        let hook: UserHook = Arc::new(move |user| {
+            let (tx, release, armed) = (tx.clone(), release.clone(), armed.clone());
+            Box::pin(async move {
+                if armed.swap(false, Ordering::SeqCst) {
+                    let _ = tx.send(user);
+                    release.acquire().await.expect("gate open").forget();
+                }
+            })
+        });
+        (gate, hook)
+    }
+
+    /// Waits until a task stopped at the gate; returns the user it was on.
+    pub async fn reached(&self) -> uuid::Uuid {
+        let next = async { self.reached.lock().await.recv().await.expect("hook alive") };
+        tokio::time::timeout(Duration::from_secs(15), next).await.expect("the task reached the gate")
+    }
+
+    pub fn release(&self) {
+        self.release.add_permits(1);
+    }
+}
+
+/// What the components do when a user turns pushes off: update the row
+/// (bumping updated_at), commit, then delete both cached records.
+pub async fn turn_push_off(env: &TestEnv, cache: &native_worker::cache::Cache, user: uuid::Uuid) {
+    update_push_without_invalidating(env, user, false).await;
+    invalidate(cache, user).await;
+}
+
+/// The update half of [`turn_push_off`], committed.
+pub async fn update_push_without_invalidating(env: &TestEnv, user: uuid::Uuid, push: bool) {
+    let changed = env
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE user_preferences p SET push = $2, updated_at = now() FROM users u \
+             WHERE u.preferences_id = p.id AND u.id = $1",
+            &[&user, &push],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// The delete half: both keys, as the components invalidate them.
+pub async fn invalidate(cache: &native_worker::cache::Cache, user: uuid::Uuid) {
+    let id = user_domain::UserId::parse(&user.to_string()).unwrap();
+    cache.del(&user_domain::cache_keys::all_for_user(id)).await.unwrap();
 }

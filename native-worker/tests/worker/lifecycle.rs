@@ -91,3 +91,41 @@ async fn shutdown_mid_stream_settles_everything_it_held() {
     assert_eq!(forwarded.len() + left, 2000, "{} forwarded + {left} left", forwarded.len());
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_process_survives_an_outbox_row_it_cannot_read() {
+    let env = TestEnv::new().await;
+    let client = env.pool.get().await.unwrap();
+    // The largest f64, which PostgreSQL's JSONB keeps as a 309-digit integer:
+    // before quarantine, reading it back panicked the relay on every start.
+    client
+        .execute(
+            "INSERT INTO outbox (routing_key, payload) VALUES ($1, '{\"request_id\": \"huge\", \"n\": 1.7976931348623157e308}')",
+            &[&env.config.email_queue],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO outbox (routing_key, payload) VALUES ($1, '{\"request_id\": \"after\"}')",
+            &[&env.config.email_queue],
+        )
+        .await
+        .unwrap();
+    let mut process = env.command(&["run"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+
+    let out = env.take(&env.config.email_queue, 1, Duration::from_secs(30)).await;
+    assert_eq!(out[0].request_id(), "after");
+    let quarantined: bool = client
+        .query_one("SELECT quarantined_at IS NOT NULL FROM outbox WHERE payload->>'request_id' = 'huge'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(quarantined);
+    assert!(process.try_wait().unwrap().is_none(), "the worker is still running");
+    let pid = process.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    env.cleanup().await;
+}

@@ -4,9 +4,12 @@
 
 mod admin_dlq;
 mod breaker;
+mod cache_race;
 mod faults;
 mod flow;
 mod helpers;
 mod lifecycle;
+mod lookups;
+mod panics;
 mod relay;
 mod topology;

@@ -1,0 +1,162 @@
+//! How the worker writes its cached user (`worker:user:{id}`) so that an
+//! entry can never outlive the invalidation of the record it holds.
+//!
+//! The components change a user, commit, then delete the key. A reader that
+//! read the user just before such a change and wrote the cache just after
+//! the delete used to leave the old record cached for an hour: pushes kept
+//! going to a user who had turned them off. A plain write cannot tell; the
+//! fill is therefore done in three steps, each safe against a change
+//! committed at any moment:
+//!
+//! 1. **Claim**: `SET key claim:<nonce> NX`, with a short TTL. Only an absent
+//!    key is claimed, so a newer entry (or another reader's claim) is never
+//!    overwritten. Readers treat a claim as a miss.
+//! 2. **Re-check**: read the row's version again. If it moved since the
+//!    record was read, the record is stale: delete the claim (if still ours)
+//!    and cache nothing.
+//! 3. **Confirm**: replace the claim with the record, only if the key still
+//!    holds our claim. A change committed after the re-check is followed by
+//!    its delete, which either removed the claim (the confirm then fails) or
+//!    comes after the confirm (and removes the entry).
+//!
+//! So an entry survives only if no change was committed between the record's
+//! read and the re-check, and any change after that deletes it: the cache
+//! never serves a record older than the last invalidation.
+//!
+//! The version is PostgreSQL's `xmin` of the user and preferences rows
+//! (`"<users.xmin>:<user_preferences.xmin>"`): every UPDATE writes a new row
+//! version stamped with its transaction, whether or not the writer remembers
+//! to bump `updated_at`, and two versions are only ever compared for equality.
+//! Nothing is needed from the components beyond the delete they already do.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::db::DbError;
+use crate::enrich::UserRecord;
+
+/// How long a claim lives if its reader dies before confirming it; long
+/// enough for a re-check under load, short enough not to matter.
+const CLAIM_TTL_SECS: u64 = 10;
+
+/// Prefix of a claim; never the start of a JSON record.
+const CLAIM_PREFIX: &str = "claim:";
+
+/// A record and the version of the rows it was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versioned {
+    #[serde(flatten)]
+    pub record: UserRecord,
+    pub version: String,
+}
+
+/// What a cache key holds.
+#[derive(Debug, PartialEq)]
+pub enum Entry {
+    Record(Box<Versioned>),
+    /// A reader is filling it: a miss that must not be overwritten.
+    Claimed,
+    /// Not a record of the current shape (one written before versions, say):
+    /// a miss, to be replaced.
+    Unreadable,
+}
+
+impl Entry {
+    pub fn decode(raw: &str) -> Self {
+        if raw.starts_with(CLAIM_PREFIX) {
+            return Entry::Claimed;
+        }
+        match serde_json::from_str::<Versioned>(raw) {
+            Ok(v) => Entry::Record(Box::new(v)),
+            Err(_) => Entry::Unreadable,
+        }
+    }
+}
+
+/// Why a fill cached nothing; all are fine for the lookup itself.
+#[derive(Debug, thiserror::Error)]
+pub enum FillError {
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("re-check failed: {0}")]
+    Recheck(DbError),
+}
+
+/// What a fill did, for tests and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filled {
+    Cached,
+    /// The key held something else (an entry or another reader's claim).
+    Occupied,
+    /// The record changed after it was read; nothing cached.
+    Stale,
+    /// The key was deleted (an invalidation) between the claim and the confirm.
+    Invalidated,
+}
+
+/// Caches `read` under `key` by the claim, re-check, confirm protocol above.
+/// `after_claim` runs between claim and re-check (a test hook), `recheck`
+/// reads the row's current version (`None`: the user is gone).
+pub async fn fill<H, R>(
+    cache: &Cache,
+    key: &str,
+    read: &Versioned,
+    ttl_secs: u64,
+    after_claim: H,
+    recheck: R,
+) -> Result<Filled, FillError>
+where
+    H: Future<Output = ()>,
+    R: Future<Output = Result<Option<String>, DbError>>,
+{
+    let claim = format!("{CLAIM_PREFIX}{}", uuid::Uuid::new_v4());
+    if !cache.set_nx_ex(key, &claim, CLAIM_TTL_SECS).await? {
+        return Ok(Filled::Occupied);
+    }
+    after_claim.await;
+    let current = match recheck.await {
+        Ok(current) => current,
+        Err(e) => {
+            cache.delete_if(key, &claim).await?;
+            return Err(FillError::Recheck(e));
+        }
+    };
+    if current.as_deref() != Some(read.version.as_str()) {
+        cache.delete_if(key, &claim).await?;
+        return Ok(Filled::Stale);
+    }
+    let value = serde_json::to_string(read).expect("a record always serialises");
+    if cache.replace_if(key, &claim, &value, ttl_secs).await? { Ok(Filled::Cached) } else { Ok(Filled::Invalidated) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versioned() -> Versioned {
+        Versioned {
+            record: UserRecord {
+                user_id: uuid::Uuid::nil(),
+                name: "Ada".into(),
+                email: "ada@example.com".into(),
+                push_token: Some("tok".into()),
+                email_enabled: true,
+                push_enabled: true,
+                email_verified: false,
+                is_active: true,
+            },
+            version: "741:742".into(),
+        }
+    }
+
+    #[test]
+    fn decodes_records_claims_and_older_shapes() {
+        let v = versioned();
+        assert_eq!(Entry::decode(&serde_json::to_string(&v).unwrap()), Entry::Record(Box::new(v.clone())));
+        assert_eq!(Entry::decode("claim:5f0c"), Entry::Claimed);
+        // A record cached before versions existed must not be trusted.
+        let unversioned = serde_json::to_string(&v.record).unwrap();
+        assert_eq!(Entry::decode(&unversioned), Entry::Unreadable);
+        assert_eq!(Entry::decode("garbage"), Entry::Unreadable);
+    }
+}
