@@ -14,6 +14,7 @@
 //! - [`error`]: the one place where a failure becomes a status, a code and a message.
 //! - [`hashing`]: Argon2id password hashing in PHC form.
 //! - [`totp`]: RFC 6238 one-time codes for the second factor.
+//! - [`signing_keys`]: Ed25519 keys of access tokens, their `kid`s and JWKs.
 //! - [`tokens`]: JWT access tokens and opaque refresh tokens.
 //! - [`idempotency`]: how `X-Request-ID` keys and requests are identified.
 //! - [`sealed`]: idempotent answers encrypted under a key only the same request rebuilds.
@@ -35,6 +36,7 @@ pub mod password;
 pub mod push_token;
 pub mod sealed;
 pub mod secrets;
+pub mod signing_keys;
 pub mod tokens;
 pub mod totp;
 pub mod user_id;
