@@ -88,7 +88,7 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
     init_logs();
     require_wasm(&options.manifest);
     let database_name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let database_url = format!("{SERVER_URL}/{database_name}");
+    let database_url = format!("{SERVER_URL}/{database_name}?sslmode=disable");
     if options.with_database {
         native_worker::migrate::run(&database_url).await.expect("migrations apply to a fresh database");
     }

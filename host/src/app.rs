@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::allowed_hosts::AllowedHosts;
 use crate::engine::{self, EPOCH_TICK, Limits};
 use crate::manifest::App;
+use crate::postgres::PostgresSettings;
 use crate::routes::Router;
 use crate::server::{LoadedComponent, Server};
 use crate::state::{ComponentContext, Shared};
@@ -38,10 +39,13 @@ pub struct HostConfig {
     pub compile_cache: bool,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Postgres pool size and how an empty `query` result is answered.
+    pub postgres: PostgresSettings,
 }
 
 impl HostConfig {
-    /// `spin up`'s defaults: 127.0.0.1:3000, the process environment.
+    /// `spin up`'s defaults: 127.0.0.1:3000, the process environment, Spin's
+    /// 64 connections per database address; an empty `query` result fails.
     pub fn new(manifest: impl Into<PathBuf>) -> Self {
         Self {
             manifest: manifest.into(),
@@ -51,6 +55,7 @@ impl HostConfig {
             limits: Limits { max_instances: 128, max_memory_bytes: 128 << 20 },
             compile_cache: true,
             shutdown_grace: Duration::from_secs(10),
+            postgres: PostgresSettings::default(),
         }
     }
 }
@@ -104,7 +109,7 @@ impl Application {
             engine,
             router,
             components,
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared::new(config.postgres)),
             limits: config.limits,
             request_timeout: config.request_timeout,
             instances: Arc::new(Semaphore::new(config.limits.max_instances as usize)),

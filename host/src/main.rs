@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use host::engine::Limits;
 use host::manifest::App;
+use host::postgres::{EmptyResults, PoolSize, PostgresSettings};
 use host::{Application, HostConfig};
 
 #[derive(Parser)]
@@ -37,6 +38,15 @@ enum Command {
         /// Instances (requests) in flight at once; more wait their turn.
         #[arg(long, env = "HOST_MAX_INSTANCES", default_value_t = 128)]
         max_instances: u32,
+        /// The most connections the pool of one database address opens, for
+        /// all components together (Spin's is 64).
+        #[arg(long, env = "HOST_PG_POOL_SIZE", default_value_t = PoolSize::default())]
+        postgres_pool_size: PoolSize,
+        /// What a synchronous Postgres `query` that returns no rows answers:
+        /// `fail` (Spin 4.0.0-4.0.2 never answers it) or `columns` (an empty
+        /// result with the statement's columns, as a Spin with the fix).
+        #[arg(long, env = "HOST_POSTGRES_EMPTY_RESULTS", value_enum, default_value_t = EmptyResults::Fail)]
+        postgres_empty_results: EmptyResults,
     },
     /// Run each component's `[component.x.build] command`, like `spin build`.
     Build {
@@ -57,11 +67,20 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Up { manifest, listen, request_timeout_ms, max_memory_mib, max_instances } => {
+        Command::Up {
+            manifest,
+            listen,
+            request_timeout_ms,
+            max_memory_mib,
+            max_instances,
+            postgres_pool_size,
+            postgres_empty_results,
+        } => {
             let mut config = HostConfig::new(manifest);
             config.listen = listen;
             config.request_timeout = Duration::from_millis(request_timeout_ms);
             config.limits = Limits { max_instances, max_memory_bytes: max_memory_mib << 20 };
+            config.postgres = PostgresSettings { pool_size: postgres_pool_size, empty_results: postgres_empty_results };
             let app = Application::build(config).await?;
             tracing::info!("serving on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await

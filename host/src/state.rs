@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::postgres::PostgresSettings;
 use crate::variables::ComponentVariables;
 
 /// A component's configuration, resolved once at start.
@@ -20,11 +21,24 @@ pub struct ComponentContext {
     pub environment: Vec<(String, String)>,
 }
 
-/// Capabilities shared across requests.
-#[derive(Default)]
+/// Capabilities shared across requests and components, for the whole
+/// application (Spin keeps them per process).
 pub struct Shared {
+    /// One pool per database address.
     pub postgres: crate::postgres::Pools,
+    /// How statements behave where Spin versions differ.
+    pub postgres_settings: PostgresSettings,
     pub redis: crate::redis::Clients,
+}
+
+impl Shared {
+    pub fn new(postgres_settings: PostgresSettings) -> Self {
+        Self {
+            postgres: crate::postgres::Pools::new(postgres_settings.pool_size),
+            postgres_settings,
+            redis: crate::redis::Clients::default(),
+        }
+    }
 }
 
 pub struct InstanceState {

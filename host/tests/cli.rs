@@ -84,3 +84,24 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
     assert!(exit.success(), "{exit:?}");
     assert!(get(port, "/allowed/hello").is_err(), "nothing listens any more");
 }
+
+#[test]
+fn bad_postgres_settings_stop_the_host_at_start() {
+    let manifest = repo().join("tests/fixtures/misbehaving.toml");
+    let cases: [(&[&str], Option<&str>, &str); 3] = [
+        (&["--postgres-pool-size", "0"], None, "pool size"),
+        (&[], Some("sixteen"), "pool size"),
+        (&["--postgres-empty-results", "hang"], None, "--postgres-empty-results"),
+    ];
+    for (flags, pool_size_env, named) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+        command.args(["up", "--from", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", free_port())]);
+        command.args(flags).env_remove("HOST_PG_POOL_SIZE").env_remove("HOST_POSTGRES_EMPTY_RESULTS");
+        if let Some(value) = pool_size_env {
+            command.env("HOST_PG_POOL_SIZE", value);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(named), "{flags:?} {pool_size_env:?}: {stderr}");
+    }
+}

@@ -10,7 +10,7 @@ async fn fixtures(timeout: Duration) -> TestApp {
         manifest: repo_root().join("tests/fixtures/misbehaving.toml"),
         request_timeout: timeout,
         with_database: false,
-        ..Spawn::default().variable("database_url", "postgres://postgres@127.0.0.1:5432/postgres")
+        ..Spawn::default().variable("database_url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
     })
     .await
 }

@@ -1,54 +1,136 @@
-//! Connection pools, one per component and address as in Spin, shared by
-//! every request so a request does not pay for a TCP and auth handshake.
+//! Connection pools as Spin keeps them: one deadpool per address for the
+//! whole application, i.e. the `host up` process (every component that names
+//! the same address shares it), at most [`PoolSize`] connections each (Spin's
+//! 64 unless the operator says otherwise), and every connection reset with
+//! `RecyclingMethod::Clean` before its next use, so no session state
+//! (temporary tables, settings, advisory locks, cursors, listeners) leaks
+//! from one request into the next.
+//!
+//! The per-address, per-process budget is what a deployment has to plan for:
+//! two busy addresses, or two host processes, can each take 64 connections.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 
-/// The most connections one pool opens, from `HOST_PG_POOL_SIZE` (default 16).
-/// Spin's 64 per component would let two busy components exhaust a default
-/// PostgreSQL's 100 connections; 16 keeps a 2-core instance's database busy.
-fn max_pool_size() -> usize {
-    std::env::var("HOST_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(16)
+use super::settings::PoolSize;
+use super::tls;
+
+/// The pools of one running application, keyed by the guest's address text.
+pub struct Pools {
+    size: PoolSize,
+    pools: Mutex<HashMap<String, Pool>>,
 }
 
-#[derive(Default)]
-pub struct Pools {
-    pools: Mutex<HashMap<(String, String), Pool>>,
+/// Why `open` could not hand out a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot set up TLS for the connection")]
+    Tls(#[source] native_tls::Error),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
 impl Pools {
-    pub fn pool(&self, component: &str, address: &str, config: tokio_postgres::Config) -> Pool {
+    pub fn new(size: PoolSize) -> Self {
+        Self { size, pools: Mutex::new(HashMap::new()) }
+    }
+
+    /// A connection from the pool of `address`, whose parsed form is `config`.
+    pub async fn connect(
+        &self,
+        address: &str,
+        config: tokio_postgres::Config,
+    ) -> Result<deadpool_postgres::Object, ConnectError> {
+        let pool = self.pool(address, config)?;
+        Ok(pool.get().await?)
+    }
+
+    fn pool(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, ConnectError> {
         let mut pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        pools
-            .entry((component.to_owned(), address.to_owned()))
-            .or_insert_with(|| {
-                let manager =
-                    Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-                Pool::builder(manager)
-                    .max_size(max_pool_size())
-                    .runtime(Runtime::Tokio1)
-                    .wait_timeout(Some(Duration::from_secs(10)))
-                    .create_timeout(Some(Duration::from_secs(5)))
-                    .build()
-                    .expect("a pool with a runtime and timeouts always builds")
-            })
-            .clone()
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let manager = tls::manager(config, ManagerConfig { recycling_method: RecyclingMethod::Clean })
+            .map_err(ConnectError::Tls)?;
+        // Spin sets no timeouts; these only turn an unreachable server or an
+        // exhausted pool into `connection-failed` before the request's own
+        // deadline would cut the instance off with an empty 500.
+        let pool = Pool::builder(manager)
+            .max_size(self.size.get())
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .expect("a pool with a runtime and timeouts always builds");
+        pools.insert(address.to_owned(), pool.clone());
+        Ok(pool)
+    }
+
+    /// The state of the pool of `address`, if it has one.
+    pub fn status(&self, address: &str) -> Option<deadpool_postgres::Status> {
+        self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(address).map(Pool::status)
     }
 }
 
-/// A pool error as the guest's `connection-failed` text.
-pub fn describe_pool_error(error: &PoolError) -> String {
+/// A failed `open` as the guest's `connection-failed` text, in Spin's words:
+/// the error and its causes as `anyhow` prints them (`…\n\nCaused by:\n    0: …`),
+/// so a TLS failure reads `error performing TLS handshake … certificate
+/// verify failed … (IP address mismatch)` here as under `spin up`.
+pub fn describe_connect_error(error: &ConnectError) -> String {
     match error {
-        // tokio-postgres says only "db error"; the server's own words are in the source.
-        PoolError::Backend(e) => match e.as_db_error() {
-            Some(db) => format!("{e}: {}", db.message()),
-            None => std::error::Error::source(e).map_or_else(|| e.to_string(), |source| format!("{e}: {source}")),
-        },
-        PoolError::Timeout(_) => "timed out waiting for a database connection".to_owned(),
-        other => other.to_string(),
+        ConnectError::Pool(pool) => super::errors::chain_text(pool),
+        tls @ ConnectError::Tls(_) => super::errors::chain_text(tls),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+
+    async fn connect(pools: &Pools) -> deadpool_postgres::Object {
+        pools.connect(PLAIN, PLAIN.parse().unwrap()).await.expect("the local PostgreSQL answers")
+    }
+
+    #[tokio::test]
+    async fn a_pool_holds_spins_64_connections_unless_told_otherwise() {
+        let pools = Pools::new(PoolSize::default());
+        drop(connect(&pools).await);
+        assert_eq!(pools.status(PLAIN).unwrap().max_size, 64);
+        let small = Pools::new(PoolSize::new(3).unwrap());
+        drop(connect(&small).await);
+        assert_eq!(small.status(PLAIN).unwrap().max_size, 3);
+    }
+
+    #[tokio::test]
+    async fn one_address_is_one_pool_whoever_asks() {
+        let pools = Pools::new(PoolSize::default());
+        let (a, b) = (connect(&pools).await, connect(&pools).await);
+        let status = pools.status(PLAIN).unwrap();
+        assert_eq!((status.size, status.available), (2, 0), "both connections came from the same pool");
+        drop((a, b));
+        assert_eq!(pools.status(PLAIN).unwrap().available, 2);
+    }
+
+    #[tokio::test]
+    async fn a_returned_connection_is_cleaned_before_its_next_use() {
+        let pools = Pools::new(PoolSize::new(1).unwrap());
+        let first = connect(&pools).await;
+        let pid: i32 = first.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        first.batch_execute("CREATE TEMP TABLE leftover (x int); SET statement_timeout = 1234").await.unwrap();
+        drop(first);
+
+        let second = connect(&pools).await;
+        let again: i32 = second.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        assert_eq!(again, pid, "the same connection, reused");
+        let leftover: Option<String> =
+            second.query_one("SELECT to_regclass('pg_temp.leftover')::text", &[]).await.unwrap().get(0);
+        assert_eq!(leftover, None, "temporary tables are gone");
+        let timeout: String = second.query_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+        assert_eq!(timeout, "0", "settings are reset");
     }
 }

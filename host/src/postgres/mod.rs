@@ -1,15 +1,23 @@
-//! `spin:postgres/postgres@4.0.0`: a component's database connections.
+//! `spin:postgres/postgres@4.0.0`: a component's database connections, as
+//! strict as `spin up` so that what works here works there.
 //!
 //! As in Spin, `open` checks the address against the component's
 //! `allowed_outbound_hosts` (every host of a tokio-postgres configuration, as
-//! `postgres://host:port`), then hands out a connection from a pool kept per
-//! component and address, shared by all requests. Dropping the resource
-//! returns the connection to its pool.
+//! `postgres://host:port`), then hands out a connection from the process-wide
+//! pool of that address (`client`), secured by its `sslmode` (`tls`).
+//! Statements run as Spin runs them (`statement`), with Spin's conversions
+//! (`types`) and error shapes (`errors`). Dropping the resource returns the
+//! connection to its pool.
 
 mod client;
+mod errors;
+mod settings;
+mod statement;
+mod tls;
 mod types;
 
 pub use client::Pools;
+pub use settings::{EmptyResults, InvalidPoolSize, PoolSize, PostgresSettings};
 
 use wasmtime::component::Resource;
 
@@ -36,10 +44,9 @@ impl pg_wit::HostConnection for InstanceState {
         if self.open_postgres >= MAX_OPEN_PER_INSTANCE {
             return Ok(Err(Error::ConnectionFailed("too many open connections for this instance".into())));
         }
-        let pool = self.shared.postgres.pool(&self.component.id, &address, config);
-        let client = match pool.get().await {
+        let client = match self.shared.postgres.connect(&address, config).await {
             Ok(client) => client,
-            Err(error) => return Ok(Err(Error::ConnectionFailed(client::describe_pool_error(&error)))),
+            Err(error) => return Ok(Err(Error::ConnectionFailed(client::describe_connect_error(&error)))),
         };
         self.open_postgres += 1;
         Ok(Ok(self.table.push(PgConnection { client })?))
@@ -55,12 +62,9 @@ impl pg_wit::HostConnection for InstanceState {
             Ok(params) => params,
             Err(problem) => return Ok(Err(Error::BadParameter(problem))),
         };
+        let empty_results = self.shared.postgres_settings.empty_results;
         let client = &self.table.get(&connection)?.client;
-        let refs = types::as_refs(&params);
-        Ok(match client.query(&statement, &refs).await {
-            Ok(rows) => types::row_set(&rows).map_err(Error::ValueConversionFailed),
-            Err(error) => Err(types::query_failed(&error)),
-        })
+        Ok(statement::query(client, &statement, &params, empty_results).await)
     }
 
     async fn execute(
@@ -74,8 +78,7 @@ impl pg_wit::HostConnection for InstanceState {
             Err(problem) => return Ok(Err(Error::ValueConversionFailed(problem))),
         };
         let client = &self.table.get(&connection)?.client;
-        let refs = types::as_refs(&params);
-        Ok(client.execute(&statement, &refs).await.map_err(|e| types::query_failed(&e)))
+        Ok(statement::execute(client, &statement, &params).await)
     }
 
     async fn drop(&mut self, connection: Resource<PgConnection>) -> wasmtime::Result<()> {

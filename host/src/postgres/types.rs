@@ -1,17 +1,21 @@
 //! Conversions between `spin:postgres` values and PostgreSQL's wire types,
 //! following Spin: UUID and NUMERIC travel as strings, JSONB as bytes,
-//! TIMESTAMP and TIMESTAMPTZ as a UTC date-time tuple, a NULL parameter fits
-//! any column, and a type without a WIT counterpart comes back `unsupported`
-//! with its raw bytes.
+//! TIMESTAMP as a date-time tuple, a NULL parameter fits any column, and a
+//! type without a WIT counterpart comes back `unsupported` with its raw bytes.
+//!
+//! TIMESTAMPTZ is read the way Spin reads it, as a naive date-time, which
+//! tokio-postgres refuses: a TIMESTAMPTZ result column fails the query, as
+//! under `spin up`. As parameters, `datetime` binds as TIMESTAMP (naive) and
+//! `timestamp` (epoch seconds) as TIMESTAMPTZ, so each fits only its own
+//! column type.
 
+use anyhow::{Context, anyhow, bail};
 use bytes::{Buf, BufMut, BytesMut};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use crate::bindings::pg_wit::{
-    Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue, QueryError, RowSet,
-};
+use crate::bindings::pg_wit::{Column, DbDataType, DbValue, Interval, ParameterValue};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 pub type Param = Box<dyn ToSql + Send + Sync>;
@@ -20,12 +24,15 @@ pub fn as_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
-/// Converts the guest's parameters; the error text names the bad one.
+/// Converts the guest's parameters. The error is Spin's text for the first
+/// bad one (`invalid UUID not-a-uuid\n\nCaused by:\n    …`), which Spin
+/// answers as `bad-parameter` from `query` and `value-conversion-failed`
+/// from `execute`.
 pub fn to_sql_params(params: Vec<ParameterValue>) -> Result<Vec<Param>, String> {
-    params.into_iter().enumerate().map(|(i, p)| to_sql(p).map_err(|e| format!("parameter ${}: {e}", i + 1))).collect()
+    params.into_iter().map(to_sql).collect::<anyhow::Result<_>>().map_err(|e| super::errors::chain_text(&*e))
 }
 
-fn to_sql(value: ParameterValue) -> Result<Param, String> {
+fn to_sql(value: ParameterValue) -> anyhow::Result<Param> {
     Ok(match value {
         ParameterValue::Boolean(v) => Box::new(v),
         ParameterValue::Int8(v) => Box::new(v),
@@ -38,42 +45,47 @@ fn to_sql(value: ParameterValue) -> Result<Param, String> {
         ParameterValue::Binary(v) => Box::new(v),
         ParameterValue::Date((y, m, d)) => Box::new(date(y, m, d)?),
         ParameterValue::Time((h, mi, s, ns)) => Box::new(time(h, mi, s, ns)?),
+        // A naive date-time: binds to TIMESTAMP only.
         ParameterValue::Datetime((y, mo, d, h, mi, s, ns)) => {
             Box::new(NaiveDateTime::new(date(y, mo, d)?, time(h, mi, s, ns)?))
         }
+        // An instant: binds to TIMESTAMPTZ only.
         ParameterValue::Timestamp(secs) => {
-            Box::new(DateTime::<Utc>::from_timestamp(secs, 0).ok_or("timestamp out of range")?)
+            Box::new(DateTime::<Utc>::from_timestamp(secs, 0).ok_or_else(|| anyhow!("invalid epoch timestamp {secs}"))?)
         }
-        ParameterValue::Uuid(v) => Box::new(uuid::Uuid::parse_str(&v).map_err(|e| format!("invalid uuid: {e}"))?),
-        ParameterValue::Jsonb(v) => {
-            Box::new(serde_json::from_slice::<serde_json::Value>(&v).map_err(|e| format!("invalid JSON: {e}"))?)
-        }
+        ParameterValue::Uuid(v) => Box::new(uuid::Uuid::parse_str(&v).with_context(|| format!("invalid UUID {v}"))?),
+        ParameterValue::Jsonb(v) => Box::new(
+            serde_json::from_slice::<serde_json::Value>(&v)
+                .with_context(|| format!("invalid JSON {}", String::from_utf8_lossy(&v)))?,
+        ),
         ParameterValue::Decimal(v) => Box::new(decimal(&v)?),
         ParameterValue::ArrayInt32(v) => Box::new(v),
         ParameterValue::ArrayInt64(v) => Box::new(v),
         ParameterValue::ArrayStr(v) => Box::new(v),
         ParameterValue::ArrayDecimal(v) => {
-            Box::new(v.iter().map(|d| d.as_deref().map(decimal).transpose()).collect::<Result<Vec<_>, _>>()?)
+            Box::new(v.iter().map(|d| d.as_deref().map(decimal).transpose()).collect::<anyhow::Result<Vec<_>>>()?)
         }
         ParameterValue::Interval(v) => Box::new(IntervalValue(v)),
         ParameterValue::DbNull => Box::new(Null),
         ParameterValue::RangeInt32(_) | ParameterValue::RangeInt64(_) | ParameterValue::RangeDecimal(_) => {
-            return Err("range parameters are not supported by this host".into());
+            bail!("range parameters are not supported by this host")
         }
     })
 }
 
-fn date(y: i32, m: u8, d: u8) -> Result<NaiveDate, String> {
-    NaiveDate::from_ymd_opt(y, m.into(), d.into()).ok_or_else(|| format!("invalid date {y}-{m}-{d}"))
+fn date(y: i32, m: u8, d: u8) -> anyhow::Result<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m.into(), d.into()).ok_or_else(|| anyhow!("invalid date y={y}, m={m}, d={d}"))
 }
 
-fn time(h: u8, m: u8, s: u8, ns: u32) -> Result<NaiveTime, String> {
+fn time(h: u8, m: u8, s: u8, ns: u32) -> anyhow::Result<NaiveTime> {
     NaiveTime::from_hms_nano_opt(h.into(), m.into(), s.into(), ns)
-        .ok_or_else(|| format!("invalid time {h}:{m}:{s}.{ns}"))
+        .ok_or_else(|| anyhow!("invalid time {h}:{m}:{s}:{ns}"))
 }
 
-fn decimal(v: &str) -> Result<rust_decimal::Decimal, String> {
-    v.parse().map_err(|e| format!("invalid decimal {v:?}: {e}"))
+/// Exactly the decimal the guest wrote: a value that would lose digits is
+/// refused, not rounded, as in Spin.
+fn decimal(v: &str) -> anyhow::Result<rust_decimal::Decimal> {
+    rust_decimal::Decimal::from_str_exact(v).with_context(|| format!("invalid decimal {v}"))
 }
 
 /// NULL, acceptable for a parameter of any type.
@@ -157,10 +169,12 @@ fn data_type(ty: &Type) -> DbDataType {
     }
 }
 
-fn get<'a, T: FromSql<'a>>(row: &'a Row, index: usize, wrap: impl FnOnce(T) -> DbValue) -> Result<DbValue, String> {
-    row.try_get::<_, Option<T>>(index)
-        .map(|value| value.map_or(DbValue::DbNull, wrap))
-        .map_err(|e| format!("column {index}: {e}"))
+fn get<'a, T: FromSql<'a>>(
+    row: &'a Row,
+    index: usize,
+    wrap: impl FnOnce(T) -> DbValue,
+) -> Result<DbValue, tokio_postgres::Error> {
+    row.try_get::<_, Option<T>>(index).map(|value| value.map_or(DbValue::DbNull, wrap))
 }
 
 fn datetime(dt: NaiveDateTime) -> DbValue {
@@ -175,7 +189,7 @@ fn datetime(dt: NaiveDateTime) -> DbValue {
     ))
 }
 
-fn db_value(row: &Row, index: usize) -> Result<DbValue, String> {
+fn db_value(row: &Row, index: usize) -> Result<DbValue, tokio_postgres::Error> {
     let ty = row.columns()[index].type_();
     match *ty {
         Type::BOOL => get(row, index, DbValue::Boolean),
@@ -191,8 +205,11 @@ fn db_value(row: &Row, index: usize) -> Result<DbValue, String> {
         Type::TIME => get(row, index, |t: NaiveTime| {
             DbValue::Time((t.hour() as u8, t.minute() as u8, t.second() as u8, t.nanosecond()))
         }),
-        Type::TIMESTAMP => get(row, index, datetime),
-        Type::TIMESTAMPTZ => get(row, index, |t: DateTime<Utc>| datetime(t.naive_utc())),
+        // Spin reads both as a naive date-time; for TIMESTAMPTZ tokio-postgres
+        // refuses (`cannot convert between the Rust type
+        // Option<NaiveDateTime> and the Postgres type timestamptz`), and that
+        // refusal is the error the guest must see.
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => get(row, index, datetime),
         Type::UUID => get(row, index, |u: uuid::Uuid| DbValue::Uuid(u.to_string())),
         Type::JSONB => get(row, index, |j: serde_json::Value| DbValue::Jsonb(j.to_string().into_bytes())),
         Type::NUMERIC => get(row, index, |d: rust_decimal::Decimal| DbValue::Decimal(d.to_string())),
@@ -207,54 +224,14 @@ fn db_value(row: &Row, index: usize) -> Result<DbValue, String> {
     }
 }
 
-/// The guest's row set. Column metadata comes from the first row, so an
-/// empty result has no columns, as in Spin.
-pub fn row_set(rows: &[Row]) -> Result<RowSet, String> {
-    let columns = rows
-        .first()
-        .map(|row| {
-            row.columns()
-                .iter()
-                .map(|c| Column { name: c.name().to_owned(), data_type: data_type(c.type_()) })
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = rows
-        .iter()
-        .map(|row| (0..row.len()).map(|i| db_value(row, i)).collect::<Result<Vec<_>, _>>())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RowSet { columns, rows })
+/// A row's values, or the first that does not convert.
+pub fn row(row: &Row) -> Result<Vec<DbValue>, tokio_postgres::Error> {
+    (0..row.len()).map(|index| db_value(row, index)).collect()
 }
 
-/// A failed statement as `query-failed`, with the server's structured error
-/// when there is one.
-pub fn query_failed(error: &tokio_postgres::Error) -> Error {
-    match error.as_db_error() {
-        Some(db) => {
-            let extras = [
-                ("hint", db.hint()),
-                ("schema", db.schema()),
-                ("table", db.table()),
-                ("column", db.column()),
-                ("datatype", db.datatype()),
-                ("constraint", db.constraint()),
-                ("where", db.where_()),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-            .collect();
-            Error::QueryFailed(QueryError::DbError(DbError {
-                // tokio-postgres's own Display says only "db error".
-                as_text: db.to_string(),
-                severity: db.severity().to_owned(),
-                code: db.code().code().to_owned(),
-                message: db.message().to_owned(),
-                detail: db.detail().map(str::to_owned),
-                extras,
-            }))
-        }
-        None => Error::QueryFailed(QueryError::Text(error.to_string())),
-    }
+/// The guest's column descriptions.
+pub fn columns(columns: &[tokio_postgres::Column]) -> Vec<Column> {
+    columns.iter().map(|c| Column { name: c.name().to_owned(), data_type: data_type(c.type_()) }).collect()
 }
 
 #[cfg(test)]
@@ -262,9 +239,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalid_parameters_are_reported_with_their_position() {
+    fn invalid_parameters_are_reported_in_spins_words() {
         let error = to_sql_params(vec![ParameterValue::Int32(1), ParameterValue::Uuid("nope".into())]).err().unwrap();
-        assert!(error.starts_with("parameter $2: invalid uuid"), "{error}");
+        assert!(error.starts_with("invalid UUID nope\n\nCaused by:\n    invalid character"), "{error}");
         assert!(to_sql_params(vec![ParameterValue::Date((2024, 2, 30))]).is_err());
         assert!(to_sql_params(vec![ParameterValue::Jsonb(b"{".to_vec())]).is_err());
         assert!(to_sql_params(vec![ParameterValue::Decimal("1.5".into()), ParameterValue::DbNull]).is_ok());
