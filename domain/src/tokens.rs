@@ -1,9 +1,14 @@
 //! Access and refresh tokens.
 //!
-//! Access tokens are short-lived HS256 JWTs that any component can check
-//! without a database round trip. Validation is strict: the algorithm is
-//! pinned (so `alg: none` and algorithm swaps fail), every time claim is
-//! required and checked, and issuer, audience and `type` must match.
+//! Access tokens are short-lived JWTs that any component can check without a
+//! database round trip. With an Ed25519 signing key configured they are
+//! EdDSA tokens with a `kid`, verifiable by anyone from the published JWKS
+//! (the signing key's public half, the next key's, retired ones'); without
+//! one they are HS256 under `jwt_secret`, as before. After the switch, HS256
+//! tokens are accepted until a configured time, then refused. Validation is
+//! strict: the algorithm is pinned per key (so `alg: none` and algorithm
+//! swaps fail), every time claim is required and checked, and issuer,
+//! audience and `type` must match.
 //!
 //! Refresh tokens are opaque random strings; only their SHA-256 digest is
 //! stored, so a database leak does not hand out sessions.
@@ -11,11 +16,13 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::UserId;
 use crate::secrets::{RandomError, digest, random_token};
+use crate::signing_keys::{PublicKey, SigningKey};
 
 /// The only `type` an access token may carry.
 pub const ACCESS: &str = "access";
@@ -26,7 +33,9 @@ pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Clone)]
 pub struct TokenConfig {
+    /// The HS256 key: what signs when no Ed25519 key is configured.
     secret: Vec<u8>,
+    ed25519: Option<Ed25519>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl_secs: u64,
@@ -57,6 +66,18 @@ pub enum TokenError {
     Signing(String),
     #[error("{0}")]
     Random(String),
+    #[error("signing key configuration: {0}")]
+    BadKey(String),
+}
+
+/// EdDSA signing: the key that signs, every key the JWKS publishes, and
+/// until when HS256 tokens from before the switch are still accepted.
+#[derive(Clone, Debug)]
+struct Ed25519 {
+    signing: SigningKey,
+    /// The signing key's public half first, then the next keys, then retired ones.
+    published: Vec<PublicKey>,
+    hs256_accepted_until: Option<u64>,
 }
 
 impl From<RandomError> for TokenError {
@@ -106,11 +127,45 @@ impl TokenConfig {
         }
         Ok(Self {
             secret: secret.as_bytes().to_vec(),
+            ed25519: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl_secs,
             refresh_ttl_secs,
         })
+    }
+
+    /// Signs with Ed25519 from now on. `next` and `retired` are public keys
+    /// (PEM, concatenated) the JWKS also lists: the key that will sign after
+    /// the next rotation, and keys whose tokens may still be live.
+    /// `hs256_accepted_until` (seconds since the epoch) keeps HS256 tokens
+    /// issued before the switch valid until then; `None` refuses them.
+    pub fn with_ed25519(
+        mut self,
+        signing_pem: &str,
+        next: &str,
+        retired: &str,
+        hs256_accepted_until: Option<u64>,
+    ) -> Result<Self, TokenError> {
+        let bad = |what: &str, e: crate::signing_keys::KeyError| TokenError::BadKey(format!("{what}: {e}"));
+        let signing = SigningKey::parse(signing_pem).map_err(|e| bad("signing key", e))?;
+        let mut published = vec![signing.public.clone()];
+        for (what, pem) in [("next keys", next), ("retired keys", retired)] {
+            for key in PublicKey::parse_all(pem).map_err(|e| bad(what, e))? {
+                if !published.contains(&key) {
+                    published.push(key);
+                }
+            }
+        }
+        self.ed25519 = Some(Ed25519 { signing, published, hs256_accepted_until });
+        Ok(self)
+    }
+
+    /// The JSON Web Key Set of every key a token may be verified with (empty
+    /// while tokens are HS256: that key is a secret).
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.ed25519.iter().flat_map(|e| e.published.iter().map(PublicKey::jwk)).collect();
+        json!({ "keys": keys })
     }
 
     /// Signs an access token for `user` issued at `now` (seconds since the epoch).
@@ -126,13 +181,40 @@ impl TokenConfig {
             token_type: ACCESS.to_owned(),
             is_staff,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        let signed = match &self.ed25519 {
+            Some(ed) => {
+                let header = Header { kid: Some(ed.signing.public.kid()), ..Header::new(Algorithm::EdDSA) };
+                encode(&header, &claims, &EncodingKey::from_ed_der(ed.signing.der()))
+            }
+            None => encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret)),
+        };
+        signed.map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    /// The key and algorithm a token must verify with, from its header:
+    /// an EdDSA token by its `kid` among the published keys; an HS256 token
+    /// only while HS256 is accepted. Anything else is refused.
+    fn verifying_key(&self, token: &str) -> Result<(DecodingKey, Algorithm), TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
+        match (header.alg, &self.ed25519) {
+            (Algorithm::HS256, None) => Ok((DecodingKey::from_secret(&self.secret), Algorithm::HS256)),
+            (Algorithm::HS256, Some(ed)) if ed.hs256_accepted_until.is_some_and(|until| now_secs() < until) => {
+                Ok((DecodingKey::from_secret(&self.secret), Algorithm::HS256))
+            }
+            (Algorithm::EdDSA, Some(ed)) => {
+                let kid = header.kid.ok_or(TokenError::Invalid)?;
+                let key = ed.published.iter().find(|k| k.kid() == kid).ok_or(TokenError::Invalid)?;
+                let key = DecodingKey::from_ed_components(&key.x()).map_err(|_| TokenError::Invalid)?;
+                Ok((key, Algorithm::EdDSA))
+            }
+            _ => Err(TokenError::Invalid),
+        }
     }
 
     /// Checks signature, algorithm, every time claim, issuer, audience and type.
     pub fn validate_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let mut validation = Validation::new(Algorithm::HS256);
+        let (key, algorithm) = self.verifying_key(token)?;
+        let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
@@ -140,7 +222,7 @@ impl TokenConfig {
         validation.set_audience(&[&self.audience]);
         validation.required_spec_claims =
             ["exp", "nbf", "iat", "iss", "aud", "sub"].into_iter().map(String::from).collect::<HashSet<_>>();
-        let claims = decode::<AccessClaims>(token, &DecodingKey::from_secret(&self.secret), &validation)
+        let claims = decode::<AccessClaims>(token, &key, &validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
@@ -248,6 +330,71 @@ mod tests {
         let forged = sign(&valid_claims(), "another-secret-that-is-long-enough-too");
         assert_eq!(config().validate_access(&forged).unwrap_err(), TokenError::Invalid);
         assert_eq!(config().validate_access("garbage").unwrap_err(), TokenError::Invalid);
+    }
+
+    const FIRST: &str = include_str!("../../tests/fixtures/keys/first.pem");
+    const FIRST_PUBLIC: &str = include_str!("../../tests/fixtures/keys/first.pub.pem");
+    const SECOND: &str = include_str!("../../tests/fixtures/keys/second.pem");
+    const SECOND_PUBLIC: &str = include_str!("../../tests/fixtures/keys/second.pub.pem");
+
+    fn eddsa(signing: &str, next: &str, retired: &str, hs256_until: Option<u64>) -> TokenConfig {
+        config().with_ed25519(signing, next, retired, hs256_until).unwrap()
+    }
+
+    #[test]
+    fn eddsa_tokens_carry_a_kid_and_verify_from_the_published_keys() {
+        let first = eddsa(FIRST, SECOND_PUBLIC, "", None);
+        let token = first.issue_access(UserId::new(), false, now_secs()).unwrap();
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        let jwks = first.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "signing and next key");
+        assert_eq!(header.kid.as_deref(), jwks["keys"][0]["kid"].as_str());
+        assert!(first.validate_access(&token).is_ok());
+        assert!(!jwks.to_string().contains("\"d\""), "no private part: {jwks}");
+    }
+
+    #[test]
+    fn a_rotation_keeps_live_tokens_valid_until_the_old_key_is_dropped() {
+        let before = eddsa(FIRST, SECOND_PUBLIC, "", None);
+        let old_token = before.issue_access(UserId::new(), false, now_secs()).unwrap();
+        let after = eddsa(SECOND, "", FIRST_PUBLIC, None);
+        assert!(after.validate_access(&old_token).is_ok(), "signed by the retired key");
+        let new_token = after.issue_access(UserId::new(), false, now_secs()).unwrap();
+        assert!(before.validate_access(&new_token).is_ok(), "instances not yet rotated know the next key");
+        let dropped = eddsa(SECOND, "", "", None);
+        assert_eq!(dropped.validate_access(&old_token).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn hs256_tokens_are_accepted_after_the_switch_only_until_the_configured_time() {
+        let hs256 = config().issue_access(UserId::new(), false, now_secs()).unwrap();
+        assert!(eddsa(FIRST, "", "", Some(now_secs() + 60)).validate_access(&hs256).is_ok());
+        assert_eq!(
+            eddsa(FIRST, "", "", Some(now_secs() - 1)).validate_access(&hs256).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(eddsa(FIRST, "", "", None).validate_access(&hs256).unwrap_err(), TokenError::Invalid);
+        // Without EdDSA nothing but HS256 is accepted: an EdDSA token is refused.
+        let eddsa_token = eddsa(FIRST, "", "", None).issue_access(UserId::new(), false, now_secs()).unwrap();
+        assert_eq!(config().validate_access(&eddsa_token).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn an_eddsa_token_with_an_unknown_or_missing_kid_is_refused() {
+        let signer = eddsa(FIRST, "", "", None);
+        let claims = valid_claims();
+        let key = EncodingKey::from_ed_der(SigningKey::parse(FIRST).unwrap().der());
+        let no_kid = encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        assert_eq!(signer.validate_access(&no_kid).unwrap_err(), TokenError::Invalid);
+        let header = Header { kid: Some("someone-elses".into()), ..Header::new(Algorithm::EdDSA) };
+        let unknown = encode(&header, &claims, &key).unwrap();
+        assert_eq!(signer.validate_access(&unknown).unwrap_err(), TokenError::Invalid);
+        // The right kid on a token signed by another key fails its signature.
+        let kid = SigningKey::parse(FIRST).unwrap().public.kid();
+        let other = EncodingKey::from_ed_der(SigningKey::parse(SECOND).unwrap().der());
+        let forged = encode(&Header { kid: Some(kid), ..Header::new(Algorithm::EdDSA) }, &claims, &other).unwrap();
+        assert_eq!(signer.validate_access(&forged).unwrap_err(), TokenError::Invalid);
     }
 
     #[test]

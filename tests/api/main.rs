@@ -5,6 +5,7 @@ mod docs;
 mod hardening;
 mod health;
 mod host_isolation;
+mod jwks;
 mod login;
 mod mfa;
 mod passwords;

@@ -1,7 +1,8 @@
 //! # auth component
 //!
-//! Sessions and credentials: every `POST /api/v1/auth/...` endpoint
-//! (registration lives in the users component, which owns `/api/v1/users/`). Each endpoint lives in a module; this
+//! Sessions and credentials: every `/api/v1/auth/...` endpoint and the
+//! JWKS at `/.well-known/jwks.json` (registration lives in the users
+//! component, which owns `/api/v1/users/`). Each endpoint lives in a module; this
 //! file routes, applies `X-Request-ID` idempotency to every one of them, and
 //! turns results into responses.
 
@@ -15,7 +16,7 @@ mod verification;
 
 use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
-use component_kit::{ApiError, ApiRequest, Reply, idempotency};
+use component_kit::{ApiError, ApiRequest, Reply, config, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -32,6 +33,7 @@ type Handler = fn(&ApiRequest, &LazyCache) -> Result<Reply, ApiError>;
 /// `Allow`) for a known path and another method.
 fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
     let handler: Handler = match (method, path) {
+        ("GET" | "HEAD", "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => |_, _| jwks(),
         ("POST", "/api/v1/auth/login/") => |r, c| login::handle(r, c.get()),
         ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
         ("POST", "/api/v1/auth/refresh/") => |r, _| refresh::handle(r),
@@ -46,6 +48,9 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, _| mfa::confirm(r),
         ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
         (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
+        (_, "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => {
+            return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
+        }
         (
             _,
             "/api/v1/auth/login/"
@@ -63,6 +68,22 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         _ => return Err(not_found()),
     };
     Ok(handler)
+}
+
+/// The public keys access tokens verify with, for gateways and edge
+/// functions. They change only at a rotation, announced ahead through the
+/// next key, so caches may keep the set for five minutes.
+fn jwks() -> Result<Reply, ApiError> {
+    let keys = config::tokens()?.jwks();
+    let body = serde_json::to_vec(&keys).map_err(ApiError::internal)?;
+    Ok(Reply {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/jwk-set+json".into()),
+            ("cache-control".into(), "public, max-age=300".into()),
+        ],
+        body,
+    })
 }
 
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {

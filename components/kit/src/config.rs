@@ -21,16 +21,46 @@ where
 }
 
 /// Token settings from `jwt_secret`, `jwt_issuer`, `jwt_audience`,
-/// `access_token_ttl_secs` and `refresh_token_ttl_secs`.
+/// `access_token_ttl_secs`, `refresh_token_ttl_secs` and, for EdDSA,
+/// `jwt_signing_key`, `jwt_next_public_keys`, `jwt_retired_public_keys` and
+/// `jwt_hs256_accepted_until` (see the README's rotation steps).
 pub fn tokens() -> Result<TokenConfig, ApiError> {
-    TokenConfig::new(
+    let bad = |e: user_domain::tokens::TokenError| ApiError::internal(format!("token configuration: {e}"));
+    let config = TokenConfig::new(
         &var("jwt_secret")?,
         &var("jwt_issuer")?,
         &var("jwt_audience")?,
         parsed("access_token_ttl_secs")?,
         parsed("refresh_token_ttl_secs")?,
     )
-    .map_err(|e| ApiError::internal(format!("token configuration: {e}")))
+    .map_err(bad)?;
+    let signing = pem(&var("jwt_signing_key")?);
+    if signing.trim().is_empty() {
+        return Ok(config);
+    }
+    let until = var("jwt_hs256_accepted_until")?;
+    let until = match until.trim() {
+        "" => None,
+        raw => Some(epoch_secs(raw).ok_or_else(|| {
+            ApiError::internal(format!("jwt_hs256_accepted_until = {raw:?}: not RFC 3339 nor seconds since the epoch"))
+        })?),
+    };
+    config
+        .with_ed25519(&signing, &pem(&var("jwt_next_public_keys")?), &pem(&var("jwt_retired_public_keys")?), until)
+        .map_err(bad)
+}
+
+/// A PEM value as variables carry it: line breaks may be written `\n`
+/// (a `.env` line cannot hold a real one).
+fn pem(value: &str) -> String {
+    value.replace("\\n", "\n")
+}
+
+/// RFC 3339 or whole seconds since the epoch.
+fn epoch_secs(raw: &str) -> Option<u64> {
+    raw.parse::<u64>()
+        .ok()
+        .or_else(|| chrono::DateTime::parse_from_rfc3339(raw).ok().and_then(|t| u64::try_from(t.timestamp()).ok()))
 }
 
 /// The `mfa_key` variable: the secret TOTP secrets are sealed under, at
