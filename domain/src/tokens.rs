@@ -99,6 +99,10 @@ pub struct AccessClaims {
     #[serde(rename = "type")]
     pub token_type: String,
     pub is_staff: bool,
+    /// The session (refresh-token family) the token was issued in, so the
+    /// caller's own session can be told apart; absent on older tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessClaims {
@@ -170,6 +174,17 @@ impl TokenConfig {
 
     /// Signs an access token for `user` issued at `now` (seconds since the epoch).
     pub fn issue_access(&self, user: UserId, is_staff: bool, now: u64) -> Result<String, TokenError> {
+        self.issue_session_access(user, is_staff, None, now)
+    }
+
+    /// [`issue_access`](Self::issue_access) naming the session (`sid`) it belongs to.
+    pub fn issue_session_access(
+        &self,
+        user: UserId,
+        is_staff: bool,
+        session: Option<String>,
+        now: u64,
+    ) -> Result<String, TokenError> {
         let claims = AccessClaims {
             sub: user.to_string(),
             exp: now + self.access_ttl_secs,
@@ -180,6 +195,7 @@ impl TokenConfig {
             jti: uuid::Uuid::new_v4().to_string(),
             token_type: ACCESS.to_owned(),
             is_staff,
+            sid: session,
         };
         let signed = match &self.ed25519 {
             Some(ed) => {

@@ -14,6 +14,7 @@ mod preferences;
 mod profile;
 mod register;
 mod robustness;
+mod session_list;
 mod sessions;
 mod spin_conventions;
 mod staff;

@@ -12,6 +12,7 @@ mod logout;
 mod mfa;
 mod password;
 mod refresh;
+mod sessions;
 mod verification;
 
 use component_kit::cache::LazyCache;
@@ -32,9 +33,19 @@ type Handler = fn(&ApiRequest, &LazyCache) -> Result<Reply, ApiError>;
 /// The handler of a method on a path; 404 for an unknown path, 405 (with
 /// `Allow`) for a known path and another method.
 fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
+    let one_session = path
+        .strip_prefix(sessions::PREFIX)
+        .is_some_and(|rest| rest.strip_suffix('/').is_some_and(|id| !id.is_empty() && !id.contains('/')));
+    if one_session {
+        return match method {
+            "DELETE" => Ok(|r, _| sessions::end(r)),
+            _ => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+        };
+    }
     let handler: Handler = match (method, path) {
         ("GET" | "HEAD", "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => |_, _| jwks(),
         ("POST", "/api/v1/auth/login/") => |r, c| login::handle(r, c.get()),
+        ("GET", "/api/v1/auth/sessions/") => |r, _| sessions::list(r),
         ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
         ("POST", "/api/v1/auth/refresh/") => |r, _| refresh::handle(r),
         ("POST", "/api/v1/auth/logout/") => |r, _| logout::handle(r),
@@ -48,6 +59,7 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, _| mfa::confirm(r),
         ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
         (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
+        (_, "/api/v1/auth/sessions/") => return Err(ApiError::MethodNotAllowed { allow: "GET" }),
         (_, "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => {
             return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
         }

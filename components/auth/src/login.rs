@@ -9,7 +9,7 @@
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::sessions::{Session, staff_claim};
+use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::users::UserRecord;
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::Email;
@@ -61,7 +61,7 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?)
     } else {
         failures.reset(cache, &account_key, now);
-        start_session(&db, &user, false)?
+        start_session(request, &db, &user, false)?
     };
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
@@ -74,8 +74,9 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
 /// A signed-in user's new session and `last_login`. With
 /// `mfa_required_for_staff`, a staff member without a second factor gets a
 /// token without staff power (the staff endpoints check the same rule).
-pub fn start_session(db: &Db, user: &UserRecord, has_mfa: bool) -> Result<Reply, ApiError> {
-    let session = Session::start(&config::tokens()?, user.id, staff_claim(user.is_staff, has_mfa)?)?;
-    let user = store::users::record_login(db, user.id, &session.refresh)?.ok_or(ApiError::InvalidCredentials)?;
+pub fn start_session(request: &ApiRequest, db: &Db, user: &UserRecord, has_mfa: bool) -> Result<Reply, ApiError> {
+    let staff = staff_claim(user.is_staff, has_mfa)?;
+    let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
+    let user = store::users::record_login(db, user.id, &session)?.ok_or(ApiError::InvalidCredentials)?;
     Ok(Reply::ok(200, "Login successful", session.to_json(Some(user.to_json()))))
 }

@@ -14,7 +14,7 @@
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
-use component_kit::sessions::{Session, staff_claim};
+use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::store::{self, users::Contact, users::PasswordChange};
 use component_kit::{ApiError, ApiRequest, Reply, auth, config};
 use serde_json::json;
@@ -124,8 +124,7 @@ fn set_password(
         json!({"name": account.name, "email": account.email}),
         &request.correlation_id,
     )?;
-    let change =
-        PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session.map(|s| &s.refresh) };
+    let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
     Ok(store::users::set_password(db, account.id, &change)?)
 }
 
@@ -172,7 +171,7 @@ pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     }
     let password = parse_new_password("new_password", new, Some(&user.email), Some(&user.name))?;
     let staff = staff_claim(user.is_staff, store::mfa::is_confirmed(&db, user.id)?)?;
-    let session = Session::start(&config::tokens()?, user.id, staff)?;
+    let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
     let account = Contact { id: user.id, name: user.name, email: user.email };
     set_password(&db, request, &account, &password, "password_changed", Some(&session))?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))

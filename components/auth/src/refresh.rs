@@ -6,7 +6,7 @@
 //! thief nor the victim can go on with that session.
 
 use component_kit::db::Db;
-use component_kit::sessions::{NewRefresh, Session, staff_claim};
+use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::secrets::digest;
 use user_domain::validation::Fields;
@@ -23,13 +23,13 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
 
     // The new token is drawn before we know whose it is: the user and staff
     // flag come back from the same statement that spends the old one.
-    let child = NewRefresh::generate(&tokens)?;
+    let child = NewRefresh::generate(&tokens, Client::of(request))?;
     let Some(rotated) = store::sessions::rotate(&db, &hash, &child)? else {
         // Spent before: a replay. Revoke everything descended from that login.
         store::sessions::revoke_family_of_spent(&db, &hash)?;
         return Err(ApiError::Unauthorized("The refresh token is not valid"));
     };
     let staff = staff_claim(rotated.is_staff, rotated.has_mfa)?;
-    let session = Session::with_refresh(&tokens, rotated.user_id, staff, child)?;
+    let session = Session::with_refresh(&tokens, rotated.user_id, staff, child, rotated.family_id)?;
     Ok(Reply::ok(200, "Token refreshed", session.to_json(None)))
 }

@@ -1,23 +1,54 @@
 //! Starting a session: an access token and a refresh token (recorded by the
-//! operations in [`crate::store`]). Register, login, refresh and password
-//! changes all hand out the same `data` shape, so it is built here once.
+//! operations in [`crate::store`]). A session is a refresh-token family; its
+//! id is drawn here, so the access token can name it (`sid`) and the user can
+//! see which of their sessions is the current one. Register, login, refresh
+//! and password changes all hand out the same `data` shape, built here once.
 
 use serde_json::{Value, json};
 use user_domain::tokens::{RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
-/// A refresh token not yet stored.
+use crate::ApiRequest;
+
+/// Where a session is used from, as its owner sees it in the session list.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The `User-Agent`, trimmed, control characters as spaces, at most
+    /// [`MAX_DEVICE_CHARS`] characters.
+    pub device: Option<String>,
+    pub address: String,
+}
+
+pub const MAX_DEVICE_CHARS: usize = 200;
+
+impl Client {
+    pub fn of(request: &ApiRequest) -> Self {
+        let device = request
+            .header("user-agent")
+            .map(|agent| {
+                let agent = agent.trim();
+                agent.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_DEVICE_CHARS).collect::<String>()
+            })
+            .map(|agent| agent.trim().to_owned())
+            .filter(|agent| !agent.is_empty());
+        Self { device, address: request.client_ip.clone() }
+    }
+}
+
+/// A refresh token not yet stored, with the client it goes to.
 pub struct NewRefresh {
     pub token: RefreshToken,
     /// Unix time at which it expires.
     pub expires_at: u64,
+    pub client: Client,
 }
 
 impl NewRefresh {
-    pub fn generate(config: &TokenConfig) -> Result<Self, ApiError> {
+    pub fn generate(config: &TokenConfig, client: Client) -> Result<Self, ApiError> {
         Ok(Self {
             token: RefreshToken::generate().map_err(ApiError::internal)?,
             expires_at: now_secs() + config.refresh_ttl_secs,
+            client,
         })
     }
 }
@@ -25,25 +56,30 @@ impl NewRefresh {
 pub struct Session {
     pub access_token: String,
     pub refresh: NewRefresh,
+    /// The refresh-token family.
+    pub id: uuid::Uuid,
     pub expires_in: u64,
 }
 
 impl Session {
-    pub fn start(config: &TokenConfig, user: UserId, is_staff: bool) -> Result<Self, ApiError> {
-        Self::with_refresh(config, user, is_staff, NewRefresh::generate(config)?)
+    /// A new session (a new family) for `client`.
+    pub fn start(config: &TokenConfig, user: UserId, is_staff: bool, client: Client) -> Result<Self, ApiError> {
+        let refresh = NewRefresh::generate(config, client)?;
+        Self::with_refresh(config, user, is_staff, refresh, uuid::Uuid::new_v4())
     }
 
+    /// The session `id` goes on with `refresh` (a rotation).
     pub fn with_refresh(
         config: &TokenConfig,
         user: UserId,
         is_staff: bool,
         refresh: NewRefresh,
+        id: uuid::Uuid,
     ) -> Result<Self, ApiError> {
-        Ok(Self {
-            access_token: config.issue_access(user, is_staff, now_secs()).map_err(ApiError::internal)?,
-            refresh,
-            expires_in: config.access_ttl_secs,
-        })
+        let access_token = config
+            .issue_session_access(user, is_staff, Some(id.to_string()), now_secs())
+            .map_err(ApiError::internal)?;
+        Ok(Self { access_token, refresh, id, expires_in: config.access_ttl_secs })
     }
 
     /// `data` of register, login and refresh.
@@ -66,4 +102,17 @@ impl Session {
 /// endpoints check the same rule in the database; the claim tells gateways.)
 pub fn staff_claim(is_staff: bool, has_mfa: bool) -> Result<bool, ApiError> {
     Ok(is_staff && (has_mfa || !crate::config::staff_need_mfa()?))
+}
+
+/// A session as the session lists show it; `current` is the caller's own
+/// (the `sid` of the access token presented).
+pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<&str>) -> Value {
+    json!({
+        "id": session.id,
+        "device": session.device,
+        "client_address": session.client_address,
+        "created_at": crate::users::timestamp(&session.created_at),
+        "last_used_at": crate::users::timestamp(&session.last_used_at),
+        "current": current == Some(session.id.to_string().as_str()),
+    })
 }

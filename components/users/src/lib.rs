@@ -58,6 +58,15 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
             "DELETE" => staff::delete(request, cache.get(), user_id(id)?),
             _ => not_allowed("GET, PATCH, DELETE"),
         },
+        ["api", "v1", "users", id, "sessions"] => match method {
+            "GET" => staff::sessions(request, user_id(id)?),
+            "DELETE" => staff::end_sessions(request, user_id(id)?),
+            _ => not_allowed("GET, DELETE"),
+        },
+        ["api", "v1", "users", id, "sessions", session] => match method {
+            "DELETE" => staff::end_session(request, user_id(id)?, session),
+            _ => not_allowed("DELETE"),
+        },
         ["api", "v1", "internal", "users", id] => match method {
             "GET" => internal::get(request, user_id(id)?),
             _ => not_allowed("GET"),

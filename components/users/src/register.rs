@@ -9,7 +9,7 @@ use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::rate_limit::Limit;
-use component_kit::sessions::Session;
+use component_kit::sessions::{Client, Session};
 use component_kit::store::{self, users::NewAccount, users::Registered};
 use component_kit::users::Preferences;
 use component_kit::{ApiError, ApiRequest, Reply, config};
@@ -84,7 +84,7 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
     let tokens = config::tokens()?;
     let password_hash = hash_password(&new_user.password).map_err(ApiError::internal)?;
     let id = UserId::new();
-    let session = Session::start(&tokens, id, false)?;
+    let session = Session::start(&tokens, id, false, Client::of(request))?;
     let verification_token = random_token().map_err(ApiError::internal)?;
     let welcome = Event::email_to_user(
         id,
@@ -101,7 +101,7 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
         preferences: new_user.preferences,
         verification_digest: &digest(&verification_token),
         welcome: &welcome,
-        refresh: &session.refresh,
+        session: &session,
     };
     match store::users::register(db, &account)? {
         Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.to_json(Some(user.to_json())))),

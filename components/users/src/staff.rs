@@ -6,6 +6,7 @@
 
 use component_kit::auth;
 use component_kit::cache::Cache;
+use component_kit::sessions::describe;
 use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply};
@@ -99,4 +100,30 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     }
     users::invalidate(cache, id);
     Ok(Reply::ok(200, "User deleted", json!({"id": id, "deleted": true})))
+}
+
+/// `GET /api/v1/users/{id}/sessions/`: the user's active sessions.
+pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
+    let (db, _) = auth::staff(request)?;
+    users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    let sessions: Vec<Value> = store::sessions::active(&db, id)?.iter().map(|s| describe(s, None)).collect();
+    Ok(Reply::ok(200, "Sessions", Value::Array(sessions)))
+}
+
+/// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
+pub fn end_sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
+    let (db, _) = auth::staff(request)?;
+    users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    let revoked = store::sessions::end_all(&db, id, "ended_by_staff")?;
+    Ok(Reply::ok(200, "Every session ended", json!({"revoked_tokens": revoked})))
+}
+
+/// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
+pub fn end_session(request: &ApiRequest, id: UserId, session: &str) -> Result<Reply, ApiError> {
+    let (db, _) = auth::staff(request)?;
+    let session = uuid::Uuid::parse_str(session).map_err(|_| ApiError::NotFound("Session"))?;
+    if !store::sessions::end(&db, id, session, "ended_by_staff")? {
+        return Err(ApiError::NotFound("Session"));
+    }
+    Ok(Reply::ok(200, "Session ended", json!({"id": session, "ended": true})))
 }

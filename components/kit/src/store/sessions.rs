@@ -12,6 +12,8 @@ use crate::sessions::NewRefresh;
 #[derive(Debug, Deserialize)]
 pub struct Rotated {
     pub user_id: UserId,
+    /// The session (family) that goes on.
+    pub family_id: uuid::Uuid,
     pub is_staff: bool,
     /// Whether the user has a confirmed second factor.
     pub has_mfa: bool,
@@ -29,14 +31,20 @@ pub fn rotate(db: &Db, presented_digest: &str, child: &NewRefresh) -> Result<Opt
                    AND t.expires_at > now() AND u.id = t.user_id AND u.is_active \
                  RETURNING t.id, t.user_id, t.family_id, u.is_staff \
              ), child AS ( \
-                 INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at) \
-                 SELECT user_id, family_id, id, $2, to_timestamp($3) FROM spent \
+                 INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash, expires_at, device, client_address) \
+                 SELECT user_id, family_id, id, $2, to_timestamp($3), $4, $5 FROM spent \
              )",
-            "SELECT user_id, is_staff, EXISTS ( \
+            "SELECT user_id, family_id, is_staff, EXISTS ( \
                  SELECT 1 FROM mfa_totp m WHERE m.user_id = spent.user_id AND m.confirmed_at IS NOT NULL \
              ) AS has_mfa FROM spent",
         ),
-        &[param::text(presented_digest), param::text(child.token.digest.clone()), param::epoch_secs(child.expires_at)],
+        &[
+            param::text(presented_digest),
+            param::text(child.token.digest.clone()),
+            param::epoch_secs(child.expires_at),
+            param::opt_text(child.client.device.clone()),
+            param::text(child.client.address.clone()),
+        ],
     )
 }
 
@@ -98,4 +106,64 @@ pub fn log_out(db: &Db, presented_digest: &str, all: bool) -> Result<LogOut, DbE
         Some(o) => LogOut::Revoked(o.revoked.max(0) as u64),
         None => LogOut::Unknown,
     })
+}
+
+/// A session as its owner (or staff) sees it: a refresh-token family with a
+/// live token, described by its newest token.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct ActiveSession {
+    pub id: uuid::Uuid,
+    pub device: Option<String>,
+    pub client_address: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The user's sessions that can still be refreshed, most recently used first.
+pub fn active(db: &Db, user: UserId) -> Result<Vec<ActiveSession>, DbError> {
+    let mut sessions: Vec<ActiveSession> = db.rows(
+        Rows::select(
+            "SELECT family_id AS id, min(issued_at) AS created_at, max(issued_at) AS last_used_at, \
+                    (array_agg(device ORDER BY issued_at DESC))[1] AS device, \
+                    (array_agg(client_address ORDER BY issued_at DESC))[1] AS client_address \
+             FROM refresh_tokens WHERE user_id = $1 GROUP BY family_id \
+             HAVING bool_or(revoked_at IS NULL AND spent_at IS NULL AND expires_at > now())",
+        ),
+        &[param::uuid(user)],
+    )?;
+    sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(a.id.cmp(&b.id)));
+    Ok(sessions)
+}
+
+#[derive(Deserialize)]
+struct Ended {
+    ended: i64,
+}
+
+/// Ends one of the user's active sessions: its refresh tokens stop working
+/// at once. Returns false if the user has no such active session (another
+/// user's session included).
+pub fn end(db: &Db, user: UserId, session: uuid::Uuid, reason: &str) -> Result<bool, DbError> {
+    let ended: Option<Ended> = db.first(
+        Rows::with(
+            "ended AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
+                 WHERE user_id = $1 AND family_id = $2 AND revoked_at IS NULL \
+                   AND family_id IN (SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND family_id = $2 \
+                                     AND revoked_at IS NULL AND spent_at IS NULL AND expires_at > now()) \
+                 RETURNING id \
+             )",
+            "SELECT count(*) AS ended FROM ended",
+        ),
+        &[param::uuid(user), param::uuid(session), param::text(reason)],
+    )?;
+    Ok(ended.is_some_and(|e| e.ended > 0))
+}
+
+/// Ends every session of the user; returns how many tokens were revoked.
+pub fn end_all(db: &Db, user: UserId, reason: &str) -> Result<u64, DbError> {
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        &[param::uuid(user), param::text(reason)],
+    )
 }

@@ -8,7 +8,7 @@ use user_domain::{Email, PushToken, UserId, UserName};
 use super::Id;
 use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
-use crate::sessions::NewRefresh;
+use crate::sessions::Session;
 use crate::users::{Preferences, UserRecord};
 
 /// The columns of a [`UserRecord`], from `u` (users) and `p` (user_preferences).
@@ -56,18 +56,26 @@ pub fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, DbErro
     )
 }
 
-/// Records a successful login: a new session family and `last_login`.
-/// Returns the new `last_login`, or `None` if the user is gone.
-pub fn record_login(db: &Db, id: UserId, refresh: &NewRefresh) -> Result<Option<UserRecord>, DbError> {
+/// Records a successful login: the new session (family) and `last_login`.
+/// Returns the account as it is now, or `None` if the user is gone.
+pub fn record_login(db: &Db, id: UserId, session: &Session) -> Result<Option<UserRecord>, DbError> {
+    let refresh = &session.refresh;
     db.first(
         Rows::with(
             "session AS ( \
-                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-                 VALUES ($1, gen_random_uuid(), $2, to_timestamp($3)) \
+                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
+                 VALUES ($1, $2, $3, to_timestamp($4), $5, $6) \
              ), u AS (UPDATE users SET last_login = now() WHERE id = $1 RETURNING *)",
             concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
         ),
-        &[param::uuid(id), param::text(refresh.token.digest.clone()), param::epoch_secs(refresh.expires_at)],
+        &[
+            param::uuid(id),
+            param::uuid(session.id),
+            param::text(refresh.token.digest.clone()),
+            param::epoch_secs(refresh.expires_at),
+            param::opt_text(refresh.client.device.clone()),
+            param::text(refresh.client.address.clone()),
+        ],
     )
 }
 
@@ -83,8 +91,8 @@ pub struct NewAccount<'a> {
     pub verification_digest: &'a str,
     /// The verification email.
     pub welcome: &'a Event,
-    /// The first session's refresh token.
-    pub refresh: &'a NewRefresh,
+    /// The first session.
+    pub session: &'a Session,
 }
 
 pub enum Registered {
@@ -106,8 +114,8 @@ pub fn register(db: &Db, account: &NewAccount<'_>) -> Result<Registered, DbError
              ), \
              event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, $11 FROM u), \
              session AS ( \
-                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-                 SELECT u.id, gen_random_uuid(), $12, to_timestamp($13) FROM u \
+                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
+                 SELECT u.id, $12, $13, to_timestamp($14), $15, $16 FROM u \
              )",
             concat!("SELECT ", user_columns!(), " FROM u, p"),
         ),
@@ -123,8 +131,11 @@ pub fn register(db: &Db, account: &NewAccount<'_>) -> Result<Registered, DbError
             param::text(account.welcome.queue.clone()),
             param::json(&account.welcome.payload),
             param::int16(account.welcome.priority),
-            param::text(account.refresh.token.digest.clone()),
-            param::epoch_secs(account.refresh.expires_at),
+            param::uuid(account.session.id),
+            param::text(account.session.refresh.token.digest.clone()),
+            param::epoch_secs(account.session.refresh.expires_at),
+            param::opt_text(account.session.refresh.client.device.clone()),
+            param::text(account.session.refresh.client.address.clone()),
         ],
     );
     match created {
@@ -350,7 +361,7 @@ pub struct PasswordChange<'a> {
     /// The `password_changed` email.
     pub notice: &'a Event,
     /// A fresh session for the client that changed it, if any.
-    pub new_session: Option<&'a NewRefresh>,
+    pub new_session: Option<&'a Session>,
 }
 
 /// In one statement: stores the new hash, revokes every refresh token of
@@ -365,8 +376,8 @@ pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>) -> Result<
          ), \
          event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $4, $5, $6 FROM updated), \
          session AS ( \
-             INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-             SELECT updated.id, gen_random_uuid(), $7, to_timestamp($8) FROM updated WHERE $7::text IS NOT NULL \
+             INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
+             SELECT updated.id, $9, $7, to_timestamp($8), $10, $11 FROM updated WHERE $7::text IS NOT NULL \
          ) SELECT 1",
         &[
             param::uuid(id),
@@ -375,8 +386,11 @@ pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>) -> Result<
             param::text(change.notice.queue.clone()),
             param::json(&change.notice.payload),
             param::int16(change.notice.priority),
-            param::opt_text(session.map(|s| s.token.digest.clone())),
-            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, |s| param::epoch_secs(s.expires_at)),
+            param::opt_text(session.map(|s| s.refresh.token.digest.clone())),
+            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, |s| param::epoch_secs(s.refresh.expires_at)),
+            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, |s| param::uuid(s.id)),
+            param::opt_text(session.and_then(|s| s.refresh.client.device.clone())),
+            param::opt_text(session.map(|s| s.refresh.client.address.clone())),
         ],
     )?;
     Ok(())
