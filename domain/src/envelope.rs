@@ -14,12 +14,41 @@ pub struct Envelope<T = Value> {
     pub data: Option<T>,
     /// Only on paginated lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<PageMeta>,
+    pub meta: Option<Meta>,
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<FieldErrors>,
+}
+
+/// How a list is paginated: by page number (the contract's lists) or by a
+/// cursor (the audit trail, which grows while it is read).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Meta {
+    Page(PageMeta),
+    Cursor(CursorMeta),
+}
+
+impl From<PageMeta> for Meta {
+    fn from(meta: PageMeta) -> Self {
+        Meta::Page(meta)
+    }
+}
+
+impl From<CursorMeta> for Meta {
+    fn from(meta: CursorMeta) -> Self {
+        Meta::Cursor(meta)
+    }
+}
+
+/// A cursor-paginated list: pass `next_cursor` as `?cursor=` for the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CursorMeta {
+    pub limit: u64,
+    pub next_cursor: Option<String>,
+    pub has_next: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

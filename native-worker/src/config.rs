@@ -37,6 +37,10 @@ pub struct Config {
     /// an event is never published into the void.
     #[arg(long, env = "EMAIL_QUEUE", default_value = "email.queue")]
     pub email_queue: String,
+    /// Queue audit events from the outbox are routed to (the components'
+    /// `audit_queue` variable); declared at start, like the email queue.
+    #[arg(long, env = "AUDIT_QUEUE", default_value = "audit.events")]
+    pub audit_queue: String,
     /// Queue of status events (a push skipped, and why), for the gateway's
     /// notification status tracking.
     #[arg(long, env = "STATUS_QUEUE", default_value = "notification.status")]
@@ -72,6 +76,10 @@ pub struct Config {
     /// counted from their quarantine. 0 deletes them at the next purge.
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
+    /// How long audit events are kept in PostgreSQL, in days (their copies
+    /// on the audit queue are the log pipeline's to keep). 0 keeps them forever.
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u64,
     /// Largest push.queue message body processed, in bytes. Anything larger
     /// is dead-lettered as too large without being parsed: the gateway's
     /// messages are a few hundred bytes, and parsing (then caching and
@@ -120,6 +128,10 @@ impl Config {
         Duration::from_millis(self.relay_interval_ms)
     }
 
+    pub fn audit_retention(&self) -> Duration {
+        Duration::from_secs(self.audit_retention_days.saturating_mul(86_400))
+    }
+
     pub fn outbox_retention(&self) -> Duration {
         Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
     }
@@ -133,6 +145,7 @@ impl Config {
             &mut self.dlx_exchange,
             &mut self.failed_queue,
             &mut self.email_queue,
+            &mut self.audit_queue,
             &mut self.status_queue,
         ] {
             name.push('.');

@@ -118,6 +118,17 @@ pub async fn quarantine(tx: &Transaction<'_>, id: i64, error: &str) -> Result<()
     Ok(())
 }
 
+/// Deletes audit events older than `retention` (none when it is zero);
+/// returns how many.
+pub async fn purge_audit(client: &deadpool_postgres::Client, retention: std::time::Duration) -> Result<u64, DbError> {
+    if retention.is_zero() {
+        return Ok(0);
+    }
+    let secs = retention.as_secs_f64();
+    timed(client.execute("DELETE FROM audit_events WHERE occurred_at < now() - make_interval(secs => $1)", &[&secs]))
+        .await
+}
+
 /// Deletes rows published, or quarantined, longer than `retention` ago;
 /// returns how many. Quarantined rows go too: by then any token they hold
 /// has expired, and the quarantine was logged and counted when it happened.

@@ -45,6 +45,8 @@ pub struct Relay {
     pub interval: std::time::Duration,
     /// How long published (and quarantined) rows are kept before [`Relay::purge`] deletes them.
     pub retention: std::time::Duration,
+    /// How long audit events are kept (zero: forever).
+    pub audit_retention: std::time::Duration,
     pub metrics: Arc<Metrics>,
 }
 
@@ -181,11 +183,16 @@ impl Relay {
         Ok(report)
     }
 
-    /// Deletes rows past the retention period; returns how many.
+    /// Deletes outbox rows and audit events past their retention periods;
+    /// returns how many outbox rows.
     pub async fn purge(&self) -> Result<u64, DbError> {
         let client = timed(self.pool.get()).await?;
         let purged = outbox::purge(&client, self.retention).await?;
         self.metrics.outbox_purged.inc_by(purged);
+        let audited = outbox::purge_audit(&client, self.audit_retention).await?;
+        if audited > 0 {
+            tracing::info!(purged = audited, "audit events past retention purged");
+        }
         Ok(purged)
     }
 }

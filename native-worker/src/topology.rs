@@ -72,6 +72,7 @@ pub async fn remove(channel: &Channel, config: &Config) {
         config.ready_queue.clone(),
         config.failed_queue.clone(),
         config.email_queue.clone(),
+        config.audit_queue.clone(),
         config.status_queue.clone(),
     ];
     queues.extend(config.retry_delays().into_iter().map(|delay| config.retry_queue(delay)));
@@ -105,6 +106,7 @@ pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Er
     channel.queue_declare(config.push_queue.as_str().into(), durable, push_queue_arguments(config)).await?;
     channel.queue_declare(config.ready_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.email_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.audit_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.status_queue.as_str().into(), durable, FieldTable::default()).await?;
     for delay in config.retry_delays() {
         // Expired messages dead-letter through the default exchange straight

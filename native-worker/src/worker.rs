@@ -92,6 +92,7 @@ impl Worker {
             batch_size: config.relay_batch_size.max(1),
             interval: config.relay_interval(),
             retention: config.outbox_retention(),
+            audit_retention: config.audit_retention(),
             metrics: metrics.clone(),
         });
         let probes = Arc::new(Probes {

@@ -140,7 +140,13 @@ async fn json_the_pipeline_cannot_carry_back_is_refused_at_the_edge() {
     let answer =
         app.post_authed("/api/v1/notifications/test/", &staff, &json!({"user_id": user_id, "metadata": deep})).await;
     assert_eq!(answer.status, 400, "{}", answer.text);
-    let queued: i64 = app.db().await.query_one("SELECT count(*) FROM outbox", &[]).await.unwrap().get(0);
+    let queued: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM outbox WHERE routing_key <> 'audit.events'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(queued, 2, "only the two verification emails; nothing the worker could choke on");
 }
 

@@ -1,6 +1,7 @@
 //! One test binary for the whole API (zero2prod's layout): each module pins
 //! the behaviour of one area, driving the real components through the host.
 
+mod audit;
 mod docs;
 mod hardening;
 mod health;

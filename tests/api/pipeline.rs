@@ -43,7 +43,8 @@ async fn system() -> System {
     let app = spawn_with(
         Spawn::default()
             .variable("email_queue", config.email_queue.clone())
-            .variable("push_queue", config.push_queue.clone()),
+            .variable("push_queue", config.push_queue.clone())
+            .variable("audit_queue", config.audit_queue.clone()),
     )
     .await;
     config.database_url = app.database_url.clone();
@@ -115,5 +116,26 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     })
     .await;
     assert!(status.to_string().contains("skip"), "{status}");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn audit_events_reach_the_audit_queue() {
+    let system = system().await;
+    let app = &system.app;
+    let (email, _, registered) = app.registered_user().await;
+    let id = registered["data"]["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.login(&email, "not-the-password").await.status, 401);
+
+    let registered_event =
+        next_message(&system.channel, &system.config.audit_queue, |m| m["action"] == "user.registered").await;
+    assert_eq!(registered_event["subject_id"], id.as_str());
+    assert_eq!(registered_event["actor_kind"], "user");
+    assert_eq!(registered_event["outcome"], "success");
+    assert!(registered_event["id"].is_number() && registered_event["occurred_at"].is_string());
+    let failed =
+        next_message(&system.channel, &system.config.audit_queue, |m| m["action"] == "auth.login_failed").await;
+    assert_eq!((failed["outcome"].as_str(), failed["subject_id"].as_str()), (Some("failure"), Some(id.as_str())));
+    assert!(!failed.to_string().contains("not-the-password"), "no secret leaves: {failed}");
     system.stop().await;
 }

@@ -62,7 +62,8 @@ async fn register_creates_the_user_and_returns_a_session() {
         .unwrap()
         .get(0);
     assert_eq!(stored, 1);
-    let event = db.query_one("SELECT routing_key, payload FROM outbox", &[]).await.unwrap();
+    let event =
+        db.query_one("SELECT routing_key, payload FROM outbox WHERE routing_key <> 'audit.events'", &[]).await.unwrap();
     assert_eq!(event.get::<_, String>(0), "email.queue");
     let payload: serde_json::Value = event.get(1);
     assert_eq!(payload["notification_type"], "email");

@@ -46,6 +46,10 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         ("GET" | "HEAD", "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => |_, _| jwks(),
         ("POST", "/api/v1/auth/login/") => |r, c| login::handle(r, c.get()),
         ("GET", "/api/v1/auth/sessions/") => |r, _| sessions::list(r),
+        ("GET", "/api/v1/auth/audit/") => |r, _| {
+            let (db, user) = component_kit::auth::account(r)?;
+            component_kit::audit::page(&db, r, user.id)
+        },
         ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
         ("POST", "/api/v1/auth/refresh/") => |r, _| refresh::handle(r),
         ("POST", "/api/v1/auth/logout/") => |r, _| logout::handle(r),
@@ -59,7 +63,9 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, _| mfa::confirm(r),
         ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
         (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
-        (_, "/api/v1/auth/sessions/") => return Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        (_, "/api/v1/auth/sessions/" | "/api/v1/auth/audit/") => {
+            return Err(ApiError::MethodNotAllowed { allow: "GET" });
+        }
         (_, "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => {
             return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
         }

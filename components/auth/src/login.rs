@@ -7,15 +7,17 @@
 //! an account with two-factor sign-in, the right password answers a
 //! challenge for `POST /api/v1/auth/login/mfa/` instead of a session.
 
+use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::users::UserRecord;
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
-use user_domain::Email;
+use serde_json::json;
 use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
 use user_domain::validation::Fields;
+use user_domain::{Email, UserId};
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
@@ -35,22 +37,38 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     // from many addresses cannot all pass a check made before any of them
     // was recorded. A success clears the count.
     let failures = crate::limits::login_failures_per_account()?;
-    failures.hit(cache, &account_key, now)?;
+    let email = Email::parse(email).ok();
+    if let Err(locked) = failures.hit(cache, &account_key, now) {
+        // Best effort: the lockout stands whether or not it could be recorded.
+        let _ = Db::connect().and_then(|db| {
+            let subject = match &email {
+                Some(email) => store::users::id_by_email(&db, email)?,
+                None => None,
+            };
+            failed_login(request, &db, subject, Outcome::Denied, "failure_allowance_spent")
+        });
+        return Err(locked);
+    }
 
     let db = Db::connect()?;
-    let found = match Email::parse(email) {
-        Ok(email) => store::users::credentials(&db, &email)?,
-        Err(_) => None,
+    let found = match &email {
+        Some(email) => store::users::credentials(&db, email)?,
+        None => None,
     };
     let user = match found {
         Some(found) if verify_password(password, &found.password_hash) => found.user,
-        Some(_) => return Err(ApiError::InvalidCredentials),
+        Some(found) => {
+            failed_login(request, &db, Some(found.user.id), Outcome::Failure, "wrong_password")?;
+            return Err(ApiError::InvalidCredentials);
+        }
         None => {
             verify_against_dummy(password);
+            failed_login(request, &db, None, Outcome::Failure, "unknown_account")?;
             return Err(ApiError::InvalidCredentials);
         }
     };
     if !user.is_active {
+        failed_login(request, &db, Some(user.id), Outcome::Denied, "deactivated")?;
         return Err(ApiError::Forbidden("This account is deactivated"));
     }
 
@@ -71,12 +89,28 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     Ok(reply)
 }
 
+/// Records a sign-in that did not happen, and why (no secret, no email).
+fn failed_login(
+    request: &ApiRequest,
+    db: &Db,
+    subject: Option<UserId>,
+    outcome: Outcome,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let mut event = AuditEvent::new(request, "auth.login_failed", Actor::Anonymous)
+        .outcome(outcome)
+        .details(json!({"reason": reason}));
+    event.subject = subject;
+    Ok(store::audit::record(db, &event)?)
+}
+
 /// A signed-in user's new session and `last_login`. With
 /// `mfa_required_for_staff`, a staff member without a second factor gets a
 /// token without staff power (the staff endpoints check the same rule).
 pub fn start_session(request: &ApiRequest, db: &Db, user: &UserRecord, has_mfa: bool) -> Result<Reply, ApiError> {
     let staff = staff_claim(user.is_staff, has_mfa)?;
     let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
-    let user = store::users::record_login(db, user.id, &session)?.ok_or(ApiError::InvalidCredentials)?;
+    let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id)).details(json!({"second_factor": has_mfa}));
+    let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
     Ok(Reply::ok(200, "Login successful", session.to_json(Some(user.to_json()))))
 }

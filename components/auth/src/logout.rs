@@ -2,6 +2,7 @@
 //! or with `all: true` every session of its user, which needs a live token.
 //! Logging out twice is fine; a token the service never issued is a 401.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::db::Db;
 use component_kit::store::{self, sessions::LogOut};
 use component_kit::{ApiError, ApiRequest, Reply};
@@ -17,12 +18,10 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     fields.finish()?;
     let hash = digest(token.ok_or_else(|| ApiError::internal("validated field missing"))?);
     let db = Db::connect()?;
-    let count = match store::sessions::log_out(&db, &hash, all)? {
+    let audit = AuditEvent::new(request, "auth.logout", Actor::Owner).details(json!({"all": all}));
+    let count = match store::sessions::log_out(&db, &hash, all, &audit)? {
         LogOut::Revoked(count) => count,
-        LogOut::Unknown => return Err(ApiError::Unauthorized("The refresh token is not valid")),
-        LogOut::NotLive => {
-            return Err(ApiError::Unauthorized("Signing out everywhere needs a live refresh token"));
-        }
+        LogOut::Refused => return Err(ApiError::Unauthorized("The refresh token is not valid (or not live)")),
     };
     let message = if all { "Logged out of every session" } else { "Logged out" };
     Ok(Reply::ok(200, message, json!({"revoked_tokens": count})))

@@ -16,6 +16,7 @@
 //! step is spent). Wrong codes, like wrong passwords, count against the
 //! account's failure allowance, counted before the check.
 
+use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
@@ -117,7 +118,8 @@ fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError>
 pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
     let (db, user) = auth::account(request)?;
     let secret = Secret::generate().map_err(ApiError::internal)?;
-    if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?)? {
+    let audit = AuditEvent::new(request, "auth.mfa_enrolment_started", Actor::User(user.id));
+    if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?, &audit)? {
         return Err(ApiError::Conflict("Two-factor sign-in is already on"));
     }
     Ok(Reply::ok(
@@ -148,7 +150,8 @@ pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
         .verify(code, now_secs())
         .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
     let (shown, digests) = recovery_codes()?;
-    if !store::mfa::confirm(&db, user.id, step, &digests)? {
+    let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id));
+    if !store::mfa::confirm(&db, user.id, step, &digests, &audit)? {
         return Err(ApiError::Conflict("Two-factor sign-in is already on"));
     }
     Ok(Reply::ok(
@@ -162,7 +165,7 @@ pub fn disable(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, Api
     let (db, user) = auth::account(request)?;
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
-    store::mfa::disable(&db, user.id)?;
+    store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id)))?;
     Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", json!({"enabled": false})))
 }
 
@@ -171,7 +174,8 @@ pub fn replace_recovery_codes(request: &ApiRequest, cache: Option<&Cache>) -> Re
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
     let (shown, digests) = recovery_codes()?;
-    store::mfa::replace_recovery_codes(&db, user.id, &digests)?;
+    let audit = AuditEvent::new(request, "auth.mfa_recovery_codes_replaced", Actor::User(user.id));
+    store::mfa::replace_recovery_codes(&db, user.id, &digests, &audit)?;
     Ok(Reply::ok(200, "New recovery codes; the old ones no longer work", json!({"recovery_codes": shown})))
 }
 
@@ -202,8 +206,8 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
 
     let failures = crate::limits::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
-    if is_totp_code(code) {
-        check_totp(&db, &user, code)?;
+    let checked = if is_totp_code(code) {
+        check_totp(&db, &user, code)
     } else {
         let notice = Event::email_to_user(
             user.id,
@@ -211,9 +215,16 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
             json!({"name": user.name, "email": user.email}),
             &request.correlation_id,
         )?;
-        if !store::mfa::spend_recovery_code(&db, user.id, &recovery_digest(code), &notice)? {
-            return Err(invalid_code());
+        let audit = AuditEvent::new(request, "auth.mfa_recovery_code_used", Actor::User(user.id));
+        match store::mfa::spend_recovery_code(&db, user.id, &recovery_digest(code), &notice, &audit)? {
+            true => Ok(()),
+            false => Err(invalid_code()),
         }
+    };
+    if let Err(error) = checked {
+        let failed = AuditEvent::new(request, "auth.mfa_failed", Actor::User(user.id)).outcome(Outcome::Failure);
+        store::audit::record(&db, &failed)?;
+        return Err(error);
     }
     if !store::mfa::spend_challenge(&db, &challenge)? {
         return Err(invalid_challenge());

@@ -11,6 +11,7 @@
 //!
 //! Both changes send a `password_changed` email event.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
@@ -125,7 +126,9 @@ fn set_password(
         &request.correlation_id,
     )?;
     let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
-    Ok(store::users::set_password(db, account.id, &change)?)
+    let action = if session.is_some() { "auth.password_changed" } else { "auth.password_reset" };
+    let audit = AuditEvent::new(request, action, Actor::User(account.id));
+    Ok(store::users::set_password(db, account.id, &change, &audit)?)
 }
 
 /// A new password for an account, judged against its email and name.

@@ -5,6 +5,7 @@
 //! again means it was copied: the whole family is revoked, so neither the
 //! thief nor the victim can go on with that session.
 
+use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::db::Db;
 use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
@@ -26,7 +27,8 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     let child = NewRefresh::generate(&tokens, Client::of(request))?;
     let Some(rotated) = store::sessions::rotate(&db, &hash, &child)? else {
         // Spent before: a replay. Revoke everything descended from that login.
-        store::sessions::revoke_family_of_spent(&db, &hash)?;
+        let audit = AuditEvent::new(request, "auth.refresh_reuse_detected", Actor::Anonymous).outcome(Outcome::Denied);
+        store::sessions::revoke_family_of_spent(&db, &hash, &audit)?;
         return Err(ApiError::Unauthorized("The refresh token is not valid"));
     };
     let staff = staff_claim(rotated.is_staff, rotated.has_mfa)?;

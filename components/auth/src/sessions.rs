@@ -4,6 +4,7 @@
 //! `DELETE /api/v1/auth/sessions/{id}/` ends one at once. Ending a session
 //! that is not the caller's is a 404, like one that does not exist.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::sessions::describe;
 use component_kit::{ApiError, ApiRequest, Reply, auth, store};
 use serde_json::{Value, json};
@@ -24,7 +25,8 @@ pub fn end(request: &ApiRequest) -> Result<Reply, ApiError> {
     let id = path.strip_prefix(PREFIX).and_then(|rest| rest.strip_suffix('/')).ok_or_else(not_found)?;
     let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
     let (db, user) = auth::account(request)?;
-    if !store::sessions::end(&db, user.id, id, "session_ended")? {
+    let audit = AuditEvent::new(request, "auth.session_ended", Actor::User(user.id)).details(json!({"session": id}));
+    if !store::sessions::end(&db, user.id, id, "session_ended", &audit)? {
         return Err(not_found());
     }
     Ok(Reply::ok(200, "Session ended", json!({"id": id, "ended": true})))

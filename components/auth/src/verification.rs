@@ -3,6 +3,7 @@
 //! (authenticated) issues a new one. Only the token's digest is stored, and
 //! a new token replaces the old one.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
@@ -23,7 +24,8 @@ pub fn verify(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     fields.finish()?;
     let token = token.ok_or_else(|| ApiError::internal("validated field missing"))?;
     let db = Db::connect()?;
-    let user = store::users::verify_email(&db, &digest(token))?
+    let audit = AuditEvent::new(request, "auth.email_verified", Actor::Owner);
+    let user = store::users::verify_email(&db, &digest(token), &audit)?
         .ok_or_else(|| ApiError::validation_of("token", "is invalid, expired or already used"))?;
     users::invalidate(cache, user);
     Ok(Reply::ok(200, "Email verified", json!({"email_verified": true})))

@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 use user_domain::ApiError;
 
+use crate::audit::AuditEvent;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database unavailable: {0}")]
@@ -80,27 +82,71 @@ fn classify(error: pg4::PgError) -> DbError {
 
 /// A statement that yields rows: `with` holds common table expressions run
 /// first (data-modifying ones included, since PostgreSQL allows those only at
-/// the top level), `select` gives the rows. [`Db::rows`] adds the aggregate.
+/// the top level), `select` gives the rows. [`Db::rows`] adds the aggregate
+/// and, for an [`audited`](Rows::audited) statement, the audit event.
 #[derive(Clone, Copy, Debug)]
 pub struct Rows<'a> {
     pub with: &'a str,
     pub select: &'a str,
+    audit: Option<&'a AuditEvent>,
 }
+
+/// The audit event's two inserts, into the trail and into the outbox, done
+/// only when the statement answered a row (it changed something). `{event}`
+/// and `{queue}` are the parameters holding the event and its queue.
+const AUDIT_CTES: &str = "audit_event AS ( \
+         SELECT e, coalesce((e->>'subject_id')::uuid, \
+                            (SELECT coalesce(to_jsonb(a)->>'user_id', to_jsonb(a)->>'id')::uuid FROM answer a LIMIT 1) \
+                           ) AS subject \
+         FROM (SELECT {event}::jsonb AS e) given \
+     ), \
+     audited AS ( \
+         INSERT INTO audit_events (actor_id, actor_kind, subject_id, action, outcome, client_address, \
+                                   correlation_id, details) \
+         SELECT coalesce((e->>'actor_id')::uuid, CASE WHEN e->>'actor_kind' = 'user' THEN subject END), \
+                e->>'actor_kind', subject, e->>'action', e->>'outcome', e->>'client_address', \
+                e->>'correlation_id', e->'details' \
+         FROM audit_event WHERE EXISTS (SELECT 1 FROM answer) \
+         RETURNING id, occurred_at, actor_id, subject_id \
+     ), \
+     audit_relayed AS ( \
+         INSERT INTO outbox (routing_key, payload, priority) \
+         SELECT {queue}, e || jsonb_build_object('id', a.id, 'occurred_at', a.occurred_at, \
+                                                 'actor_id', a.actor_id, 'subject_id', a.subject_id), 3 \
+         FROM audited a, audit_event \
+     )";
 
 impl<'a> Rows<'a> {
     pub const fn select(select: &'a str) -> Self {
-        Self { with: "", select }
+        Self { with: "", select, audit: None }
     }
 
     pub const fn with(with: &'a str, select: &'a str) -> Self {
-        Self { with, select }
+        Self { with, select, audit: None }
     }
 
-    /// The statement sent: always exactly one row, one JSONB column.
-    fn sql(&self) -> String {
+    /// Records `event` in the audit trail in the same statement, if the
+    /// statement answers at least one row.
+    pub const fn audited(mut self, event: &'a AuditEvent) -> Self {
+        self.audit = Some(event);
+        self
+    }
+
+    /// The statement sent (always exactly one row, one JSONB column) for
+    /// `bound` parameters of the caller's own.
+    fn sql(&self, bound: usize) -> String {
         let with = if self.with.trim().is_empty() { String::new() } else { format!("{}, ", self.with.trim()) };
+        let audit = match self.audit {
+            Some(_) => format!(
+                ", {}",
+                AUDIT_CTES
+                    .replace("{event}", &format!("${}", bound + 1))
+                    .replace("{queue}", &format!("${}", bound + 2))
+            ),
+            None => String::new(),
+        };
         format!(
-            "WITH {with}answer AS ({}) SELECT coalesce(jsonb_agg(answer), '[]'::jsonb) AS answer FROM answer",
+            "WITH {with}answer AS ({}){audit} SELECT coalesce(jsonb_agg(answer), '[]'::jsonb) AS answer FROM answer",
             self.select
         )
     }
@@ -122,7 +168,16 @@ impl Db {
 
     /// Every row of `rows`, decoded from its columns by name.
     pub fn rows<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Vec<T>, DbError> {
-        let set = self.0.query(&rows.sql(), params).map_err(classify)?;
+        let sql = rows.sql(params.len());
+        let set = match rows.audit {
+            Some(event) => {
+                let mut all = params.to_vec();
+                all.extend([param::json(&event.to_json()), param::text(event.queue.clone())]);
+                self.0.query(&sql, &all)
+            }
+            None => self.0.query(&sql, params),
+        }
+        .map_err(classify)?;
         match set.rows.first().and_then(|row| row.first()) {
             Some(DbValue::Jsonb(json)) => serde_json::from_slice(json).map_err(|e| DbError::Decode(e.to_string())),
             other => Err(DbError::Decode(format!("expected one JSONB row, got {other:?}"))),
@@ -188,13 +243,13 @@ mod tests {
 
     #[test]
     fn every_statement_is_wrapped_to_answer_one_row() {
-        let plain = Rows::select("SELECT id FROM users WHERE email = $1").sql();
+        let plain = Rows::select("SELECT id FROM users WHERE email = $1").sql(1);
         assert_eq!(
             plain,
             "WITH answer AS (SELECT id FROM users WHERE email = $1) \
              SELECT coalesce(jsonb_agg(answer), '[]'::jsonb) AS answer FROM answer"
         );
-        let chained = Rows::with("gone AS (DELETE FROM users RETURNING id)", "SELECT id FROM gone").sql();
+        let chained = Rows::with("gone AS (DELETE FROM users RETURNING id)", "SELECT id FROM gone").sql(0);
         assert!(chained.starts_with("WITH gone AS (DELETE FROM users RETURNING id), answer AS (SELECT id FROM gone)"));
     }
 

@@ -19,6 +19,7 @@
 //! - [`sessions`]: access and refresh token issuance.
 //! - [`auth`]: who is calling (bearer tokens, staff, service keys).
 //! - [`events`]: outbox events in the contract's message shape.
+//! - [`audit`]: audit trail events, written with the change they record.
 //! - [`log`]: one-line structured logs carrying the correlation ID.
 //!
 //! Rules for every component: handlers reach the database only through
@@ -26,6 +27,7 @@
 //! because connections are pooled by the runtime and an explicit transaction
 //! left open by a failed request could leak into the next one.
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;

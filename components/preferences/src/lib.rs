@@ -9,6 +9,7 @@
 //! one and the worker's) so it is seen at once everywhere; a Redis outage
 //! falls back to the database, never to an error.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
@@ -103,7 +104,11 @@ fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<
     fields.finish()?;
 
     // None: deactivated between the check and the update.
-    let preferences = store::preferences::update(&db, caller.id, email, push)?
+    let fields: Vec<&str> =
+        [("email", email), ("push", push)].into_iter().filter(|(_, v)| v.is_some()).map(|(f, _)| f).collect();
+    let audit = AuditEvent::new(request, "user.preferences_changed", Actor::User(caller.id))
+        .details(serde_json::json!({"fields": fields, "email": email, "push": push}));
+    let preferences = store::preferences::update(&db, caller.id, email, push, &audit)?
         .ok_or(ApiError::Forbidden("This account is deactivated"))?;
     users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Preferences updated", preferences))

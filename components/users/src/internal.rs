@@ -1,8 +1,9 @@
 //! `GET /api/v1/internal/users/{id}/`: what the push and email services need
 //! to address a user, for callers holding a service key.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::db::Db;
-use component_kit::{ApiError, ApiRequest, Reply, auth, users};
+use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
 use serde_json::json;
 use user_domain::UserId;
 
@@ -10,6 +11,7 @@ pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     auth::service(request)?;
     let db = Db::connect()?;
     let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "service.user_looked_up", Actor::Service).subject(id))?;
     Ok(Reply::ok(
         200,
         "User",

@@ -63,6 +63,10 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
             "DELETE" => staff::end_sessions(request, user_id(id)?),
             _ => not_allowed("GET, DELETE"),
         },
+        ["api", "v1", "users", id, "audit"] => match method {
+            "GET" => staff::audit(request, user_id(id)?),
+            _ => not_allowed("GET"),
+        },
         ["api", "v1", "users", id, "sessions", session] => match method {
             "DELETE" => staff::end_session(request, user_id(id)?, session),
             _ => not_allowed("DELETE"),

@@ -2,6 +2,7 @@
 //! user onto `push.queue`, through the outbox, so operators can check the
 //! whole delivery path. Answers 202: delivery happens later, in the worker.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::events::Event;
 use component_kit::{ApiError, ApiRequest, Reply, auth, config, store, users};
 use serde_json::{Map, Value, json};
@@ -51,6 +52,9 @@ pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
         "metadata": metadata,
     });
     let event = Event { queue: config::var("push_queue")?, payload: message, priority: priority as i16 };
-    store::outbox::append(&db, &event)?;
+    let audit = AuditEvent::new(request, "staff.test_notification_sent", Actor::Staff(caller.id))
+        .subject(user)
+        .details(json!({"request_id": request_id, "template_code": template_code}));
+    store::outbox::append_audited(&db, &event, &audit)?;
     Ok(Reply::ok(202, "Test notification queued", json!({"request_id": request_id, "user_id": user, "queued": true})))
 }

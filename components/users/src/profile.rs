@@ -3,11 +3,13 @@
 //! `push_token` clears it), DELETE deactivates the account and ends its
 //! sessions. Every change drops the user's cached records.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::auth;
 use component_kit::cache::Cache;
 use component_kit::store::{self, users::Change};
 use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
+use serde_json::json;
 use user_domain::validation::{Fields, Patch};
 use user_domain::{PushToken, UserName};
 
@@ -47,7 +49,16 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
         Patch::Null => Change::Clear,
         Patch::Value(token) => Change::Set(token),
     };
-    let updated = store::users::update_profile(&db, caller.id, name, push_token)?;
+    let mut changed = Vec::new();
+    if name.is_some() {
+        changed.push("name");
+    }
+    if !matches!(push_token, Change::Keep) {
+        changed.push("push_token");
+    }
+    let audit =
+        AuditEvent::new(request, "user.profile_changed", Actor::User(caller.id)).details(json!({"fields": changed}));
+    let updated = store::users::update_profile(&db, caller.id, name, push_token, &audit)?;
     users::invalidate(cache, caller.id);
     // None: deactivated between the check and the update.
     let user = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
@@ -56,7 +67,7 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
-    store::users::deactivate(&db, caller.id)?;
+    store::users::deactivate(&db, caller.id, &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)))?;
     users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", serde_json::json!({"is_active": false})))
 }

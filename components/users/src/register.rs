@@ -5,6 +5,7 @@
 //! not at all; a taken email (case-insensitive, since emails are stored
 //! lower-cased) is a 409.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
@@ -103,7 +104,8 @@ fn create(db: &Db, request: &ApiRequest, new_user: NewUser) -> Result<Reply, Api
         welcome: &welcome,
         session: &session,
     };
-    match store::users::register(db, &account)? {
+    let audit = AuditEvent::new(request, "user.registered", Actor::User(id));
+    match store::users::register(db, &account, &audit)? {
         Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.to_json(Some(user.to_json())))),
         Registered::EmailTaken => Err(ApiError::Conflict("A user with this email already exists")),
     }

@@ -4,6 +4,7 @@
 //! deactivate or delete themselves, so an instance cannot lock itself out by
 //! accident. DELETE erases the account; deactivation is `PATCH is_active`.
 
+use component_kit::audit::{Actor, AuditEvent};
 use component_kit::auth;
 use component_kit::cache::Cache;
 use component_kit::sessions::describe;
@@ -48,15 +49,16 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
     let users: Vec<Value> = page_of_users.users.iter().map(UserRecord::to_json).collect();
     let envelope = Envelope {
-        meta: Some(PageMeta::new(page_of_users.total, page, limit)),
+        meta: Some(PageMeta::new(page_of_users.total, page, limit).into()),
         ..Envelope::ok("Users", Value::Array(users))
     };
     Ok(Reply::json(200, &envelope))
 }
 
 pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "staff.user_viewed", Actor::Staff(caller.id)).subject(id))?;
     Ok(Reply::ok(200, "User", user.to_json()))
 }
 
@@ -85,7 +87,18 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     fields.finish()?;
 
     let change = StaffChange { is_active, is_staff, name };
-    let user = store::users::apply_staff_change(&db, id, &change)?.ok_or(ApiError::NotFound("User"))?;
+    let fields: Vec<&str> = [
+        ("is_active", change.is_active.is_some()),
+        ("is_staff", change.is_staff.is_some()),
+        ("name", change.name.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    let audit = AuditEvent::new(request, "staff.user_changed", Actor::Staff(caller.id))
+        .subject(id)
+        .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
+    let user = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
     users::invalidate(cache, id);
     Ok(Reply::ok(200, "User updated", user.to_json()))
 }
@@ -95,7 +108,8 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     if caller.id == id {
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
-    if !store::users::erase(&db, id)? {
+    let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id)).subject(id);
+    if !store::users::erase(&db, id, &audit)? {
         return Err(ApiError::NotFound("User"));
     }
     users::invalidate(cache, id);
@@ -104,26 +118,37 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
 
 /// `GET /api/v1/users/{id}/sessions/`: the user's active sessions.
 pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "staff.sessions_viewed", Actor::Staff(caller.id)).subject(id))?;
     let sessions: Vec<Value> = store::sessions::active(&db, id)?.iter().map(|s| describe(s, None)).collect();
     Ok(Reply::ok(200, "Sessions", Value::Array(sessions)))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
 pub fn end_sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    let revoked = store::sessions::end_all(&db, id, "ended_by_staff")?;
+    let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id)).subject(id);
+    let revoked = store::sessions::end_all(&db, id, "ended_by_staff", &audit)?;
     Ok(Reply::ok(200, "Every session ended", json!({"revoked_tokens": revoked})))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
 pub fn end_session(request: &ApiRequest, id: UserId, session: &str) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
+    let (db, caller) = auth::staff(request)?;
     let session = uuid::Uuid::parse_str(session).map_err(|_| ApiError::NotFound("Session"))?;
-    if !store::sessions::end(&db, id, session, "ended_by_staff")? {
+    let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))
+        .subject(id)
+        .details(json!({"session": session}));
+    if !store::sessions::end(&db, id, session, "ended_by_staff", &audit)? {
         return Err(ApiError::NotFound("Session"));
     }
     Ok(Reply::ok(200, "Session ended", json!({"id": session, "ended": true})))
+}
+
+/// `GET /api/v1/users/{id}/audit/`: the trail of an account, newest first.
+pub fn audit(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
+    let (db, _) = auth::staff(request)?;
+    component_kit::audit::page(&db, request, id)
 }

@@ -7,6 +7,7 @@ use spin_sdk::pg4::ParameterValue;
 use user_domain::UserId;
 
 use super::Id;
+use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
 
@@ -31,7 +32,7 @@ pub fn is_confirmed(db: &Db, user: UserId) -> Result<bool, DbError> {
 
 /// Stores a new pending secret, replacing an earlier pending one. Returns
 /// false if the user already has a confirmed factor (it stays as it is).
-pub fn start_enrolment(db: &Db, user: UserId, secret_sealed: &str) -> Result<bool, DbError> {
+pub fn start_enrolment(db: &Db, user: UserId, secret_sealed: &str, audit: &AuditEvent) -> Result<bool, DbError> {
     let started: Vec<Id> = db.rows(
         Rows::select(
             "INSERT INTO mfa_totp (user_id, secret_sealed) VALUES ($1, $2) \
@@ -39,7 +40,8 @@ pub fn start_enrolment(db: &Db, user: UserId, secret_sealed: &str) -> Result<boo
                     last_used_step = NULL \
              WHERE mfa_totp.confirmed_at IS NULL \
              RETURNING user_id AS id",
-        ),
+        )
+        .audited(audit),
         &[param::uuid(user), param::text(secret_sealed)],
     )?;
     Ok(!started.is_empty())
@@ -51,7 +53,13 @@ fn digests(recovery_code_hashes: &[String]) -> ParameterValue {
 
 /// Confirms a pending factor with the step of its first code and stores the
 /// recovery codes. Returns false if there was no pending factor.
-pub fn confirm(db: &Db, user: UserId, step: u64, recovery_code_hashes: &[String]) -> Result<bool, DbError> {
+pub fn confirm(
+    db: &Db,
+    user: UserId,
+    step: u64,
+    recovery_code_hashes: &[String],
+    audit: &AuditEvent,
+) -> Result<bool, DbError> {
     let confirmed: Vec<Id> = db.rows(
         Rows::with(
             "confirmed AS ( \
@@ -63,7 +71,8 @@ pub fn confirm(db: &Db, user: UserId, step: u64, recovery_code_hashes: &[String]
                  SELECT confirmed.user_id, digest FROM confirmed, unnest($3::text[]) AS digest \
              )",
             "SELECT user_id AS id FROM confirmed",
-        ),
+        )
+        .audited(audit),
         &[param::uuid(user), param::int(step as i64), digests(recovery_code_hashes)],
     )?;
     Ok(!confirmed.is_empty())
@@ -85,7 +94,13 @@ pub fn spend_step(db: &Db, user: UserId, step: u64) -> Result<bool, DbError> {
 
 /// Spends a recovery code (by digest) and queues the email that says so.
 /// Returns false for a code that is unknown or used.
-pub fn spend_recovery_code(db: &Db, user: UserId, code_hash: &str, notice: &Event) -> Result<bool, DbError> {
+pub fn spend_recovery_code(
+    db: &Db,
+    user: UserId,
+    code_hash: &str,
+    notice: &Event,
+    audit: &AuditEvent,
+) -> Result<bool, DbError> {
     let spent: Vec<Id> = db.rows(
         Rows::with(
             "spent AS ( \
@@ -95,7 +110,8 @@ pub fn spend_recovery_code(db: &Db, user: UserId, code_hash: &str, notice: &Even
                  INSERT INTO outbox (routing_key, payload, priority) SELECT $3, $4, $5 FROM spent LIMIT 1 \
              )",
             "SELECT user_id AS id FROM spent",
-        ),
+        )
+        .audited(audit),
         &[
             param::uuid(user),
             param::text(code_hash),
@@ -108,25 +124,42 @@ pub fn spend_recovery_code(db: &Db, user: UserId, code_hash: &str, notice: &Even
 }
 
 /// Replaces every recovery code of a user with a confirmed factor.
-pub fn replace_recovery_codes(db: &Db, user: UserId, recovery_code_hashes: &[String]) -> Result<(), DbError> {
-    db.execute(
-        "WITH factor AS (SELECT user_id FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
-              cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM factor)) \
-         INSERT INTO mfa_recovery_codes (user_id, code_hash) \
-         SELECT factor.user_id, digest FROM factor, unnest($2::text[]) AS digest",
+pub fn replace_recovery_codes(
+    db: &Db,
+    user: UserId,
+    recovery_code_hashes: &[String],
+    audit: &AuditEvent,
+) -> Result<(), DbError> {
+    let _: Vec<Id> = db.rows(
+        Rows::with(
+            "factor AS (SELECT user_id FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+             cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM factor)), \
+             codes AS ( \
+                 INSERT INTO mfa_recovery_codes (user_id, code_hash) \
+                 SELECT factor.user_id, digest FROM factor, unnest($2::text[]) AS digest \
+             )",
+            "SELECT user_id AS id FROM factor",
+        )
+        .audited(audit),
         &[param::uuid(user), digests(recovery_code_hashes)],
     )?;
     Ok(())
 }
 
 /// Removes the factor and its codes and ends every session of the user.
-pub fn disable(db: &Db, user: UserId) -> Result<(), DbError> {
-    db.execute(
-        "WITH factor AS (DELETE FROM mfa_totp WHERE user_id = $1), \
-              codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1), \
-              challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1) \
-         UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'mfa_disabled' \
-         WHERE user_id = $1 AND revoked_at IS NULL",
+pub fn disable(db: &Db, user: UserId, audit: &AuditEvent) -> Result<(), DbError> {
+    let _: Vec<Id> = db.rows(
+        Rows::with(
+            "factor AS (DELETE FROM mfa_totp WHERE user_id = $1 RETURNING user_id), \
+             codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1), \
+             challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1), \
+             revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'mfa_disabled' \
+                 WHERE user_id = $1 AND revoked_at IS NULL \
+             )",
+            "SELECT user_id AS id FROM factor",
+        )
+        .audited(audit),
         &[param::uuid(user)],
     )?;
     Ok(())

@@ -14,6 +14,7 @@
 //! - Timestamps are read only inside the JSON answer (never as a TIMESTAMPTZ
 //!   column) and written with `now()` or `to_timestamp($n)`.
 
+pub mod audit;
 pub mod idempotency;
 pub mod mfa;
 pub mod outbox;

@@ -2,12 +2,25 @@
 //! Statements that cause an event insert it themselves (see [`super::users`]);
 //! this is for events with no change of their own.
 
-use crate::db::{Db, DbError, param};
+use crate::audit::AuditEvent;
+use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
 
 pub fn append(db: &Db, event: &Event) -> Result<(), DbError> {
     db.execute(
         "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)",
+        &[param::text(event.queue.clone()), param::json(&event.payload), param::int16(event.priority)],
+    )?;
+    Ok(())
+}
+
+/// [`append`], recording `audit` in the same statement.
+pub fn append_audited(db: &Db, event: &Event, audit: &AuditEvent) -> Result<(), DbError> {
+    let _: Vec<serde_json::Value> = db.rows(
+        Rows::select(
+            "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3) RETURNING id AS outbox_id",
+        )
+        .audited(audit),
         &[param::text(event.queue.clone()), param::json(&event.payload), param::int16(event.priority)],
     )?;
     Ok(())

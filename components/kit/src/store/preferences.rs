@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::users::Preferences;
 use user_domain::UserId;
@@ -26,13 +27,20 @@ pub fn of(db: &Db, user: UserId) -> Result<Option<Stored>, DbError> {
 
 /// Changes the given flags of an active user's preferences; `None` keeps one.
 /// Returns them as stored, or `None` if the user is gone or deactivated.
-pub fn update(db: &Db, user: UserId, email: Option<bool>, push: Option<bool>) -> Result<Option<Preferences>, DbError> {
+pub fn update(
+    db: &Db,
+    user: UserId,
+    email: Option<bool>,
+    push: Option<bool>,
+    audit: &AuditEvent,
+) -> Result<Option<Preferences>, DbError> {
     db.first(
         Rows::select(
             "UPDATE user_preferences p SET email = COALESCE($2, p.email), push = COALESCE($3, p.push), \
                     updated_at = now() \
              FROM users u WHERE u.preferences_id = p.id AND u.id = $1 AND u.is_active RETURNING p.email, p.push",
-        ),
+        )
+        .audited(audit),
         &[param::uuid(user), param::opt_boolean(email), param::opt_boolean(push)],
     )
 }

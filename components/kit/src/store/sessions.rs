@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use user_domain::UserId;
 
+use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::sessions::NewRefresh;
 
@@ -49,21 +50,25 @@ pub fn rotate(db: &Db, presented_digest: &str, child: &NewRefresh) -> Result<Opt
 }
 
 /// A spent token was presented again: revokes everything descended from
-/// that login.
-pub fn revoke_family_of_spent(db: &Db, presented_digest: &str) -> Result<(), DbError> {
-    db.execute(
-        "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'reuse_detected' \
-         WHERE revoked_at IS NULL AND family_id IN \
-           (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND spent_at IS NOT NULL)",
+/// that login. Returns whether the token was a spent one (a replay).
+pub fn revoke_family_of_spent(db: &Db, presented_digest: &str, audit: &AuditEvent) -> Result<bool, DbError> {
+    let families: Vec<serde_json::Value> = db.rows(
+        Rows::with(
+            "replayed AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1 AND spent_at IS NOT NULL), \
+             revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'reuse_detected' \
+                 WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM replayed) \
+             )",
+            "SELECT user_id FROM replayed",
+        )
+        .audited(audit),
         &[param::text(presented_digest)],
     )?;
-    Ok(())
+    Ok(!families.is_empty())
 }
 
 #[derive(Deserialize)]
 struct LoggedOut {
-    known: bool,
-    live: bool,
     revoked: i64,
 }
 
@@ -72,39 +77,37 @@ struct LoggedOut {
 pub enum LogOut {
     /// This many live tokens were revoked.
     Revoked(u64),
-    /// The token was never issued.
-    Unknown,
-    /// `all` was asked with a token that is spent, revoked or expired.
-    NotLive,
+    /// The token was never issued, or `all` was asked with a token that is
+    /// spent, revoked or expired.
+    Refused,
 }
 
 /// Ends the session of a refresh token, or with `all` every session of its
 /// user. Ending one session twice is harmless; ending every session needs a
 /// live token, so an old stolen token cannot sign its victim out everywhere.
-pub fn log_out(db: &Db, presented_digest: &str, all: bool) -> Result<LogOut, DbError> {
+pub fn log_out(db: &Db, presented_digest: &str, all: bool, audit: &AuditEvent) -> Result<LogOut, DbError> {
     let outcome: Option<LoggedOut> = db.first(
         Rows::with(
             "target AS ( \
                  SELECT user_id, family_id, \
                         (spent_at IS NULL AND revoked_at IS NULL AND expires_at > now()) AS live \
                  FROM refresh_tokens WHERE token_hash = $1 \
-             ), revoked AS ( \
+             ), allowed AS (SELECT * FROM target WHERE live OR NOT $2), \
+             revoked AS ( \
                  UPDATE refresh_tokens SET revoked_at = now(), \
                         revoked_reason = CASE WHEN $2 THEN 'logout_all' ELSE 'logout' END \
-                 WHERE revoked_at IS NULL AND CASE WHEN $2 THEN user_id IN (SELECT user_id FROM target WHERE live) \
-                                                   ELSE family_id IN (SELECT family_id FROM target) END \
+                 WHERE revoked_at IS NULL AND CASE WHEN $2 THEN user_id IN (SELECT user_id FROM allowed) \
+                                                   ELSE family_id IN (SELECT family_id FROM allowed) END \
                  RETURNING id \
              )",
-            "SELECT EXISTS (SELECT 1 FROM target) AS known, EXISTS (SELECT 1 FROM target WHERE live) AS live, \
-                    (SELECT count(*) FROM revoked) AS revoked",
-        ),
+            "SELECT user_id, (SELECT count(*) FROM revoked) AS revoked FROM allowed",
+        )
+        .audited(audit),
         &[param::text(presented_digest), param::boolean(all)],
     )?;
     Ok(match outcome {
-        Some(o) if !o.known => LogOut::Unknown,
-        Some(o) if all && !o.live => LogOut::NotLive,
         Some(o) => LogOut::Revoked(o.revoked.max(0) as u64),
-        None => LogOut::Unknown,
+        None => LogOut::Refused,
     })
 }
 
@@ -143,7 +146,7 @@ struct Ended {
 /// Ends one of the user's active sessions: its refresh tokens stop working
 /// at once. Returns false if the user has no such active session (another
 /// user's session included).
-pub fn end(db: &Db, user: UserId, session: uuid::Uuid, reason: &str) -> Result<bool, DbError> {
+pub fn end(db: &Db, user: UserId, session: uuid::Uuid, reason: &str, audit: &AuditEvent) -> Result<bool, DbError> {
     let ended: Option<Ended> = db.first(
         Rows::with(
             "ended AS ( \
@@ -153,17 +156,26 @@ pub fn end(db: &Db, user: UserId, session: uuid::Uuid, reason: &str) -> Result<b
                                      AND revoked_at IS NULL AND spent_at IS NULL AND expires_at > now()) \
                  RETURNING id \
              )",
-            "SELECT count(*) AS ended FROM ended",
-        ),
+            "SELECT $1::uuid AS user_id, count(*) AS ended FROM ended HAVING count(*) > 0",
+        )
+        .audited(audit),
         &[param::uuid(user), param::uuid(session), param::text(reason)],
     )?;
     Ok(ended.is_some_and(|e| e.ended > 0))
 }
 
 /// Ends every session of the user; returns how many tokens were revoked.
-pub fn end_all(db: &Db, user: UserId, reason: &str) -> Result<u64, DbError> {
-    db.execute(
-        "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+pub fn end_all(db: &Db, user: UserId, reason: &str, audit: &AuditEvent) -> Result<u64, DbError> {
+    let ended: Option<Ended> = db.first(
+        Rows::with(
+            "ended AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2 \
+                 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id \
+             )",
+            "SELECT $1::uuid AS user_id, count(*) AS ended FROM ended",
+        )
+        .audited(audit),
         &[param::uuid(user), param::text(reason)],
-    )
+    )?;
+    Ok(ended.map_or(0, |e| e.ended.max(0) as u64))
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use user_domain::{Email, PushToken, UserId, UserName};
 
 use super::Id;
+use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
 use crate::sessions::Session;
@@ -58,7 +59,7 @@ pub fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, DbErro
 
 /// Records a successful login: the new session (family) and `last_login`.
 /// Returns the account as it is now, or `None` if the user is gone.
-pub fn record_login(db: &Db, id: UserId, session: &Session) -> Result<Option<UserRecord>, DbError> {
+pub fn record_login(db: &Db, id: UserId, session: &Session, audit: &AuditEvent) -> Result<Option<UserRecord>, DbError> {
     let refresh = &session.refresh;
     db.first(
         Rows::with(
@@ -67,7 +68,8 @@ pub fn record_login(db: &Db, id: UserId, session: &Session) -> Result<Option<Use
                  VALUES ($1, $2, $3, to_timestamp($4), $5, $6) \
              ), u AS (UPDATE users SET last_login = now() WHERE id = $1 RETURNING *)",
             concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
-        ),
+        )
+        .audited(audit),
         &[
             param::uuid(id),
             param::uuid(session.id),
@@ -102,7 +104,7 @@ pub enum Registered {
 
 /// Creates the user, its preferences, its first session and its
 /// verification email in one statement: all of them or none.
-pub fn register(db: &Db, account: &NewAccount<'_>) -> Result<Registered, DbError> {
+pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result<Registered, DbError> {
     let created = db.first(
         Rows::with(
             "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
@@ -118,7 +120,8 @@ pub fn register(db: &Db, account: &NewAccount<'_>) -> Result<Registered, DbError
                  SELECT u.id, $12, $13, to_timestamp($14), $15, $16 FROM u \
              )",
             concat!("SELECT ", user_columns!(), " FROM u, p"),
-        ),
+        )
+        .audited(audit),
         &[
             param::boolean(account.preferences.email),
             param::boolean(account.preferences.push),
@@ -202,7 +205,12 @@ pub struct StaffChange {
 
 /// Applies a staff change; a deactivation also ends every session.
 /// Returns the changed account, or `None` if there is no such user.
-pub fn apply_staff_change(db: &Db, id: UserId, change: &StaffChange) -> Result<Option<UserRecord>, DbError> {
+pub fn apply_staff_change(
+    db: &Db,
+    id: UserId,
+    change: &StaffChange,
+    audit: &AuditEvent,
+) -> Result<Option<UserRecord>, DbError> {
     db.first(
         Rows::with(
             "u AS ( \
@@ -214,7 +222,8 @@ pub fn apply_staff_change(db: &Db, id: UserId, change: &StaffChange) -> Result<O
                  WHERE user_id IN (SELECT id FROM u WHERE NOT is_active) AND revoked_at IS NULL \
              )",
             concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
-        ),
+        )
+        .audited(audit),
         &[
             param::uuid(id),
             param::opt_boolean(change.is_active),
@@ -226,13 +235,14 @@ pub fn apply_staff_change(db: &Db, id: UserId, change: &StaffChange) -> Result<O
 
 /// Erases an account and its preferences (its sessions go by cascade).
 /// Returns whether there was such a user.
-pub fn erase(db: &Db, id: UserId) -> Result<bool, DbError> {
+pub fn erase(db: &Db, id: UserId, audit: &AuditEvent) -> Result<bool, DbError> {
     let gone: Vec<Id> = db.rows(
         Rows::with(
             "gone AS (DELETE FROM users WHERE id = $1 RETURNING id, preferences_id), \
              prefs AS (DELETE FROM user_preferences WHERE id IN (SELECT preferences_id FROM gone))",
             "SELECT id FROM gone",
-        ),
+        )
+        .audited(audit),
         &[param::uuid(id)],
     )?;
     Ok(!gone.is_empty())
@@ -252,6 +262,7 @@ pub fn update_profile(
     id: UserId,
     name: Option<&UserName>,
     push_token: Change<&PushToken>,
+    audit: &AuditEvent,
 ) -> Result<Option<UserRecord>, DbError> {
     let (set_token, token) = match push_token {
         Change::Keep => (false, None),
@@ -266,7 +277,8 @@ pub fn update_profile(
                  WHERE id = $1 AND is_active RETURNING * \
              )",
             concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
-        ),
+        )
+        .audited(audit),
         &[
             param::uuid(id),
             param::opt_text(name.map(|n| n.as_ref().to_owned())),
@@ -277,12 +289,16 @@ pub fn update_profile(
 }
 
 /// Deactivates an account and ends its sessions.
-pub fn deactivate(db: &Db, id: UserId) -> Result<(), DbError> {
-    db.execute(
-        "WITH revoked AS ( \
-             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
-             WHERE user_id = $1 AND revoked_at IS NULL \
-         ) UPDATE users SET is_active = false, updated_at = now() WHERE id = $1",
+pub fn deactivate(db: &Db, id: UserId, audit: &AuditEvent) -> Result<(), DbError> {
+    let _: Vec<Id> = db.rows(
+        Rows::with(
+            "revoked AS ( \
+                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
+                 WHERE user_id = $1 AND revoked_at IS NULL \
+             )",
+            "UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 RETURNING id",
+        )
+        .audited(audit),
         &[param::uuid(id)],
     )?;
     Ok(())
@@ -290,13 +306,14 @@ pub fn deactivate(db: &Db, id: UserId) -> Result<(), DbError> {
 
 /// Spends an email verification token (by its digest). Returns whose it was,
 /// or `None` for a token that is unknown, expired or already used.
-pub fn verify_email(db: &Db, token_digest: &str) -> Result<Option<UserId>, DbError> {
+pub fn verify_email(db: &Db, token_digest: &str, audit: &AuditEvent) -> Result<Option<UserId>, DbError> {
     let verified: Option<Id> = db.first(
         Rows::select(
             "UPDATE users SET email_verified = true, email_verification_token = NULL, \
                     email_verification_expires_at = NULL, updated_at = now() \
              WHERE email_verification_token = $1 AND email_verification_expires_at > now() RETURNING id",
-        ),
+        )
+        .audited(audit),
         &[param::text(token_digest)],
     )?;
     Ok(verified.map(|row| row.id))
@@ -319,6 +336,13 @@ pub fn renew_verification(db: &Db, id: UserId, token_digest: &str, email: &Event
         ],
     )?;
     Ok(())
+}
+
+/// The id of the account with this email, active or not.
+pub fn id_by_email(db: &Db, email: &Email) -> Result<Option<UserId>, DbError> {
+    let found: Option<Id> =
+        db.first(Rows::select("SELECT id FROM users WHERE email = $1"), &[param::text(email.as_ref())])?;
+    Ok(found.map(|row| row.id))
 }
 
 /// Who an active account is, for emails about it.
@@ -366,10 +390,11 @@ pub struct PasswordChange<'a> {
 
 /// In one statement: stores the new hash, revokes every refresh token of
 /// the user, queues the email and records the new session, if any.
-pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>) -> Result<(), DbError> {
+pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>, audit: &AuditEvent) -> Result<(), DbError> {
     let session = change.new_session;
-    db.execute(
-        "WITH updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
+    let _: Vec<Id> = db.rows(
+        Rows::with(
+            "updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
          revoked AS ( \
              UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
              WHERE user_id = $1 AND revoked_at IS NULL \
@@ -378,7 +403,10 @@ pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>) -> Result<
          session AS ( \
              INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
              SELECT updated.id, $9, $7, to_timestamp($8), $10, $11 FROM updated WHERE $7::text IS NOT NULL \
-         ) SELECT 1",
+         )",
+            "SELECT id FROM updated",
+        )
+        .audited(audit),
         &[
             param::uuid(id),
             param::text(change.password_hash),
