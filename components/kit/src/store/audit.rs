@@ -46,6 +46,6 @@ pub fn page(db: &Db, subject: UserId, before: Option<i64>, limit: u64) -> Result
             param::int(limit as i64),
         ],
     )?;
-    events.sort_by(|a, b| b.id.cmp(&a.id));
+    events.sort_by_key(|e| std::cmp::Reverse(e.id));
     Ok(events)
 }
