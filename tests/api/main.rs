@@ -1,9 +1,10 @@
 //! One test binary for the whole API (zero2prod's layout): each module pins
-//! the behaviour of one area, driving the real components through the host.
+//! the behaviour of one area, driving the real components through the
+//! runtime `TEST_RUNTIME` names (the host, or a real `spin up`).
 
 mod docs;
 mod health;
-mod host_isolation;
+mod isolation;
 mod login;
 mod passwords;
 mod pipeline;
