@@ -1,12 +1,57 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests of each crate and the end-to-end tests that
-# drive the real components through the host against the real services.
+# Runs every test, the command CI runs (.ci/run):
+#   1. the whole workspace on the host: unit tests of each crate, the host's
+#      and the worker's own tests, and the end-to-end suite (tests/api) with
+#      the components on this repository's host;
+#   2. the end-to-end suite again under a real `spin up` (TEST_RUNTIME=spin),
+#      if the spin CLI is there: SPIN_BIN, else ../shared/tools/spin beside
+#      the repository.
+# Both always run; the script fails if either fails. Its last lines are each
+# run's duration and nextest summary, the last runner's summary last.
+# Arguments go to both runs (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 scripts/build-components.sh
+
+spin_cli=${SPIN_BIN:-$(cd .. && pwd)/shared/tools/spin}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+reports=()
+failed=0
+# run LABEL COMMAND…: runs it, output shown as it comes, and records how it ended.
+run() {
+  local label=$1; shift
+  local log="$logs/${#reports[@]}.log" started=$SECONDS status=0
+  echo "[test] $label: $*" >&2
+  "$@" 2>&1 | tee "$log" || status=$?
+  local summary
+  summary=$(grep -E '^ *Summary \[' "$log" | tail -n1 || true)
+  [ -n "$summary" ] || summary=$(grep -E '^test result:' "$log" | tail -n1 || true)
+  [ "$status" = 0 ] || failed=1
+  reports+=("[test] $label: exit $status after $((SECONDS - started)) s")
+  reports+=("${summary:-[test] $label: no summary (exit $status)}")
+}
+
 if command -v cargo-nextest >/dev/null; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  run "host runtime, whole workspace" cargo nextest run --workspace --no-fail-fast "$@"
 else
-  cargo test --workspace --no-fail-fast "$@"
+  run "host runtime, whole workspace" cargo test --workspace --no-fail-fast "$@"
 fi
+
+if [ -x "$spin_cli" ]; then
+  # Unpacks the CLI once (the wrapper does it on first use) and proves it runs.
+  echo "[test] $("$spin_cli" --version)" >&2
+  export TEST_RUNTIME=spin SPIN_BIN=$spin_cli
+  if command -v cargo-nextest >/dev/null; then
+    run "spin up, end-to-end suite" cargo nextest run -p api-tests --no-fail-fast "$@"
+  else
+    run "spin up, end-to-end suite" cargo test -p api-tests --no-fail-fast "$@"
+  fi
+else
+  reports=("[test] no spin CLI at $spin_cli: the end-to-end suite ran on the host only" "${reports[@]}")
+fi
+
+printf '%s\n' "${reports[@]}"
+exit "$failed"

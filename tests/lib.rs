@@ -1,12 +1,22 @@
 //! Test helpers, zero2prod style: [`spawn_app`] starts the real application
-//! (the real `spin.toml` and `.wasm` files on the project's host) against a
-//! fresh PostgreSQL database of its own, and [`TestApp`] has one typed helper
-//! per endpoint. Each test also speaks from its own loopback address
-//! (127.x.y.z), so per-address rate limits of parallel tests never mix.
+//! (the real `spin.toml` and `.wasm` files) against a fresh PostgreSQL
+//! database of its own, and [`TestApp`] has one typed helper per endpoint.
+//! Each test also speaks from its own loopback address (127.x.y.z), so
+//! per-address rate limits of parallel tests never mix.
 //!
-//! Set `TEST_LOG=1` to see the host's and components' logs.
+//! The runtime that serves the app is chosen by `TEST_RUNTIME`:
+//! - `host` (the default): this repository's host, in the test's process;
+//! - `spin`: a real `spin up` child process per test (the CLI at `SPIN_BIN`,
+//!   else `../shared/tools/spin` beside the repository), killed with the test.
+//!
+//! A request that gets no answer within `TEST_REQUEST_TIMEOUT_SECS` (20)
+//! fails its test, naming the request, so a hang never stalls a run.
+//! Set `TEST_LOG=1` to see the runtime's and components' logs.
+
+mod spin_process;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -17,12 +27,58 @@ use host::variables::Environment;
 use host::{Application, HostConfig};
 use rand::Rng;
 use serde_json::{Value, json};
+pub use spin_process::spin_cli;
 
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 pub const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
+/// The URL of a database on the test server, as the app must be handed it:
+/// Spin negotiates TLS unless told `sslmode=disable`, and the local server's
+/// certificate is self-signed (`../shared/SPIN-FACTS.md`).
+pub fn database_url(name: &str) -> String {
+    format!("{SERVER_URL}/{name}?sslmode=disable")
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_path_buf()
+}
+
+/// What serves the app under test (`TEST_RUNTIME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// This repository's host, embedded in the test process.
+    Host,
+    /// A real `spin up` child process.
+    Spin,
+}
+
+impl Runtime {
+    /// `TEST_RUNTIME`: `host` (also when unset) or `spin`; anything else stops the test.
+    pub fn from_env() -> Self {
+        match std::env::var("TEST_RUNTIME").as_deref().map(str::trim) {
+            Err(std::env::VarError::NotPresent) | Ok("" | "host") => Runtime::Host,
+            Ok("spin") => Runtime::Spin,
+            other => panic!("TEST_RUNTIME must be `host` or `spin`, not {other:?}"),
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Runtime::Host => "the host",
+            Runtime::Spin => "spin up",
+        })
+    }
+}
+
+/// How long one request may go unanswered: `TEST_REQUEST_TIMEOUT_SECS`, 20 by default.
+pub fn request_timeout() -> Duration {
+    let seconds = std::env::var("TEST_REQUEST_TIMEOUT_SECS")
+        .ok()
+        .map(|v| v.trim().parse::<u64>().unwrap_or_else(|_| panic!("TEST_REQUEST_TIMEOUT_SECS={v:?} is not seconds")))
+        .unwrap_or(20);
+    Duration::from_secs(seconds)
 }
 
 fn init_logs() {
@@ -50,6 +106,24 @@ pub struct TestApp {
     pub client_ip: IpAddr,
     pub database_url: String,
     pub database_name: String,
+    pub runtime: Runtime,
+    /// Keeps the runtime alive as long as the test holds the app.
+    _server: Server,
+}
+
+enum Server {
+    /// The embedded host, stopped when the test's runtime shuts down (aborted here first).
+    Host(tokio::task::JoinHandle<anyhow::Result<()>>),
+    /// `spin up`, killed when dropped.
+    Spin { _process: Box<spin_process::SpinProcess> },
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Server::Host(task) = self {
+            task.abort();
+        }
+    }
 }
 
 /// Options for [`spawn_with`].
@@ -57,24 +131,26 @@ pub struct Spawn {
     pub manifest: PathBuf,
     /// Extra `SPIN_VARIABLE_*` values (names without the prefix, lower case).
     pub variables: Vec<(String, String)>,
-    pub request_timeout: Duration,
+    /// Variables left unset, even those the harness sets by default
+    /// (`database_url`, `jwt_secret`).
+    pub unset: Vec<String>,
     pub with_database: bool,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Self {
-            manifest: repo_root().join("spin.toml"),
-            variables: Vec::new(),
-            request_timeout: Duration::from_secs(30),
-            with_database: true,
-        }
+        Self { manifest: repo_root().join("spin.toml"), variables: Vec::new(), unset: Vec::new(), with_database: true }
     }
 }
 
 impl Spawn {
     pub fn variable(mut self, name: &str, value: impl Into<String>) -> Self {
         self.variables.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn unset(mut self, name: &str) -> Self {
+        self.unset.push(name.to_owned());
         self
     }
 }
@@ -84,11 +160,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Spawn::default()).await
 }
 
+/// Starts the app or fails the test with the runtime's reason.
 pub async fn spawn_with(options: Spawn) -> TestApp {
+    let runtime = Runtime::from_env();
+    try_spawn_with(options).await.unwrap_or_else(|e| panic!("the app does not start under {runtime}: {e:#}"))
+}
+
+/// Starts the app on the runtime `TEST_RUNTIME` names; an app that refuses
+/// to start is an error carrying the runtime's reason (for spin: its exit
+/// status and what it printed).
+pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
     init_logs();
     require_wasm(&options.manifest);
+    let runtime = Runtime::from_env();
     let database_name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let database_url = format!("{SERVER_URL}/{database_name}?sslmode=disable");
+    let database_url = database_url(&database_name);
     if options.with_database {
         native_worker::migrate::run(&database_url).await.expect("migrations apply to a fresh database");
     }
@@ -100,14 +186,29 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
     for (name, value) in options.variables {
         env.insert(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
     }
-    let mut config = HostConfig::new(options.manifest);
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.environment = Environment::from_map(env);
-    config.request_timeout = options.request_timeout;
-    config.limits = Limits { max_instances: 32, max_memory_bytes: 128 << 20 };
-    let app = Application::build(config).await.expect("the app starts");
-    let address = app.local_addr();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    for name in options.unset {
+        env.remove(&format!("SPIN_VARIABLE_{}", name.to_uppercase()));
+    }
+
+    let (address, server) = match runtime {
+        Runtime::Host => {
+            let mut config = HostConfig::new(options.manifest);
+            config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            config.environment = Environment::from_map(env);
+            config.limits = Limits { max_instances: 32, max_memory_bytes: 128 << 20 };
+            let app = Application::build(config).await?;
+            let address = app.local_addr();
+            (address, Server::Host(tokio::spawn(app.run_until_stopped(std::future::pending()))))
+        }
+        Runtime::Spin => {
+            let manifest = std::path::absolute(&options.manifest)?;
+            let spin = spin_process::SpinProcess::start(&manifest, &env).await?;
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("[spin] serving {} after {:?}", spin.address, spin.started_in);
+            }
+            (spin.address, Server::Spin { _process: Box::new(spin) })
+        }
+    };
 
     let mut rng = rand::rng();
     let client_ip =
@@ -115,10 +216,21 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
     let client = reqwest::Client::builder()
         .local_address(client_ip)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
+        // A backstop for requests sent without `send`; `send` gives up first.
+        .timeout(request_timeout() + Duration::from_secs(10))
         .build()
         .expect("the client builds");
-    TestApp { address, client, client_ip, database_url, database_name }
+    Ok(TestApp { address, client, client_ip, database_url, database_name, runtime, _server: server })
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// A response, read whole.
@@ -144,12 +256,27 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// Sends a request and reads the whole answer; a request that fails, or
+    /// gets no complete answer within [`request_timeout`], fails the test with
+    /// its method and URL (under Spin 4.0.x a query that matches no row hangs:
+    /// spinframework/spin#3671).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("the request completes");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("the body reads");
-        Answer { status, headers, text }
+        let (client, request) = request.build_split();
+        let request = request.expect("the request builds");
+        let what = format!("{} {}", request.method(), request.url());
+        let limit = request_timeout();
+        let exchange = async {
+            let response = client.execute(request).await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let text = response.text().await?;
+            Ok::<_, reqwest::Error>(Answer { status, headers, text })
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => panic!("{what} failed under {}: {}", self.runtime, error_chain(&e)),
+            Err(_) => panic!("{what} got no answer within {limit:?} under {} (the request hangs)", self.runtime),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -1,11 +1,12 @@
 //! One test binary for the whole API (zero2prod's layout): each module pins
-//! the behaviour of one area, driving the real components through the host.
+//! the behaviour of one area, driving the real components through the
+//! runtime `TEST_RUNTIME` names (the host, or a real `spin up`).
 
 mod audit;
 mod docs;
 mod hardening;
 mod health;
-mod host_isolation;
+mod isolation;
 mod jwks;
 mod login;
 mod mfa;

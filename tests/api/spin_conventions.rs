@@ -1,19 +1,14 @@
-//! What a component sees on the host is what it would see under `spin up`:
-//! Spin's request headers, its 404 for unrouted paths, its variables.
+//! What a component sees is what it would see under `spin up`: Spin's request
+//! headers, its 404 for unrouted paths, its variables, its Redis. Run under
+//! `TEST_RUNTIME=spin` these pin Spin itself; under the host, that the host
+//! matches it.
 
-use std::time::Duration;
-
-use api_tests::{Spawn, TestApp, repo_root, spawn_with};
+use api_tests::{Runtime, Spawn, TestApp, repo_root, spawn_with, try_spawn_with};
 use serde_json::Value;
 
 async fn fixtures(spawn: Spawn) -> TestApp {
-    spawn_with(Spawn {
-        manifest: repo_root().join("tests/fixtures/misbehaving.toml"),
-        request_timeout: Duration::from_secs(10),
-        with_database: false,
-        ..spawn
-    })
-    .await
+    spawn_with(Spawn { manifest: repo_root().join("tests/fixtures/misbehaving.toml"), with_database: false, ..spawn })
+        .await
 }
 
 #[tokio::test]
@@ -74,11 +69,13 @@ async fn variables_resolve_from_spin_variable_env_then_default() {
 
 #[tokio::test]
 async fn a_required_variable_without_a_value_stops_the_app_at_start() {
-    let mut config = host::HostConfig::new(repo_root().join("spin.toml"));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.environment = host::variables::Environment::from_map(Default::default());
-    let error = host::Application::build(config).await.err().expect("jwt_secret is required").to_string();
+    let spawn = Spawn { with_database: false, ..Spawn::default().unset("jwt_secret") };
+    let error = try_spawn_with(spawn).await.err().expect("jwt_secret is required");
+    let error = format!("{error:#}");
     assert!(error.contains("jwt_secret"), "{error}");
+    if Runtime::from_env() == Runtime::Spin {
+        assert!(error.starts_with("spin exited"), "{error}");
+    }
 }
 
 #[tokio::test]
