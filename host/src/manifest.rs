@@ -216,6 +216,18 @@ impl App {
             if !route.starts_with('/') {
                 return Err(invalid(format!("{key}.route"), "a route must start with `/`"));
             }
+            // Measured under Spin 4.1.0-pre0: with a route such as
+            // `/.well-known/jwks.json` in the app, requests to other exact and
+            // wildcard routes (here `/api/v1/health`, `/api/v1/auth/...`) went to
+            // the root wildcard instead. Refused, so no app relies on it.
+            let path = route.strip_suffix("/...").unwrap_or(&route);
+            if path.split('/').any(|segment| segment.starts_with('.')) {
+                return Err(invalid(
+                    format!("{key}.route"),
+                    "a route segment starting with `.` (such as `/.well-known/...`) makes Spin 4.1 misroute \
+                     other routes; answer such paths from a wildcard route's component instead",
+                ));
+            }
             routes.push(RouteDecl { route, component });
         }
 
@@ -399,6 +411,17 @@ command = "cargo build"
         assert!(parse(&both).unwrap_err().to_string().contains("both"));
         let unrouted = MINIMAL.replace("component = \"api\"", "component = \"missing\"");
         assert!(parse(&unrouted).unwrap_err().to_string().contains("missing"));
+    }
+
+    #[test]
+    fn routes_with_a_dot_segment_are_refused_as_spin_misroutes_them() {
+        for dotted in ["/.well-known/jwks.json", "/.x/...", "/api/.hidden"] {
+            let manifest = MINIMAL.replace("route = \"/api/...\"", &format!("route = \"{dotted}\""));
+            let error = parse(&manifest).unwrap_err().to_string();
+            assert!(error.contains("misroute") && error.contains("trigger.http[0].route"), "{dotted}: {error}");
+        }
+        let dotted_file = MINIMAL.replace("route = \"/api/...\"", "route = \"/api/openapi.json\"");
+        assert!(parse(&dotted_file).is_ok(), "a dot inside a segment is fine");
     }
 
     #[test]
