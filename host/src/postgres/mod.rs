@@ -110,6 +110,19 @@ fn permitted_config(allowed: &AllowedHosts, address: &str) -> Result<tokio_postg
             return Err(Error::ConnectionFailed(format!("address postgres://{host}:{port} is not permitted")));
         }
     }
+    // `hostaddr` is where tokio-postgres actually connects, whatever `host`
+    // says (which then only names the server for TLS): every one of them
+    // must be allowed too, or `?hostaddr=10.0.0.9` would reach any address.
+    // Spin 4.1 checks only `host`; the host is stricter, on purpose.
+    for (index, address) in config.get_hostaddrs().iter().enumerate() {
+        let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+        let address = address.to_string();
+        if !allowed.allows("postgres", &address, Some(port)) {
+            return Err(Error::ConnectionFailed(format!(
+                "address postgres://{address}:{port} (hostaddr) is not permitted"
+            )));
+        }
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(5));
     }
@@ -132,6 +145,13 @@ mod tests {
         let denied = permitted_config(&hosts, "postgres://postgres@127.0.0.1:6543/db").unwrap_err();
         assert_eq!(denied, Error::ConnectionFailed("address postgres://127.0.0.1:6543 is not permitted".into()));
         assert!(permitted_config(&hosts, "postgres://localhost/db").is_err());
+        let bypass = permitted_config(&hosts, "postgres://u@127.0.0.1:5432/db?hostaddr=10.0.0.9").unwrap_err();
+        assert_eq!(
+            bypass,
+            Error::ConnectionFailed("address postgres://10.0.0.9:5432 (hostaddr) is not permitted".into())
+        );
+        assert!(permitted_config(&hosts, "host=127.0.0.1 hostaddr=10.0.0.9 user=x").is_err());
+        assert!(permitted_config(&hosts, "postgres://u@127.0.0.1:5432/db?hostaddr=127.0.0.1").is_ok());
         assert!(permitted_config(&hosts, "host=127.0.0.1,10.0.0.1 user=x").is_err(), "every host must be allowed");
         assert!(permitted_config(&allowed(&[]), "postgres://127.0.0.1/db").is_err());
     }
