@@ -293,3 +293,44 @@ async fn a_running_worker_purges_at_start() {
     assert_eq!(left, 0);
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn audit_events_are_purged_after_their_retention_period() {
+    let mut env = TestEnv::new().await;
+    env.config.audit_retention_days = 30;
+    let worker = env.start(Parts { consumer: false, relay: true }).await;
+    env.stop().await;
+    let client = env.pool.get().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO audit_events (actor_kind, action, outcome, occurred_at)
+                 VALUES ('anonymous', 'old', 'success', now() - interval '31 days'),
+                        ('anonymous', 'recent', 'success', now() - interval '29 days');",
+        )
+        .await
+        .unwrap();
+    worker.relay.purge().await.unwrap();
+    let left: Vec<String> =
+        client.query("SELECT action FROM audit_events", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(left, ["recent"]);
+
+    // Zero keeps every event.
+    let keep_all = native_worker::relay::Relay {
+        pool: worker.relay.pool.clone(),
+        batch_size: worker.relay.batch_size,
+        interval: worker.relay.interval,
+        retention: worker.relay.retention,
+        audit_retention: Duration::ZERO,
+        metrics: worker.relay.metrics.clone(),
+    };
+    client
+        .execute(
+            "INSERT INTO audit_events (actor_kind, action, outcome, occurred_at) VALUES ('anonymous', 'ancient', 'success', now() - interval '3000 days')",
+            &[],
+        )
+        .await
+        .unwrap();
+    keep_all.purge().await.unwrap();
+    let count: i64 = client.query_one("SELECT count(*) FROM audit_events", &[]).await.unwrap().get(0);
+    assert_eq!(count, 2);
+}
