@@ -44,10 +44,12 @@ if [ -x "$spin_cli" ]; then
   # Unpacks the CLI once (the wrapper does it on first use) and proves it runs.
   echo "[test] $("$spin_cli" --version)" >&2
   export TEST_RUNTIME=spin SPIN_BIN=$spin_cli
+  # The workspace's build, filtered to the suite: `-p api-tests` would unify
+  # features differently and rebuild host, native-worker and the suite.
   if command -v cargo-nextest >/dev/null; then
-    run "spin up, end-to-end suite" cargo nextest run -p api-tests --no-fail-fast "$@"
+    run "spin up, end-to-end suite" cargo nextest run --workspace -E 'package(api-tests)' --no-fail-fast "$@"
   else
-    run "spin up, end-to-end suite" cargo test -p api-tests --no-fail-fast "$@"
+    run "spin up, end-to-end suite" cargo test --workspace --no-fail-fast --test api "$@"
   fi
 else
   reports=("[test] no spin CLI at $spin_cli: the end-to-end suite ran on the host only" "${reports[@]}")
