@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::connection_limit::PerAddressLimit;
 use crate::engine::{self, EPOCH_TICK, Limits};
 use crate::manifest::App;
 use crate::postgres::PostgresSettings;
@@ -34,6 +36,12 @@ pub struct HostConfig {
     pub environment: Environment,
     /// The longest one request may run before its instance is stopped.
     pub request_timeout: Duration,
+    /// How long a request's whole body may take to arrive. It is read before
+    /// the request waits for an instance; past this it is answered 408.
+    pub body_read_timeout: Duration,
+    /// Connections one client address may hold open at once; more are
+    /// closed at accept.
+    pub max_connections_per_address: NonZeroUsize,
     pub limits: Limits,
     /// Cache compiled components on disk between runs.
     pub compile_cache: bool,
@@ -46,12 +54,15 @@ pub struct HostConfig {
 impl HostConfig {
     /// `spin up`'s defaults: 127.0.0.1:3000, the process environment, Spin's
     /// 64 connections per database address; an empty `query` result fails.
+    /// The host's own: 5 s for a body, 64 connections per client address.
     pub fn new(manifest: impl Into<PathBuf>) -> Self {
         Self {
             manifest: manifest.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             environment: Environment::from_process(),
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(5),
+            max_connections_per_address: NonZeroUsize::new(64).expect("64 is not zero"),
             limits: Limits { max_instances: 128, max_memory_bytes: 128 << 20 },
             compile_cache: true,
             shutdown_grace: Duration::from_secs(10),
@@ -64,6 +75,7 @@ pub struct Application {
     listener: TcpListener,
     server: Arc<Server>,
     shutdown_grace: Duration,
+    per_address: PerAddressLimit,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -112,9 +124,16 @@ impl Application {
             shared: Arc::new(Shared::new(config.postgres)),
             limits: config.limits,
             request_timeout: config.request_timeout,
+            body_read_timeout: config.body_read_timeout,
             instances: Arc::new(Semaphore::new(config.limits.max_instances as usize)),
         });
-        Ok(Self { listener, server, shutdown_grace: config.shutdown_grace, ticker_stop })
+        Ok(Self {
+            listener,
+            server,
+            shutdown_grace: config.shutdown_grace,
+            per_address: PerAddressLimit::new(config.max_connections_per_address),
+            ticker_stop,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,6 +167,13 @@ impl Application {
                     }
                 },
             };
+            // Over its address's cap, the connection is dropped unread (see
+            // `connection_limit` for why not a 429).
+            let Some(address_slot) = self.per_address.try_acquire(client.ip()) else {
+                tracing::warn!(%client, "too many connections from this address; closed");
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let server = self.server.clone();
             let service = hyper::service::service_fn(move |request| server.clone().handle(request, client));
@@ -161,6 +187,7 @@ impl Application {
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 let _permit = permit;
+                let _address_slot = address_slot;
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, %client, "connection ended with an error");
                 }

@@ -16,12 +16,17 @@
 //! - [`bindings`]: the generated WIT bindings.
 //! - [`state`]: what one instance (one request) holds.
 //! - [`engine`]: wasmtime configuration, loading and pre-instantiation.
+//! - [`body`]: reads a request body, under a deadline, before it takes an
+//!   instance.
+//! - [`connection_limit`]: concurrent connections per client address.
 //! - [`server`]: the HTTP server: routing, Spin's headers, limits, logs.
 //! - [`app`]: [`app::Application`], which ties it together.
 
 pub mod allowed_hosts;
 pub mod app;
 pub mod bindings;
+pub mod body;
+pub mod connection_limit;
 pub mod engine;
 pub mod manifest;
 pub mod postgres;

@@ -2,6 +2,7 @@
 //! components the way `spin build` does. Everything lives in the library.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +33,15 @@ enum Command {
         /// Longest time one request's instance may run, in milliseconds.
         #[arg(long, env = "HOST_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
         request_timeout_ms: u64,
+        /// Longest time a request's whole body may take to arrive, in
+        /// milliseconds; it is read before the request waits for an
+        /// instance, and answered 408 past this.
+        #[arg(long, env = "HOST_BODY_READ_TIMEOUT_MS", default_value_t = 5_000)]
+        body_read_timeout_ms: u64,
+        /// Connections one client address may hold open at once; more are
+        /// closed at accept.
+        #[arg(long, env = "HOST_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = NonZeroUsize::new(64).expect("not zero"))]
+        max_connections_per_address: NonZeroUsize,
         /// Linear memory limit of one instance, in MiB.
         #[arg(long, env = "HOST_MAX_MEMORY_MIB", default_value_t = 128)]
         max_memory_mib: usize,
@@ -71,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
             manifest,
             listen,
             request_timeout_ms,
+            body_read_timeout_ms,
+            max_connections_per_address,
             max_memory_mib,
             max_instances,
             postgres_pool_size,
@@ -79,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
             let mut config = HostConfig::new(manifest);
             config.listen = listen;
             config.request_timeout = Duration::from_millis(request_timeout_ms);
+            config.body_read_timeout = Duration::from_millis(body_read_timeout_ms);
+            config.max_connections_per_address = max_connections_per_address;
             config.limits = Limits { max_instances, max_memory_bytes: max_memory_mib << 20 };
             config.postgres = PostgresSettings { pool_size: postgres_pool_size, empty_results: postgres_empty_results };
             let app = Application::build(config).await?;

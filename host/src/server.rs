@@ -5,6 +5,10 @@
 //! As in Spin: no route is a 404 with an empty body, and a component that
 //! fails (traps, never answers, or runs past its deadline) is a 500 with an
 //! empty body; the host itself keeps serving.
+//!
+//! Not in Spin: the body is read before the request waits for an instance
+//! (see [`crate::body`]); a body that does not arrive in time is a 408 with a
+//! small JSON envelope, a body the client breaks off is an empty 400.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::Semaphore;
@@ -23,6 +27,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::body::{self, BodyError};
 use crate::engine::{EPOCH_TICK, Limits};
 use crate::routes::{RouteMatch, Router};
 use crate::state::{ComponentContext, InstanceState, Shared};
@@ -40,6 +45,9 @@ pub struct Server {
     pub shared: Arc<Shared>,
     pub limits: Limits,
     pub request_timeout: Duration,
+    /// How long the whole request body may take to arrive, before the
+    /// request may wait for an instance.
+    pub body_read_timeout: Duration,
     /// One permit per instance the pooling allocator can hold, so a burst
     /// queues instead of failing to instantiate.
     pub instances: Arc<Semaphore>,
@@ -48,6 +56,27 @@ pub struct Server {
 fn empty(status: StatusCode) -> Response<HyperOutgoingBody> {
     let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
+    response
+}
+
+/// The answer to a body that did not arrive in time. Spin has no such
+/// answer (it never reads the body for the component); the envelope is the
+/// API's, so clients parse it like any other error. The connection closes:
+/// the rest of the body is never read.
+fn body_timed_out() -> Response<HyperOutgoingBody> {
+    let envelope = serde_json::json!({
+        "success": false,
+        "message": "The request body did not arrive in time",
+        "data": null,
+        "error": "request body timeout",
+        "code": "request_timeout",
+    });
+    let mut response =
+        Response::new(Full::new(Bytes::from(envelope.to_string())).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    headers.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
     response
 }
 
@@ -99,6 +128,22 @@ impl Server {
             tracing::error!(component = %matched.component, "routed to a component that is not loaded");
             return empty(StatusCode::INTERNAL_SERVER_ERROR);
         };
+        // The body first, under its own short deadline: a slow client must not
+        // hold an instance slot while it trickles (issue 7 item 9).
+        let (parts, incoming) = request.into_parts();
+        let body = match body::read_capped(incoming, body::READ_LIMIT, self.body_read_timeout).await {
+            Ok(body) => body,
+            Err(error @ BodyError::TimedOut(_)) => {
+                tracing::warn!(component = %matched.component, %client, %error, "request body too slow");
+                return body_timed_out();
+            }
+            Err(error @ BodyError::Broken(_)) => {
+                tracing::warn!(component = %matched.component, %client, %error, "request body broken off");
+                return empty(StatusCode::BAD_REQUEST);
+            }
+        };
+        let request = Request::from_parts(parts, Full::new(body));
+
         // Under overload, requests queue for an instance, but not past their deadline.
         let permit = match tokio::time::timeout(self.request_timeout, self.instances.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
@@ -169,7 +214,7 @@ fn header<B>(request: &Request<B>, name: &str) -> Option<String> {
 
 /// Rewrites the request as Spin hands it to a component: an absolute URI and
 /// the `spin-*` headers; `Connection` is dropped.
-fn spin_request(request: Request<Incoming>, matched: &RouteMatch, client: SocketAddr) -> Request<Incoming> {
+fn spin_request<B>(request: Request<B>, matched: &RouteMatch, client: SocketAddr) -> Request<B> {
     let (mut parts, body) = request.into_parts();
     let host = parts
         .headers
