@@ -14,6 +14,21 @@ cd "$(dirname "$0")/.."
 scripts/services.sh
 scripts/build-components.sh
 
+# Every test makes a database of its own (test_*, worker_*) and leaves it
+# behind; at about 10 MB each, a few runs fill a disk. Drop what earlier runs
+# left (a database still in use, by a run going on elsewhere, is kept).
+sweep_test_databases() {
+  command -v psql >/dev/null || return 0
+  local dropped=0 db
+  while read -r db; do
+    [ -n "$db" ] || continue
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 && dropped=$((dropped + 1))
+  done < <(psql -h 127.0.0.1 -U postgres -tAc \
+    "SELECT datname FROM pg_database WHERE datname ~ '^(test|worker)_[0-9a-z_]+$'" 2>/dev/null)
+  echo "[test] dropped $dropped databases earlier runs left" >&2
+}
+sweep_test_databases
+
 spin_cli=${SPIN_BIN:-$(cd .. && pwd)/shared/tools/spin}
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
