@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The runtimes' benchmark: wrk on loopback for a fixed time per target, under
-# this repository's host (release) and under a real `spin up`, one server at
-# a time so they never share the 2 cores:
-#   - GET  /api/v1/health/      (database and cache round trips)
-#   - POST /api/v1/auth/login/  (Argon2id verification in Wasm dominates)
-#   - GET  /allowed/hello       (a trivial component: the runtime's own cost)
+# The benchmark: wrk on loopback for a fixed time per target, under this
+# repository's host (release) and under a real `spin up`, one server at a
+# time so they never share the 2 cores or PostgreSQL's connections:
+#   - GET  /api/v1/health/live/     (liveness: touches nothing)
+#   - GET  /api/v1/health/          (readiness: checks kept a second in Redis)
+#   - GET  /api/v1/users/preferences/  (a bearer token, the cached read)
+#   - GET  /api/v1/users/profile/      (a bearer token, the cached read)
+#   - POST /api/v1/auth/login/      (Argon2id verification in Wasm), at 64
+#     connections and at 1 (the latency of one login alone)
+#   - GET  /allowed/hello           (a trivial component: the runtime's own cost)
 #   - the same "hello" from a plain native hyper server (the baseline)
-# Prints requests/s, p50, p99, non-2xx answers and socket errors per target
-# and runtime, the host/Spin throughput ratio, and each runtime's cost
-# relative to native.
+# For each it prints requests/s, p50, p99, non-2xx answers and socket errors,
+# and the server's CPU time per request (its process tree's user+system time
+# over the run, so PostgreSQL's and Redis's own CPU is not in it). Then the
+# issue-12 goals with the measured figure beside each: ratios to the trivial
+# component and to native, logins/s x CPU per login against the cores, the
+# first request after start (compile cache cold and warm) and the server's
+# resident memory at idle and at its peak under load.
 # DURATION (default 10s), CONNECTIONS (64) and THREADS (2) tune the load;
 # RUNTIMES (default "host spin") picks the runtimes; SPIN_BIN (default
 # ../shared/tools/spin) is the spin CLI, skipped with a note if missing.
@@ -36,28 +44,50 @@ export SPIN_VARIABLE_RATE_LIMIT_LOGIN_PER_MINUTE=100000000
 export SPIN_VARIABLE_RATE_LIMIT_REGISTER_PER_MINUTE=100000000
 export SPIN_VARIABLE_RATE_LIMIT_LOGIN_FAILURES=100000000
 export RUST_LOG=warn
+ticks_per_sec=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
 server=
 stop() { if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; server=; fi; }
 trap 'stop; rm -rf "$work"' EXIT
 
-# start RUNTIME MANIFEST PORT: serves MANIFEST on 127.0.0.1:PORT and waits for it.
+# The server and every process under it (`spin up` runs its trigger as a child).
+tree() {
+  local pids=("$1") i=0 child
+  while [ $i -lt ${#pids[@]} ]; do
+    for child in $(cat "/proc/${pids[$i]}/task/"*/children 2>/dev/null); do pids+=("$child"); done
+    i=$((i + 1))
+  done
+  echo "${pids[@]}"
+}
+# cpu_ticks PID: user+system clock ticks of the tree so far.
+cpu_ticks() { local p t=0; for p in $(tree "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+# rss_kib PID FIELD: VmRSS (now) or VmHWM (peak) summed over the tree, in KiB.
+rss_kib() { local p t=0; for p in $(tree "$1"); do t=$((t + $(awk -v f="$2:" '$1==f {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
+
+# start RUNTIME MANIFEST PORT [READY_PATH]: serves MANIFEST on 127.0.0.1:PORT
+# and waits until READY_PATH answers 200 (or the port opens); sets
+# started_ms to the time from launch to that first answer.
 start() {
-  local runtime=$1 manifest=$2 port=$3
+  local runtime=$1 manifest=$2 port=$3 ready=${4:-}
+  local began; began=$(date +%s%N)
   case $runtime in
     host) target/release/host up --from "$manifest" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 & server=$! ;;
     # Quiet: components' output goes to the log files only, not the terminal too.
-    spin) (cd "$work" && exec "$spin_cli" up --from "$OLDPWD/$manifest" --listen "127.0.0.1:$port" \
-             --state-dir "$work/state" --log-dir "$work/logs" --quiet) >"$work/server.log" 2>&1 & server=$! ;;
+    spin) (cd "$work" && exec "$spin_bin" up --from "$OLDPWD/$manifest" --listen "127.0.0.1:$port" \
+             --state-dir "$work/state" --log-dir "$work/logs" --quiet ${spin_flags:-}) >"$work/server.log" 2>&1 & server=$! ;;
     native) target/release/native-baseline "127.0.0.1:$port" >"$work/server.log" 2>&1 & server=$! ;;
   esac
-  for _ in $(seq 240); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.25
+  for _ in $(seq 12000); do
+    if [ -n "$ready" ]; then
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$ready" 2>/dev/null)" = 200 ] && break
+    else
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    fi
+    kill -0 "$server" 2>/dev/null || { echo "$runtime did not serve $manifest:" >&2; cat "$work/server.log" >&2; exit 1; }
+    sleep 0.005
   done
-  echo "$runtime did not serve $manifest on port $port:" >&2; cat "$work/server.log" >&2; exit 1
+  started_ms=$((($(date +%s%N) - began) / 1000000))
 }
 
 email="bench-$(date +%s)@example.com"; password='Qz7!mLp#42vX'
@@ -67,70 +97,118 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"email":"$email","password":"$password"}'
 LUA
 
-declare -A rps p50 p99 non2xx
+declare -A rps p50 p99 non2xx cpu_us mem
 # measure KEY URL [wrk args…]
 measure() {
   local key=$1 url=$2; shift 2
+  local connections=$CONNECTIONS threads=$THREADS
+  case $key in */login1) connections=1 threads=1 ;; esac
+  local before; before=$(cpu_ticks "$server")
   # A 10 s timeout: slow Argon2 logins under 64 connections are slow, not failed.
-  local out; out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "$@" "$url")
+  local out; out=$(wrk -t"$threads" -c"$connections" -d"$DURATION" --timeout 10s --latency "$@" "$url")
+  local after; after=$(cpu_ticks "$server")
   rps[$key]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50[$key]=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99[$key]=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local total; total=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_us[$key]=$(awk -v t=$((after - before)) -v hz="$ticks_per_sec" -v n="${total:-0}" 'BEGIN { if (n > 0) printf "%.0f", 1e6 * t / hz / n; else print "-" }')
   local bad; bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   local errors; errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' <<<"$out")
   non2xx[$key]="${bad:-0}/${errors:-0}"
 }
 
+# The benchmark user's access token, from a login on the running server.
+access_token() {
+  curl -s -X POST "http://127.0.0.1:$1/api/v1/auth/login/" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["access_token"])'
+}
+
 runtimes=()
 registered=
 for runtime in $RUNTIMES; do
-  if [ "$runtime" = spin ] && [ ! -x "$spin_cli" ]; then
-    echo "[bench] no spin CLI at $spin_cli: Spin is not measured" >&2; continue
+  if [ "$runtime" = spin ]; then
+    [ -x "$spin_cli" ] || { echo "[bench] no spin CLI at $spin_cli: Spin is not measured" >&2; continue; }
+    spin_bin=$("$spin_cli" --path)
   fi
   runtimes+=("$runtime")
   echo "[bench] $runtime: the app" >&2
-  start "$runtime" spin.toml 3100
+  if [ "$runtime" = host ]; then
+    # Cold: an empty compile cache. Warm: the same cache, on a second start.
+    export HOST_COMPILE_CACHE="$work/compile-cache"
+    start host spin.toml 3100 /api/v1/health/live/; mem[host/cold]=$started_ms; stop
+  else
+    # Cold: Spin's wasmtime cache disabled for this start (it has no directory flag).
+    spin_flags=--disable-cache start spin spin.toml 3100 /api/v1/health/live/; mem[spin/cold]=$started_ms; stop
+  fi
+  start "$runtime" spin.toml 3100 /api/v1/health/live/; mem[$runtime/warm]=$started_ms
   if [ -z "$registered" ]; then
     status=$(curl -s -o "$work/register.json" -w '%{http_code}' -X POST http://127.0.0.1:3100/api/v1/users/ \
       -H 'content-type: application/json' -d "{\"name\":\"Load Tester\",\"email\":\"$email\",\"password\":\"$password\"}")
     [ "$status" = 201 ] || { echo "registering the benchmark user under $runtime failed ($status): $(cat "$work/register.json")" >&2; exit 1; }
     registered=1
   fi
+  token=$(access_token 3100)
+  sleep 1
+  mem[$runtime/idle]=$(rss_kib "$server" VmRSS)
+  measure "$runtime/live" http://127.0.0.1:3100/api/v1/health/live/
   measure "$runtime/health" http://127.0.0.1:3100/api/v1/health/
+  measure "$runtime/preferences" http://127.0.0.1:3100/api/v1/users/preferences/ -H "Authorization: Bearer $token"
+  measure "$runtime/profile" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
   measure "$runtime/login" http://127.0.0.1:3100/api/v1/auth/login/ -s "$work/login.lua"
+  measure "$runtime/login1" http://127.0.0.1:3100/api/v1/auth/login/ -s "$work/login.lua"
+  mem[$runtime/peak]=$(rss_kib "$server" VmHWM)
   stop
   echo "[bench] $runtime: the trivial fixture" >&2
   start "$runtime" tests/fixtures/misbehaving.toml 3101
   measure "$runtime/hello" http://127.0.0.1:3101/allowed/hello
   stop
 done
+unset HOST_COMPILE_CACHE
 echo "[bench] native baseline" >&2
 start native - 3102
 measure native/hello http://127.0.0.1:3102/
 stop
 
+cores=$(nproc)
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores, one server at a time"
-header=$(printf '%-26s' target)
-for runtime in "${runtimes[@]}"; do header+=$(printf ' | %-8s %10s %9s %9s %11s' "$runtime" requests/s p50 p99 non-2xx/err); done
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $cores cores, one server at a time ($(date -u +%F))"
+header=$(printf '%-34s' target)
+for runtime in "${runtimes[@]}"; do header+=$(printf ' | %-5s %10s %9s %9s %11s %8s' "$runtime" requests/s p50 p99 non-2xx/err cpu-us); done
 [ "${#runtimes[@]}" = 2 ] && header+=$(printf ' | %s' "${runtimes[0]}/${runtimes[1]}")
 echo "$header"
-for target in "GET /api/v1/health/:health" "POST /api/v1/auth/login/:login" "trivial component:hello"; do
+for target in "GET /api/v1/health/live/:live" "GET /api/v1/health/ (ready):health" \
+  "GET /api/v1/users/preferences/:preferences" "GET /api/v1/users/profile/:profile" \
+  "POST /api/v1/auth/login/:login" "POST /api/v1/auth/login/ (1 conn):login1" "trivial component:hello"; do
   name=${target%:*} key=${target##*:}
-  line=$(printf '%-26s' "$name")
+  line=$(printf '%-34s' "$name")
   for runtime in "${runtimes[@]}"; do
     k=$runtime/$key
-    line+=$(printf ' | %-8s %10s %9s %9s %11s' "" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${non2xx[$k]}")
+    line+=$(printf ' | %-5s %10s %9s %9s %11s %8s' "" "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${non2xx[$k]}" "${cpu_us[$k]}")
   done
   if [ "${#runtimes[@]}" = 2 ]; then
     line+=$(awk -v a="${rps[${runtimes[0]}/$key]}" -v b="${rps[${runtimes[1]}/$key]}" 'BEGIN { printf " | %.2fx", a/b }')
   fi
   echo "$line"
 done
-printf '%-26s | %-8s %10s %9s %9s %11s\n' "native hyper baseline" "" "${rps[native/hello]}" "${p50[native/hello]}" \
-  "${p99[native/hello]}" "${non2xx[native/hello]}"
-echo "(non-2xx answers / socket errors and timeouts; a ratio over failed requests measures failures, not work)"
+printf '%-34s | %-5s %10s %9s %9s %11s %8s\n' "native hyper baseline" "" "${rps[native/hello]}" "${p50[native/hello]}" \
+  "${p99[native/hello]}" "${non2xx[native/hello]}" "${cpu_us[native/hello]}"
+echo "(non-2xx answers / socket errors and timeouts; a ratio over failed requests measures failures, not work;"
+echo " cpu-us: the server process tree's CPU time per request, PostgreSQL and Redis not included)"
+echo
+echo "Goals (issue 12), per runtime:"
 for runtime in "${runtimes[@]}"; do
-  awk -v r="$runtime" -v t="${rps[$runtime/hello]}" -v n="${rps[native/hello]}" 'BEGIN {
-    printf "%s cost: the trivial component serves %.1f%% of the native baseline'"'"'s requests/s; each request costs %.2fx native\n", r, 100*t/n, n/t }'
+  awk -v r="$runtime" -v pref="${rps[$runtime/preferences]}" -v hello="${rps[$runtime/hello]}" -v native="${rps[native/hello]}" \
+      -v prof="${rps[$runtime/profile]}" -v profp99="${p99[$runtime/profile]}" -v prefp99="${p99[$runtime/preferences]}" \
+      -v live="${rps[$runtime/live]}" -v health="${rps[$runtime/health]}" \
+      -v logins="${rps[$runtime/login]}" -v login_cpu="${cpu_us[$runtime/login]}" -v login1="${p50[$runtime/login1]}" \
+      -v cores="$cores" 'BEGIN {
+    printf "%s: cached preferences %.0f%% of the trivial component (goal 70%%), p99 %s (goal 10ms)\n", r, 100*pref/hello, prefp99
+    printf "%s: profile %.0f req/s (goal 8000), p99 %s (goal 15ms)\n", r, prof, profp99
+    printf "%s: health live %.0f req/s, ready %.0f req/s (goal 10000)\n", r, live, health
+    printf "%s: trivial component %.1f%% of native (goal 30%%); each request costs %.2fx native\n", r, 100*hello/native, native/hello
+    printf "%s: login %.1f/s x %.1f ms CPU per login = %.2f cores busy of %d (one login alone: %s)\n", r, logins, login_cpu/1000, logins*login_cpu/1e6, cores, login1
+  }'
+  echo "$runtime: first answer after start: ${mem[$runtime/cold]} ms with the compile cache cold, ${mem[$runtime/warm]} ms warm (goal 200 ms)"
+  echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, $((${mem[$runtime/peak]} / 1024)) MiB at peak under load"
 done

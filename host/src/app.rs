@@ -43,8 +43,8 @@ pub struct HostConfig {
     /// closed at accept.
     pub max_connections_per_address: NonZeroUsize,
     pub limits: Limits,
-    /// Cache compiled components on disk between runs.
-    pub compile_cache: bool,
+    /// Compilation cache, pooled memory reuse, profiling map.
+    pub engine: engine::EngineSettings,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
     /// Postgres pool size and how an empty `query` result is answered.
@@ -64,7 +64,7 @@ impl HostConfig {
             body_read_timeout: Duration::from_secs(5),
             max_connections_per_address: NonZeroUsize::new(64).expect("64 is not zero"),
             limits: Limits { max_instances: 128, max_memory_bytes: 128 << 20 },
-            compile_cache: true,
+            engine: engine::EngineSettings::default(),
             shutdown_grace: Duration::from_secs(10),
             postgres: PostgresSettings::default(),
         }
@@ -89,7 +89,7 @@ impl Application {
             tracing::warn!(route = %duplicate.route, replaced = %duplicate.replaced, effective = %duplicate.effective, "duplicate route: the last one wins");
         }
 
-        let engine = engine::build_engine(config.limits, config.compile_cache)?;
+        let engine = engine::build_engine(config.limits, &config.engine)?;
         let linker = engine::linker(&engine)?;
         let mut components = HashMap::new();
         for (id, decl) in &app.components {

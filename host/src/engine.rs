@@ -26,15 +26,39 @@ pub struct Limits {
     pub max_memory_bytes: usize,
 }
 
-/// Bytes of each pooled memory and table that are reset in place (memset)
-/// instead of released (madvise) when a slot is reused: `HOST_KEEP_RESIDENT_KIB`,
-/// by default 16 MiB where the kernel has `PAGEMAP_SCAN` (Linux 6.7+, so only
-/// the pages a request touched are reset) and 1 MiB elsewhere (where the
-/// whole range is memset). Measured with `scripts/bench.sh`: a trivial
-/// component went from ~6,400 to ~14,000 requests/s on 2 cores.
-fn keep_resident_bytes() -> usize {
-    let kib = std::env::var("HOST_KEEP_RESIDENT_KIB").ok().and_then(|v| v.parse::<usize>().ok());
-    kib.unwrap_or(if kernel_has_pagemap_scan() { 16 << 10 } else { 1 << 10 }) << 10
+/// How the engine compiles and lays out instances: parsed once, from the
+/// command line and the environment (`host up --help`), before the engine
+/// is built.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Bytes of each pooled memory and table that are reset in place
+    /// (memset) instead of released (madvise) when a slot is reused; `None`
+    /// picks 16 MiB where the kernel has `PAGEMAP_SCAN` (Linux 6.7+, so only
+    /// the pages a request touched are reset) and 1 MiB elsewhere (where the
+    /// whole range is memset). Measured with `scripts/bench.sh`: a trivial
+    /// component went from ~6,400 to ~14,000 requests/s on 2 cores.
+    pub keep_resident_bytes: Option<usize>,
+    /// Slots whose memory is released together (fewer TLB shootdowns).
+    pub decommit_batch: usize,
+    /// Where compiled machine code is kept across restarts.
+    pub compile_cache: CompileCache,
+    /// Writes `/tmp/perf-<pid>.map` so `perf report` names guest functions.
+    pub perf_map: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { keep_resident_bytes: None, decommit_batch: 1, compile_cache: CompileCache::Default, perf_map: false }
+    }
+}
+
+/// The on-disk cache of compiled components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileCache {
+    Off,
+    /// wasmtime's default location (`$XDG_CACHE_HOME/wasmtime` or `~/.cache/wasmtime`).
+    Default,
+    In(std::path::PathBuf),
 }
 
 fn kernel_has_pagemap_scan() -> bool {
@@ -43,15 +67,16 @@ fn kernel_has_pagemap_scan() -> bool {
     matches!((numbers.next(), numbers.next()), (Some(major), Some(minor)) if (major, minor) >= (6, 7))
 }
 
-/// `HOST_DECOMMIT_BATCH` (default 1): slots whose memory is released together.
-fn decommit_batch() -> usize {
-    std::env::var("HOST_DECOMMIT_BATCH").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(1)
-}
-
-pub fn build_engine(limits: Limits, cache: bool) -> anyhow::Result<Engine> {
+pub fn build_engine(limits: Limits, settings: &EngineSettings) -> anyhow::Result<Engine> {
+    let keep_resident = settings
+        .keep_resident_bytes
+        .unwrap_or(if kernel_has_pagemap_scan() { 16 << 20 } else { 1 << 20 });
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if settings.perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
 
     let mut pooling = PoolingAllocationConfig::default();
     pooling
@@ -67,18 +92,27 @@ pub fn build_engine(limits: Limits, cache: bool) -> anyhow::Result<Engine> {
         .max_memory_size(limits.max_memory_bytes)
         // Reset the first bytes of a reused slot with memset rather than
         // madvise, saving the page faults of pages every request touches.
-        .linear_memory_keep_resident(keep_resident_bytes())
-        .table_keep_resident(keep_resident_bytes())
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(keep_resident)
         // Where the kernel can tell which pages a request touched (Linux
         // 6.7+), reset only those; elsewhere this falls back to the above.
         .pagemap_scan(wasmtime::Enabled::Auto)
         // madvise in batches: fewer TLB shootdowns across cores.
-        .decommit_batch_size(decommit_batch());
+        .decommit_batch_size(settings.decommit_batch.max(1));
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
 
-    if cache {
-        // The default cache location; a cache that cannot be set up only costs compile time.
-        match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
+    let directory = match &settings.compile_cache {
+        CompileCache::Off => None,
+        CompileCache::Default => Some(None),
+        CompileCache::In(path) => Some(Some(path.clone())),
+    };
+    if let Some(directory) = directory {
+        let mut cache_config = wasmtime::CacheConfig::new();
+        if let Some(directory) = directory {
+            cache_config.with_directory(directory);
+        }
+        // A cache that cannot be set up only costs compile time.
+        match wasmtime::Cache::new(cache_config) {
             Ok(cache) => {
                 config.cache(Some(cache));
             }

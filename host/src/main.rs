@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use host::engine::Limits;
+use host::engine::{CompileCache, EngineSettings, Limits};
 use host::manifest::App;
 use host::postgres::{EmptyResults, PoolSize, PostgresSettings};
 use host::{Application, HostConfig};
@@ -57,6 +57,20 @@ enum Command {
         /// result with the statement's columns, as a Spin with the fix).
         #[arg(long, env = "HOST_POSTGRES_EMPTY_RESULTS", value_enum, default_value_t = EmptyResults::Fail)]
         postgres_empty_results: EmptyResults,
+        /// KiB of each pooled memory reset in place rather than released
+        /// when a slot is reused (default: 16384 on Linux 6.7+, else 1024).
+        #[arg(long, env = "HOST_KEEP_RESIDENT_KIB")]
+        keep_resident_kib: Option<usize>,
+        /// Pooled slots whose memory is released together.
+        #[arg(long, env = "HOST_DECOMMIT_BATCH", default_value_t = 1)]
+        decommit_batch: usize,
+        /// Where compiled components are kept across restarts (default:
+        /// wasmtime's, `~/.cache/wasmtime`); `off` compiles at every start.
+        #[arg(long, env = "HOST_COMPILE_CACHE")]
+        compile_cache: Option<PathBuf>,
+        /// Write /tmp/perf-<pid>.map so `perf report` names guest functions.
+        #[arg(long, env = "HOST_PERF_MAP")]
+        perf_map: bool,
     },
     /// Run each component's `[component.x.build] command`, like `spin build`.
     Build {
@@ -87,6 +101,10 @@ async fn main() -> anyhow::Result<()> {
             max_instances,
             postgres_pool_size,
             postgres_empty_results,
+            keep_resident_kib,
+            decommit_batch,
+            compile_cache,
+            perf_map,
         } => {
             let mut config = HostConfig::new(manifest);
             config.listen = listen;
@@ -95,6 +113,16 @@ async fn main() -> anyhow::Result<()> {
             config.max_connections_per_address = max_connections_per_address;
             config.limits = Limits { max_instances, max_memory_bytes: max_memory_mib << 20 };
             config.postgres = PostgresSettings { pool_size: postgres_pool_size, empty_results: postgres_empty_results };
+            config.engine = EngineSettings {
+                keep_resident_bytes: keep_resident_kib.map(|kib| kib << 10),
+                decommit_batch,
+                compile_cache: match compile_cache {
+                    None => CompileCache::Default,
+                    Some(path) if path.as_os_str() == "off" => CompileCache::Off,
+                    Some(path) => CompileCache::In(path),
+                },
+                perf_map,
+            };
             let app = Application::build(config).await?;
             tracing::info!("serving on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await

@@ -1,4 +1,4 @@
-use api_tests::spawn_app;
+use api_tests::{Spawn, spawn_app, spawn_with};
 use reqwest::Method;
 use serde_json::json;
 
@@ -99,4 +99,91 @@ async fn an_idempotent_patch_is_applied_once() {
     assert_eq!(reused.status, 200, "{}", reused.text);
     assert!(reused.header("idempotent-replayed").is_none());
     assert_ne!(reused.json()["data"]["id"], first.json()["data"]["id"]);
+}
+
+#[tokio::test]
+async fn the_profile_is_read_through_the_cache_and_every_change_is_seen_at_once() {
+    let app = spawn_app().await;
+    // Registration's own token: no change since, so the first read fills the cache.
+    let (email, password, registered) = app.registered_user().await;
+    let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
+    let id = registered["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let read = |token: String| {
+        let app = &app;
+        async move {
+            let answer = app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            answer.json()["data"].clone()
+        }
+    };
+    let first = read(token.clone()).await;
+
+    // Changed behind the service's back: the cached answer stands, which
+    // proves the second read did not go to the database.
+    app.db()
+        .await
+        .execute("UPDATE users SET name = 'Changed Behind' WHERE id = $1::text::uuid", &[&id])
+        .await
+        .unwrap();
+    assert_eq!(read(token.clone()).await, first, "served from Redis");
+
+    // Through the API, each kind of change shows at once.
+    let patched = app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"name": "New Name"}))).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(read(token.clone()).await["name"], "New Name");
+
+    let prefs = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
+    assert_eq!(prefs.status, 200, "{}", prefs.text);
+    assert_eq!(read(token.clone()).await["preferences"]["push"], false);
+
+    let before_login = read(token.clone()).await["last_login"].clone();
+    let login = app.login(&email, &password).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let after_login = read(token.clone()).await["last_login"].clone();
+    assert!(after_login.is_string());
+    assert_ne!(after_login, before_login, "a login shows in the cached profile");
+
+    let updated_before = read(token.clone()).await["updated_at"].clone();
+    let new_password = "Kx7#wRt5!qz-other";
+    let changed = app
+        .authed(
+            Method::POST,
+            "/api/v1/auth/password-change/",
+            &token,
+            Some(&json!({"current_password": password, "new_password": new_password})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let token = changed.json()["data"]["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(read(token.clone()).await["updated_at"], updated_before, "a password change shows");
+}
+
+#[tokio::test]
+async fn a_deactivated_account_is_refused_its_cached_profile() {
+    let app = spawn_app().await;
+    let (_, token) = app.plain_user().await;
+    let (_, staff_token) = app.staff_user().await;
+    let cached = app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await;
+    assert_eq!(cached.status, 200, "{}", cached.text);
+    let id = cached.json()["data"]["id"].as_str().unwrap().to_owned();
+
+    // Deactivated by staff, not by the owner: the staff path invalidates too.
+    let off = app
+        .authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff_token, Some(&json!({"is_active": false})))
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let refused = app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(refused.json()["success"], false);
+}
+
+#[tokio::test]
+async fn a_redis_outage_serves_the_profile_from_the_database() {
+    let app =
+        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
+            .await;
+    let (_, token) = app.plain_user().await;
+    let answer = app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.json()["data"]["email"].as_str().unwrap().contains('@'));
 }

@@ -11,7 +11,7 @@ use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::sessions::{Client, Session, staff_claim};
-use component_kit::users::UserRecord;
+use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
 use user_domain::hashing::{verify_against_dummy, verify_password};
@@ -79,7 +79,7 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?)
     } else {
         failures.reset(cache, &account_key, now);
-        start_session(request, &db, &user, false)?
+        start_session(request, cache, &db, &user, false)?
     };
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
@@ -107,10 +107,18 @@ fn failed_login(
 /// A signed-in user's new session and `last_login`. With
 /// `mfa_required_for_staff`, a staff member without a second factor gets a
 /// token without staff power (the staff endpoints check the same rule).
-pub fn start_session(request: &ApiRequest, db: &Db, user: &UserRecord, has_mfa: bool) -> Result<Reply, ApiError> {
+pub fn start_session(
+    request: &ApiRequest,
+    cache: Option<&Cache>,
+    db: &Db,
+    user: &UserRecord,
+    has_mfa: bool,
+) -> Result<Reply, ApiError> {
     let staff = staff_claim(user.is_staff, has_mfa)?;
     let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
     let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id)).details(json!({"second_factor": has_mfa}));
     let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
+    // `last_login` changed, and the cached profile shows it.
+    users::invalidate_profile(cache, user.id);
     Ok(Reply::ok(200, "Login successful", session.to_json(Some(user.to_json()))))
 }

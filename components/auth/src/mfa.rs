@@ -230,5 +230,5 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
         return Err(invalid_challenge());
     }
     failures.reset(cache, &user.email, now);
-    crate::login::start_session(request, &db, &user, true)
+    crate::login::start_session(request, cache, &db, &user, true)
 }

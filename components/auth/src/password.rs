@@ -17,7 +17,7 @@ use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::store::{self, users::Contact, users::PasswordChange};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::hashing::{hash_password, verify_password};
@@ -103,7 +103,7 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     }
     cache.del(&[reset_user_key(user)]);
 
-    set_password(&db, request, &account, &password, "password_reset", None)?;
+    set_password(&db, Some(cache), request, &account, &password, "password_reset", None)?;
     Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
 }
 
@@ -112,6 +112,7 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
 /// records the caller's new session: all in one statement.
 fn set_password(
     db: &Db,
+    cache: Option<&Cache>,
     request: &ApiRequest,
     account: &Contact,
     password: &Password,
@@ -128,7 +129,10 @@ fn set_password(
     let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
     let action = if session.is_some() { "auth.password_changed" } else { "auth.password_reset" };
     let audit = AuditEvent::new(request, action, Actor::User(account.id));
-    Ok(store::users::set_password(db, account.id, &change, &audit)?)
+    store::users::set_password(db, account.id, &change, &audit)?;
+    // `updated_at` changed, and the cached profile shows it.
+    users::invalidate_profile(cache, account.id);
+    Ok(())
 }
 
 /// A new password for an account, judged against its email and name.
@@ -176,6 +180,6 @@ pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let staff = staff_claim(user.is_staff, store::mfa::is_confirmed(&db, user.id)?)?;
     let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
     let account = Contact { id: user.id, name: user.name, email: user.email };
-    set_password(&db, request, &account, &password, "password_changed", Some(&session))?;
+    set_password(&db, cache, request, &account, &password, "password_changed", Some(&session))?;
     Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
 }

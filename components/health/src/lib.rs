@@ -1,58 +1,103 @@
-//! `GET /api/v1/health/`: whether the service can do its work, for load
-//! balancers and operators. It checks what every other endpoint needs — the
-//! database and the cache — and answers 503 when either is down, so a
-//! balancer takes the instance out of rotation.
+//! Health answers for load balancers, orchestrators and operators:
+//! - `GET /api/v1/health/live/`: the instance can answer at all. It touches
+//!   nothing (no variable, no database, no cache), so a liveness probe never
+//!   restarts an instance because a dependency is down.
+//! - `GET /api/v1/health/ready/` and the contract's `GET /api/v1/health/`:
+//!   whether the service can do its work. It checks what every other
+//!   endpoint needs — the database and the cache — and answers 503 when
+//!   either is down, so a balancer takes the instance out of rotation. The
+//!   checks' outcome is kept in Redis for a second (`cache_keys::readiness`),
+//!   so however many balancers poll however many instances, the database
+//!   sees about one check a second. When Redis itself is down nothing can be
+//!   kept, and each poll checks the database (the answer is 503 anyway).
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::users::now_rfc3339;
 use component_kit::{ApiError, ApiRequest, Reply, config};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
-use user_domain::Envelope;
+use user_domain::{Envelope, cache_keys};
 
-const PATH: &str = "/api/v1/health/";
+const SERVICE: &str = "user-service";
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
-    let result = match (request.method.as_str(), request.route_path().as_str()) {
-        ("GET" | "HEAD", PATH) => Ok(health()),
-        (_, PATH) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+    let path = request.route_path();
+    let result = match (request.method.as_str(), path.as_str()) {
+        ("GET" | "HEAD", "/api/v1/health/live/") => Ok(live()),
+        ("GET" | "HEAD", "/api/v1/health/" | "/api/v1/health/ready/") => ready(&request.correlation_id),
+        (_, "/api/v1/health/" | "/api/v1/health/ready/" | "/api/v1/health/live/") => {
+            Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+        }
         _ => Err(not_found()),
     };
     respond(&request, result)
 }
 
-fn check_database() -> Result<(), String> {
-    let url = config::var("database_url").map_err(|e| e.to_string())?;
-    let db = Db::connect_to(&url).map_err(|e| e.to_string())?;
-    db.execute("SELECT 1", &[]).map(drop).map_err(|e| e.to_string())
+fn live() -> Reply {
+    Reply::ok(200, "Service is alive", json!({"service": SERVICE, "status": "alive", "timestamp": now_rfc3339()}))
 }
 
-fn check_cache() -> Result<(), String> {
-    let url = config::var("redis_url").map_err(|e| e.to_string())?;
-    Cache::ping(&url)
+/// The outcome of one round of dependency checks, as kept in Redis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checks {
+    database: bool,
+    cache: bool,
+    /// When the checks ran (RFC 3339): a cached answer says how old it is.
+    checked_at: String,
 }
 
-fn health() -> Reply {
-    let database = check_database();
-    let cache = check_cache();
-    let word = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
-    let healthy = database.is_ok() && cache.is_ok();
+fn check_database(url: &str) -> bool {
+    Db::connect_to(url).and_then(|db| db.execute("SELECT 1", &[]).map(drop)).is_ok()
+}
+
+/// The checks, from the last second's answer when there is one.
+fn checks(correlation_id: &str) -> Result<Checks, ApiError> {
+    let database_url = config::var("database_url")?;
+    let redis_url = config::var("redis_url")?;
+    let key = cache_keys::readiness(&database_url, &redis_url);
+    let cache = Cache::open(&redis_url, correlation_id).ok();
+    if let Some(kept) = cache.as_ref().and_then(|c| c.get(&key))
+        && let Ok(checks) = serde_json::from_slice::<Checks>(&kept)
+    {
+        return Ok(checks);
+    }
+    let checks = Checks {
+        database: check_database(&database_url),
+        cache: cache.as_ref().is_some_and(|c| c.ping().is_ok()),
+        checked_at: now_rfc3339(),
+    };
+    if let Some(cache) = cache.as_ref().filter(|_| checks.cache) {
+        let kept = serde_json::to_vec(&checks).map_err(ApiError::internal)?;
+        cache.set_ex(&key, &kept, cache_keys::READINESS_SECS);
+    }
+    Ok(checks)
+}
+
+fn ready(correlation_id: &str) -> Result<Reply, ApiError> {
+    let checks = checks(correlation_id)?;
+    let word = |up: bool| if up { "up" } else { "down" };
+    let healthy = checks.database && checks.cache;
     let data = json!({
-        "service": "user-service",
+        "service": SERVICE,
         "status": if healthy { "healthy" } else { "unhealthy" },
         "timestamp": now_rfc3339(),
-        "checks": {"database": word(&database), "cache": word(&cache)},
+        "checked_at": checks.checked_at,
+        "checks": {"database": word(checks.database), "cache": word(checks.cache)},
     });
     if healthy {
-        return Reply::ok(200, "Service is healthy", data);
+        return Ok(Reply::ok(200, "Service is healthy", data));
     }
-    let down: Vec<&str> =
-        [("database", &database), ("cache", &cache)].into_iter().filter(|(_, r)| r.is_err()).map(|(n, _)| n).collect();
+    let down: Vec<&str> = [("database", checks.database), ("cache", checks.cache)]
+        .into_iter()
+        .filter(|(_, up)| !up)
+        .map(|(name, _)| name)
+        .collect();
     let failure = ApiError::Unavailable("dependency");
     let envelope = Envelope {
         data: Some(data),
@@ -60,5 +105,5 @@ fn health() -> Reply {
         message: "Service is unhealthy".into(),
         ..Envelope::failure(&failure)
     };
-    Reply::json(503, &envelope).with_header("retry-after", "5")
+    Ok(Reply::json(503, &envelope).with_header("retry-after", "5"))
 }

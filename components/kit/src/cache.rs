@@ -35,10 +35,16 @@ impl Cache {
         }
     }
 
-    /// Opens a connection and proves it with PING (for health checks).
-    pub fn ping(url: &str) -> Result<(), String> {
-        let connection = Connection::open(url).map_err(|e| format!("{e:?}"))?;
-        match connection.execute("PING", &[]) {
+    /// Opens the Redis at `url` (for callers that hold the address already).
+    pub fn open(url: &str, correlation_id: &str) -> Result<Self, String> {
+        Connection::open(url)
+            .map(|connection| Self { connection, correlation_id: correlation_id.to_owned() })
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Proves the connection with PING (for health checks).
+    pub fn ping(&self) -> Result<(), String> {
+        match self.connection.execute("PING", &[]) {
             Ok(results) if results.iter().any(|r| matches!(r, RedisResult::Status(s) if s == "PONG")) => Ok(()),
             Ok(other) => Err(format!("unexpected PING answer {other:?}")),
             Err(e) => Err(format!("{e:?}")),

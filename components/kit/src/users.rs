@@ -70,12 +70,25 @@ pub fn active(db: &crate::db::Db, id: UserId) -> Result<UserRecord, ApiError> {
 }
 
 /// Drops every cached record of the user, so a change is seen at once by the
-/// preferences endpoints and by the worker. The preferences key keeps a
-/// tombstone for a minute (see `user_domain::cache_keys::preferences`).
+/// preferences and profile endpoints and by the worker. The preferences and
+/// profile keys keep a tombstone for a minute (see
+/// `user_domain::cache_keys::preferences`). Every change to a user row goes
+/// through here, `last_login` included: the cached profile shows it.
 pub fn invalidate(cache: Option<&crate::cache::Cache>, id: UserId) {
     use user_domain::cache_keys;
     if let Some(cache) = cache {
-        cache.set_ex(&cache_keys::preferences(id), b"", cache_keys::TOMBSTONE_SECS);
+        for key in [cache_keys::preferences(id), cache_keys::profile(id)] {
+            cache.set_ex(&key, b"", cache_keys::TOMBSTONE_SECS);
+        }
         cache.del(&[cache_keys::worker_user(id)]);
+    }
+}
+
+/// [`invalidate`] for changes only the profile shows (`last_login`,
+/// `updated_at` after a password change): the preferences stay cached.
+pub fn invalidate_profile(cache: Option<&crate::cache::Cache>, id: UserId) {
+    use user_domain::cache_keys;
+    if let Some(cache) = cache {
+        cache.set_ex(&cache_keys::profile(id), b"", cache_keys::TOMBSTONE_SECS);
     }
 }

@@ -35,7 +35,7 @@ fn not_allowed(allow: &'static str) -> Result<Reply, ApiError> {
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let path = request.route_path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // Only registration and changes to a user touch Redis.
+    // Only registration, the profile and changes to a user touch Redis.
     let cache = LazyCache::new(&request.correlation_id);
     let method = request.method.as_str();
     let user_id = |raw: &str| UserId::parse(raw).map_err(|_| ApiError::NotFound("User"));
@@ -46,7 +46,7 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
             _ => not_allowed("GET, POST"),
         },
         ["api", "v1", "users", "profile"] => match method {
-            "GET" => profile::get(request),
+            "GET" => profile::get(request, cache.get()),
             "PATCH" => profile::update(request, cache.get(), false),
             "PUT" => profile::update(request, cache.get(), true),
             "DELETE" => profile::deactivate(request, cache.get()),

@@ -9,13 +9,29 @@ use component_kit::cache::Cache;
 use component_kit::store::{self, users::Change};
 use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
-use serde_json::json;
+use serde_json::{Value, json};
 use user_domain::validation::{Fields, Patch};
-use user_domain::{PushToken, UserName};
+use user_domain::{PushToken, UserName, cache_keys};
 
-pub fn get(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (_, user) = auth::account(request)?;
-    Ok(Reply::ok(200, "Profile", user.to_json()))
+/// The caller's profile, from the cache when it has it. The cache holds
+/// active accounts only and every change tombstones the key
+/// (`users::invalidate`), so a hit needs no database round trip and a
+/// deactivated or deleted account still gets its 401/403 on the miss.
+pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let caller = auth::caller(request)?;
+    let key = cache_keys::profile(caller.user_id);
+    if let Some(profile) = cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+    {
+        return Ok(Reply::ok(200, "Profile", profile));
+    }
+    let (_, user) = auth::account_of(&caller)?;
+    let profile = user.to_json();
+    if let Some(cache) = cache {
+        let json = serde_json::to_vec(&profile).map_err(ApiError::internal)?;
+        // Only into an absent key: a tombstone means this read may predate a change.
+        cache.set_ex_if_absent(&key, &json, cache_keys::PROFILE_TTL_SECS);
+    }
+    Ok(Reply::ok(200, "Profile", profile))
 }
 
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
