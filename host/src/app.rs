@@ -91,7 +91,7 @@ impl Application {
 
         let engine = engine::build_engine(config.limits, &config.engine)?;
         let linker = engine::linker(&engine)?;
-        let mut components = HashMap::new();
+        let mut contexts = Vec::new();
         for (id, decl) in &app.components {
             let resolved_hosts = decl
                 .allowed_outbound_hosts
@@ -107,9 +107,32 @@ impl Application {
                     .with_context(|| format!("component.{id}.variables"))?,
                 environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
-            let pre = engine::prepare(&engine, &linker, &decl.source).with_context(|| format!("component `{id}`"))?;
-            components.insert(id.clone(), LoadedComponent { pre, context: Arc::new(context) });
+            contexts.push((context, &decl.source));
         }
+        // Loading is CPU-bound (compiling, or with a warm cache, decompressing
+        // and deserialising machine code): one thread per component, so a
+        // start-up uses every core instead of one.
+        let loading = std::time::Instant::now();
+        let prepared: Vec<anyhow::Result<(String, LoadedComponent)>> = std::thread::scope(|scope| {
+            let loads: Vec<_> = contexts
+                .into_iter()
+                .map(|(context, source)| {
+                    let (engine, linker) = (&engine, &linker);
+                    scope.spawn(move || {
+                        let pre = engine::prepare(engine, linker, source)
+                            .with_context(|| format!("component `{}`", context.id))?;
+                        Ok((context.id.clone(), LoadedComponent { pre, context: Arc::new(context) }))
+                    })
+                })
+                .collect();
+            loads.into_iter().map(|load| load.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading panicked")))).collect()
+        });
+        let components = prepared.into_iter().collect::<anyhow::Result<HashMap<_, _>>>()?;
+        tracing::info!(
+            components = components.len(),
+            ms = format_args!("{:.1}", loading.elapsed().as_secs_f64() * 1000.0),
+            "components loaded"
+        );
 
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
