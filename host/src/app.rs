@@ -125,7 +125,10 @@ impl Application {
                     })
                 })
                 .collect();
-            loads.into_iter().map(|load| load.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading panicked")))).collect()
+            loads
+                .into_iter()
+                .map(|load| load.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading panicked"))))
+                .collect()
         });
         let components = prepared.into_iter().collect::<anyhow::Result<HashMap<_, _>>>()?;
         tracing::info!(

@@ -68,9 +68,8 @@ fn kernel_has_pagemap_scan() -> bool {
 }
 
 pub fn build_engine(limits: Limits, settings: &EngineSettings) -> anyhow::Result<Engine> {
-    let keep_resident = settings
-        .keep_resident_bytes
-        .unwrap_or(if kernel_has_pagemap_scan() { 16 << 20 } else { 1 << 20 });
+    let keep_resident =
+        settings.keep_resident_bytes.unwrap_or(if kernel_has_pagemap_scan() { 16 << 20 } else { 1 << 20 });
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);

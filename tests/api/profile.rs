@@ -120,11 +120,7 @@ async fn the_profile_is_read_through_the_cache_and_every_change_is_seen_at_once(
 
     // Changed behind the service's back: the cached answer stands, which
     // proves the second read did not go to the database.
-    app.db()
-        .await
-        .execute("UPDATE users SET name = 'Changed Behind' WHERE id = $1::text::uuid", &[&id])
-        .await
-        .unwrap();
+    app.db().await.execute("UPDATE users SET name = 'Changed Behind' WHERE id = $1::text::uuid", &[&id]).await.unwrap();
     assert_eq!(read(token.clone()).await, first, "served from Redis");
 
     // Through the API, each kind of change shows at once.

@@ -20,7 +20,8 @@ use user_domain::{PushToken, UserName, cache_keys};
 pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let key = cache_keys::profile(caller.user_id);
-    if let Some(profile) = cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+    if let Some(profile) =
+        cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
     {
         return Ok(Reply::ok(200, "Profile", profile));
     }
