@@ -21,7 +21,7 @@ use user_domain::{Email, UserId};
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
-    let usage = crate::limits::login_per_address()?.hit(cache, &request.client_ip, now)?;
+    let usage = crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let email = fields.required_str("email");

@@ -189,7 +189,7 @@ pub fn challenge(db: &Db, user: &UserRecord) -> Result<serde_json::Value, ApiErr
 /// `POST /api/v1/auth/login/mfa/`.
 pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
-    crate::limits::login_per_address()?.hit(cache, &request.client_ip, now)?;
+    crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
     let body = request.json()?;
     let mut fields = Fields::of(&body)?;
     let challenge = fields.required_str("challenge_token");

@@ -75,7 +75,7 @@ impl AuditEvent {
             outcome: Outcome::Success,
             actor,
             subject,
-            client_address: request.client_ip.clone(),
+            client_address: request.client_ip().to_owned(),
             correlation_id: request.correlation_id.clone(),
             details: json!({}),
             queue: crate::config::var("audit_queue").unwrap_or_else(|_| "audit.events".to_owned()),

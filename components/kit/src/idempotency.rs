@@ -131,7 +131,7 @@ pub fn guard(request: &ApiRequest, handler: impl FnOnce() -> Result<Reply, ApiEr
     }
     if request.header("authorization").is_none() {
         let cache = Cache::connect(&request.correlation_id);
-        ANONYMOUS_KEYS.hit(cache.as_ref(), &request.client_ip, user_domain::tokens::now_secs())?;
+        ANONYMOUS_KEYS.hit(cache.as_ref(), request.client_ip(), user_domain::tokens::now_secs())?;
     }
     let db = Db::connect()?;
     run(&db, request, &format!("{} {}", request.method, request.route_path()), handler)

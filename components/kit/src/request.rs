@@ -32,9 +32,9 @@ pub struct ApiRequest {
     headers: Vec<(String, String)>,
     pub body: Body,
     pub correlation_id: String,
-    /// The client's address: the peer's, as Spin reports it in
-    /// `spin-client-addr`, or behind a trusted proxy the one it forwarded.
-    pub client_ip: String,
+    /// See [`ApiRequest::client_ip`]: worked out on first use, since most
+    /// reads never need it and it costs a variable lookup.
+    client_ip: std::cell::OnceCell<String>,
 }
 
 /// The `trusted_proxies` variable. A component that does not declare it
@@ -80,14 +80,6 @@ impl ApiRequest {
             .collect();
         let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let correlation_id = correlation::resolve(find(correlation::HEADER).as_deref());
-        let forwarded_for = headers
-            .iter()
-            .filter(|(k, _)| k == "x-forwarded-for")
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let client_ip =
-            client_ip(find("spin-client-addr").as_deref(), &forwarded_for, &trusted_proxies(&correlation_id));
 
         // DELETE may carry a body (turning two-factor sign-in off takes the
         // password and a code).
@@ -98,7 +90,22 @@ impl ApiRequest {
         } else {
             read_capped(request).await
         };
-        Self { method, path, query, headers, body, correlation_id, client_ip }
+        Self { method, path, query, headers, body, correlation_id, client_ip: std::cell::OnceCell::new() }
+    }
+
+    /// The client's address: the peer's, as Spin reports it in
+    /// `spin-client-addr`, or behind a trusted proxy the one it forwarded.
+    pub fn client_ip(&self) -> &str {
+        self.client_ip.get_or_init(|| {
+            let forwarded_for = self
+                .headers
+                .iter()
+                .filter(|(k, _)| k == "x-forwarded-for")
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            client_ip(self.header("spin-client-addr"), &forwarded_for, &trusted_proxies(&self.correlation_id))
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

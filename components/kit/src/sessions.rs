@@ -31,7 +31,7 @@ impl Client {
             })
             .map(|agent| agent.trim().to_owned())
             .filter(|agent| !agent.is_empty());
-        Self { device, address: request.client_ip.clone() }
+        Self { device, address: request.client_ip().to_owned() }
     }
 }
 

@@ -69,7 +69,7 @@ fn register_per_address() -> Result<Limit, ApiError> {
 }
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let usage = register_per_address()?.hit(cache, &request.client_ip, now_secs())?;
+    let usage = register_per_address()?.hit(cache, request.client_ip(), now_secs())?;
     let new_user = parse(&request.json()?)?;
     let db = Db::connect()?;
     let mut reply = create(&db, request, new_user)?;
