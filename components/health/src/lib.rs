@@ -8,10 +8,10 @@ use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::users::now_rfc3339;
 use component_kit::{ApiError, ApiRequest, Reply, config};
-use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use user_domain::Envelope;
+use user_domain::api::responses::{CheckState, Health, HealthChecks, HealthStatus};
 
 const PATH: &str = "/api/v1/health/";
 
@@ -40,14 +40,14 @@ fn check_cache() -> Result<(), String> {
 fn health() -> Reply {
     let database = check_database();
     let cache = check_cache();
-    let word = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
+    let state = |r: &Result<(), String>| if r.is_ok() { CheckState::Up } else { CheckState::Down };
     let healthy = database.is_ok() && cache.is_ok();
-    let data = json!({
-        "service": "user-service",
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "timestamp": now_rfc3339(),
-        "checks": {"database": word(&database), "cache": word(&cache)},
-    });
+    let data = Health {
+        service: "user-service".to_owned(),
+        status: if healthy { HealthStatus::Healthy } else { HealthStatus::Unhealthy },
+        timestamp: now_rfc3339(),
+        checks: HealthChecks { database: state(&database), cache: state(&cache) },
+    };
     if healthy {
         return Reply::ok(200, "Service is healthy", data);
     }
@@ -55,10 +55,13 @@ fn health() -> Reply {
         [("database", &database), ("cache", &cache)].into_iter().filter(|(_, r)| r.is_err()).map(|(n, _)| n).collect();
     let failure = ApiError::Unavailable("dependency");
     let envelope = Envelope {
-        data: Some(data),
-        error: Some(format!("Unavailable: {}", down.join(", "))),
+        success: false,
         message: "Service is unhealthy".into(),
-        ..Envelope::failure(&failure)
+        data: Some(data),
+        meta: None,
+        error: Some(format!("Unavailable: {}", down.join(", "))),
+        code: Some(failure.code().to_owned()),
+        details: None,
     };
     Reply::json(503, &envelope).with_header("retry-after", "5")
 }
