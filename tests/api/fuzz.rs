@@ -5,7 +5,7 @@
 //! (printed), so each run explores something new. Any failure fails the test.
 //!
 //! `FUZZ_MAX_EXAMPLES` (default 12) bounds the examples per operation and
-//! phase; the stateful phase is bounded by `FUZZ_STATEFUL_STEPS` (default 6).
+//! phase; the stateful phase's steps are bounded in the configuration file.
 
 use std::time::{Duration, Instant};
 
@@ -33,11 +33,11 @@ async fn schemathesis(app: &TestApp, credentials: &Credentials, seed: u64, label
     let report = repo_root().join(format!("target/fuzz-report/{}-{label}-{seed}", app.database_name));
     let mut command = tokio::process::Command::new(venv.join("bin/st"));
     command
+        .arg("--config-file")
+        .arg(repo_root().join("tests/fuzz/schemathesis.toml"))
         .arg("run")
         .arg(app.url("/api/v1/openapi.json"))
         .args(["--url", &app.url("")])
-        .arg("--config-file")
-        .arg(repo_root().join("tests/fuzz/schemathesis.toml"))
         .args(["--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--mode", "all"])
         .args(["--seed", &seed.to_string()])
         .args(["--max-examples", &setting("FUZZ_MAX_EXAMPLES", 12).to_string()])
@@ -46,7 +46,6 @@ async fn schemathesis(app: &TestApp, credentials: &Credentials, seed: u64, label
         .env("FUZZ_STAFF_TOKEN", &credentials.staff_token)
         .env("FUZZ_SERVICE_KEY", &credentials.service_key)
         .env("FUZZ_VICTIM_TOKEN", &credentials.victim_token)
-        .env("SCHEMATHESIS_STATEFUL_STEPS", setting("FUZZ_STATEFUL_STEPS", 6).to_string())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "160")
         .kill_on_drop(true);

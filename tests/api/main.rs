@@ -5,6 +5,7 @@
 mod audit;
 mod docs;
 mod fuzz;
+mod fuzz_findings;
 mod hardening;
 mod health;
 mod isolation;

@@ -32,7 +32,8 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let cache = Cache::connect(&request.correlation_id);
     let cache = cache.as_ref();
-    idempotency::guard(request, || match (segments.as_slice(), request.method.as_str()) {
+    // Every operation here needs a bearer token (or, to read, a service key).
+    idempotency::guard_authenticated(request, || match (segments.as_slice(), request.method.as_str()) {
         (["api", "v1", "users", "preferences"], "GET") => {
             let caller = auth::caller(request)?;
             Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner)?))

@@ -36,7 +36,8 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     let page = number(request, "page", 1, u64::from(u32::MAX))?;
     let limit = number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let is_active = match request.query_param("is_active").as_deref() {
-        None | Some("") => None,
+        // An empty value is not a boolean: it is refused like any other.
+        None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::validation_of("is_active", "must be true or false")),

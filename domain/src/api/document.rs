@@ -365,15 +365,23 @@ fn envelopes() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Every string property of a request body schema may not hold NUL (the body
-/// check refuses it, PostgreSQL could not store it): say so where the type's
-/// own schema does not already constrain it.
+/// What the body check (`carriable`) refuses anywhere in a body, said in
+/// each request schema: no string may hold NUL where the type's own schema
+/// does not already constrain it, and the unknown fields a body may carry
+/// (they are ignored) are still JSON the check accepts: no NUL in their
+/// names, numbers within ±1e300.
 fn forbid_nul(schema: &mut Value) {
     match schema {
         Value::Object(object) => {
-            let is_string = object.get("type").is_some_and(|t| t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string"))));
-            if is_string && !object.contains_key("pattern") {
+            let is = |kind: &str, object: &Map<String, Value>| {
+                object.get("type").is_some_and(|t| t == kind || t.as_array().is_some_and(|a| a.contains(&json!(kind))))
+            };
+            if is("string", object) && !object.contains_key("pattern") {
                 object.insert("pattern".into(), json!(NO_NUL));
+            }
+            if is("object", object) && object.contains_key("properties") && !object.contains_key("additionalProperties") {
+                object.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
+                object.insert("additionalProperties".into(), reference("JsonValue"));
             }
             for value in object.values_mut() {
                 forbid_nul(value);

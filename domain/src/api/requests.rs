@@ -413,10 +413,12 @@ impl TestNotificationRequest {
         };
         let variables = fields.optional_object("variables").cloned().unwrap_or_default();
         let metadata = fields.optional_object("metadata").cloned().unwrap_or_default();
+        // A whole number in any JSON spelling: `2.0` is the integer 2 to JSON
+        // Schema (and to the clients generated from the document).
         let priority = match body.get("priority") {
             None | Some(Value::Null) => Self::DEFAULT_PRIORITY,
-            Some(value) => match value.as_i64() {
-                Some(p) if (0..=10).contains(&p) => p,
+            Some(value) => match value.as_f64() {
+                Some(p) if p.fract() == 0.0 && (0.0..=10.0).contains(&p) => p as i64,
                 _ => {
                     fields.problem("priority", "must be a whole number from 0 to 10");
                     Self::DEFAULT_PRIORITY
