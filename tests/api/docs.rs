@@ -84,14 +84,21 @@ async fn every_request_body_requires_exactly_what_its_handler_refuses_without() 
             let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
             let answer = app.send(if secured { request.bearer_auth(&staff_token) } else { request }).await;
             if required.is_empty() {
-                assert_ne!(answer.status, 400, "{method} {path}: nothing is required, yet {{}} is refused: {}", answer.text);
+                assert_ne!(
+                    answer.status, 400,
+                    "{method} {path}: nothing is required, yet {{}} is refused: {}",
+                    answer.text
+                );
                 continue;
             }
             assert_eq!(answer.status, 400, "{method} {path} with {{}}: {}", answer.text);
             let answer = answer.json();
             let mut named: Vec<String> = answer["details"].as_object().unwrap().keys().cloned().collect();
             named.sort_unstable();
-            assert_eq!(named, required, "{method} {path}: the fields refused as missing are the documented required ones");
+            assert_eq!(
+                named, required,
+                "{method} {path}: the fields refused as missing are the documented required ones"
+            );
             checked += 1;
         }
     }
@@ -116,7 +123,11 @@ async fn every_operation_lists_its_statuses_security_and_envelopes() {
     assert_eq!(security("post", "/api/v1/auth/login/"), json!([]));
     assert_eq!(document["components"]["securitySchemes"]["serviceKey"]["name"], "X-Service-Key");
     // Each error status carries the codes the error type gives it.
-    let codes = |status: &str| document["components"]["responses"][format!("Error{status}")]["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]["enum"].clone();
+    let codes = |status: &str| {
+        document["components"]["responses"][format!("Error{status}")]["content"]["application/json"]["schema"]["allOf"]
+            [1]["properties"]["code"]["enum"]
+            .clone()
+    };
     assert_eq!(codes("409"), json!(["conflict", "request_in_progress"]));
     assert_eq!(codes("422"), json!(["idempotency_key_reused"]));
     assert_eq!(codes("400"), json!(["validation_failed", "malformed_json"]));

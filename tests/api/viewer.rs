@@ -19,7 +19,8 @@ fn chromium() {
     if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
         return;
     }
-    let install = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver";
+    let install =
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver";
     let status = Command::new("sh").args(["-c", install]).status().expect("sh runs");
     assert!(status.success(), "could not install chromium and chromium-driver: {install}");
 }

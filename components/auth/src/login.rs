@@ -14,9 +14,9 @@ use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::users::UserRecord;
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
+use user_domain::api::requests::LoginRequest;
 use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
-use user_domain::api::requests::LoginRequest;
 use user_domain::{Email, UserId};
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {

@@ -7,9 +7,9 @@ use component_kit::db::Db;
 use component_kit::store::{self, sessions::LogOut};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::json;
-use user_domain::secrets::digest;
 use user_domain::api::requests::LogoutRequest;
 use user_domain::api::responses::RevokedTokens;
+use user_domain::secrets::digest;
 
 pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     let LogoutRequest { refresh_token, all } = LogoutRequest::parse(&request.json()?)?;

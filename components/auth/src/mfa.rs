@@ -23,13 +23,13 @@ use component_kit::events::Event;
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, auth, config, store};
 use serde_json::json;
+use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest};
+use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
 use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::{digest, random_bytes, random_token};
 use user_domain::tokens::now_secs;
 use user_domain::totp::{DIGITS, PERIOD_SECS, Secret};
-use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest};
-use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 
 /// How long a sign-in challenge waits for its second factor.
 pub const CHALLENGE_TTL_SECS: u64 = 300;

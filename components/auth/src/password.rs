@@ -20,12 +20,12 @@ use component_kit::store::{self, users::Contact, users::PasswordChange};
 use component_kit::{ApiError, ApiRequest, Reply, auth, config};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
+use user_domain::api::requests::{PasswordChangeRequest, ResetConfirmRequest, ResetRequest};
+use user_domain::api::responses::Empty;
 use user_domain::hashing::{hash_password, verify_password};
 use user_domain::password::PasswordContext;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
-use user_domain::api::requests::{PasswordChangeRequest, ResetConfirmRequest, ResetRequest};
-use user_domain::api::responses::Empty;
 use user_domain::{Password, UserId};
 
 const RESET_TTL_SECS: u64 = 3600;

@@ -9,8 +9,8 @@ use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::db::Db;
 use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
-use user_domain::secrets::digest;
 use user_domain::api::requests::RefreshRequest;
+use user_domain::secrets::digest;
 
 pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     let RefreshRequest { refresh_token } = RefreshRequest::parse(&request.json()?)?;

@@ -10,10 +10,10 @@ use component_kit::events::Event;
 use component_kit::rate_limit::Limit;
 use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
 use serde_json::json;
-use user_domain::secrets::{digest, random_token};
-use user_domain::tokens::now_secs;
 use user_domain::api::requests::TokenRequest;
 use user_domain::api::responses::EmailVerification;
+use user_domain::secrets::{digest, random_token};
+use user_domain::tokens::now_secs;
 
 /// Resends per user per hour.
 const RESEND_LIMIT: Limit = Limit { scope: "verify_resend", max: 5, window_secs: 3600 };

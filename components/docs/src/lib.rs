@@ -59,9 +59,7 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'u
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
     let result = match (request.method.as_str(), request.route_path().as_str()) {
-        ("GET" | "HEAD", "/api/v1/openapi.json/") => {
-            Ok(asset("application/json", DOCUMENT.as_bytes(), "no-cache"))
-        }
+        ("GET" | "HEAD", "/api/v1/openapi.json/") => Ok(asset("application/json", DOCUMENT.as_bytes(), "no-cache")),
         ("GET" | "HEAD", "/api/v1/docs/") => Ok(asset("text/html; charset=utf-8", PAGE.as_bytes(), "no-cache")),
         ("GET" | "HEAD", "/api/v1/docs/start.js/") => {
             Ok(asset("text/javascript; charset=utf-8", START.as_bytes(), "no-cache"))

@@ -15,11 +15,11 @@ use component_kit::store::{self, users::NewAccount, users::Registered};
 use component_kit::users::Preferences;
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde_json::json;
+use user_domain::UserId;
+use user_domain::api::requests::RegisterRequest;
 use user_domain::hashing::hash_password;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
-use user_domain::UserId;
-use user_domain::api::requests::RegisterRequest;
 
 /// Registrations per client address per minute (`rate_limit_register_per_minute`).
 fn register_per_address() -> Result<Limit, ApiError> {

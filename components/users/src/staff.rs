@@ -12,10 +12,10 @@ use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::json;
-use user_domain::carriable;
-use user_domain::envelope::{Envelope, PageMeta};
 use user_domain::api::requests::StaffUserPatch;
 use user_domain::api::responses::{RevokedTokens, SessionEnded, UserDeleted, UserView};
+use user_domain::carriable;
+use user_domain::envelope::{Envelope, PageMeta};
 use user_domain::{FieldErrors, UserId};
 
 const DEFAULT_LIMIT: u64 = 20;
@@ -50,10 +50,8 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
 
     let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
     let users: Vec<UserView> = page_of_users.users.iter().map(UserRecord::view).collect();
-    let envelope = Envelope {
-        meta: Some(PageMeta::new(page_of_users.total, page, limit).into()),
-        ..Envelope::ok("Users", users)
-    };
+    let envelope =
+        Envelope { meta: Some(PageMeta::new(page_of_users.total, page, limit).into()), ..Envelope::ok("Users", users) };
     Ok(Reply::json(200, &envelope))
 }
 

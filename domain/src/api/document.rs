@@ -18,15 +18,15 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
 
+use super::MAX_BODY_BYTES;
 use super::requests::*;
 use super::responses::*;
 use super::schema::NO_NUL;
 use crate::ApiError;
 use crate::envelope::{CursorMeta, PageMeta};
-use super::MAX_BODY_BYTES;
 
 /// Who may call an operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -379,7 +379,8 @@ fn forbid_nul(schema: &mut Value) {
             if is("string", object) && !object.contains_key("pattern") {
                 object.insert("pattern".into(), json!(NO_NUL));
             }
-            if is("object", object) && object.contains_key("properties") && !object.contains_key("additionalProperties") {
+            if is("object", object) && object.contains_key("properties") && !object.contains_key("additionalProperties")
+            {
                 object.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
                 object.insert("additionalProperties".into(), reference("JsonValue"));
             }
@@ -403,14 +404,18 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
     let session = s.of::<SessionInfo>();
     let id = || path_id("id", "The user's id");
     let audit_params = |op: Operation| {
-        op.parameter(query("limit", "Events per page", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})))
-            .parameter(query(
-                "cursor",
-                "The `meta.next_cursor` of the previous page",
-                json!({"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}),
-            ))
-            .paginated(cursor_meta.clone())
-            .errors(&[400])
+        op.parameter(query(
+            "limit",
+            "Events per page",
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+        ))
+        .parameter(query(
+            "cursor",
+            "The `meta.next_cursor` of the previous page",
+            json!({"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}),
+        ))
+        .paginated(cursor_meta.clone())
+        .errors(&[400])
     };
     let registered_user = json!({"id": "$response.body#/data/user/id"});
 
@@ -629,7 +634,9 @@ fn operation_id(op: &Operation) -> String {
         return known.to_owned();
     }
     let mut id = op.method.to_owned();
-    for word in op.path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && *w != "api" && *w != "v1") {
+    for word in
+        op.path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && *w != "api" && *w != "v1")
+    {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             id.push(first.to_ascii_uppercase());
@@ -732,10 +739,24 @@ pub fn document() -> Value {
         schemas.0.insert(name.to_owned(), schema);
     }
     let request_types = [
-        "RegisterRequest", "LoginRequest", "MfaLoginRequest", "RefreshRequest", "LogoutRequest", "TokenRequest",
-        "ResetRequest", "ResetConfirmRequest", "PasswordChangeRequest", "PasswordAndCodeRequest", "CodeRequest",
-        "ProfilePatch", "ProfileReplace", "PreferencesPatch", "PreferencesReplace", "StaffUserPatch",
-        "TestNotificationRequest", "PreferencesInput",
+        "RegisterRequest",
+        "LoginRequest",
+        "MfaLoginRequest",
+        "RefreshRequest",
+        "LogoutRequest",
+        "TokenRequest",
+        "ResetRequest",
+        "ResetConfirmRequest",
+        "PasswordChangeRequest",
+        "PasswordAndCodeRequest",
+        "CodeRequest",
+        "ProfilePatch",
+        "ProfileReplace",
+        "PreferencesPatch",
+        "PreferencesReplace",
+        "StaffUserPatch",
+        "TestNotificationRequest",
+        "PreferencesInput",
     ];
     for name in request_types {
         if let Some(schema) = schemas.0.get_mut(name) {
@@ -850,10 +871,4 @@ mod tests {
         let patch = &document["components"]["schemas"]["ProfilePatch"];
         assert!(patch.get("required").is_none_or(|r| r.as_array().unwrap().is_empty()), "{patch}");
     }
-}
-#[cfg(test)]
-#[test]
-#[ignore]
-fn dump_tmp() {
-    std::fs::write("/tmp/openapi-gen.json", serde_json::to_string_pretty(&document()).unwrap()).unwrap();
 }

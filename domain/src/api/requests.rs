@@ -86,7 +86,13 @@ impl RegisterRequest {
             preferences
         });
         fields.finish()?;
-        Ok(Self { name: complete(name)?, email: complete(email)?, password: complete(password)?, push_token, preferences })
+        Ok(Self {
+            name: complete(name)?,
+            email: complete(email)?,
+            password: complete(password)?,
+            push_token,
+            preferences,
+        })
     }
 }
 
@@ -178,7 +184,11 @@ impl ResetConfirmRequest {
             fields.problem("password_confirm", "does not match the password");
         }
         fields.finish()?;
-        Ok(Self { token: complete(token)?, password: complete(password)?, password_confirm: complete(password_confirm)? })
+        Ok(Self {
+            token: complete(token)?,
+            password: complete(password)?,
+            password_confirm: complete(password_confirm)?,
+        })
     }
 }
 

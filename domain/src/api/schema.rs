@@ -102,9 +102,11 @@ impl ToSchema for Password {
 impl PartialSchema for PushToken {
     fn schema() -> RefOr<Schema> {
         done(
-            string("The device's token as the push provider issued it: trimmed, then 1 to 512 characters, no whitespace.")
-                .pattern(Some(format!(r"^[{SPACE}]*[^{CONTROL}{SPACE}]{{1,{}}}[{SPACE}]*$", PushToken::MAX_CHARS)))
-                .examples(["fcm:dGVzdC10b2tlbg"]),
+            string(
+                "The device's token as the push provider issued it: trimmed, then 1 to 512 characters, no whitespace.",
+            )
+            .pattern(Some(format!(r"^[{SPACE}]*[^{CONTROL}{SPACE}]{{1,{}}}[{SPACE}]*$", PushToken::MAX_CHARS)))
+            .examples(["fcm:dGVzdC10b2tlbg"]),
         )
     }
 }
