@@ -45,13 +45,16 @@ impl From<CursorMeta> for Meta {
 
 /// A cursor-paginated list: pass `next_cursor` as `?cursor=` for the next page.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CursorMeta {
     pub limit: u64,
     pub next_cursor: Option<String>,
     pub has_next: bool,
 }
 
+/// A page-numbered list.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageMeta {
     pub total: u64,
     pub limit: u64,

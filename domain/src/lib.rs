@@ -5,6 +5,8 @@
 //! it compiles natively (fast unit tests) and to `wasm32-wasip2` alike.
 //!
 //! ## Layout
+//! - [`api`]: request bodies as handlers parse them, the `data` of answers,
+//!   and (feature `openapi`) the OpenAPI document built from them.
 //! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`]: parsed
 //!   input types. Handlers only ever see values that are already valid.
 //! - [`validation`]: collects per-field problems into the envelope's `details`.
@@ -22,6 +24,7 @@
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
 
+pub mod api;
 pub mod cache_keys;
 pub mod carriable;
 pub mod client_address;

@@ -1,7 +1,7 @@
 //! The OpenAPI document describes exactly the API that is served.
 
-use api_tests::spawn_app;
-use serde_json::Value;
+use api_tests::{Spawn, spawn_app, spawn_with};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_served_endpoint() {
@@ -39,12 +39,126 @@ async fn the_openapi_document_lists_every_served_endpoint() {
 }
 
 #[tokio::test]
-async fn the_docs_page_renders_the_document_for_people() {
+async fn the_served_document_is_the_one_generated_from_the_api_types() {
+    // The component serves what its build script generated from
+    // `user_domain::api`; generating it again here from the same types gives
+    // the same document. A field added to a request type (which its `parse`
+    // must then read) changes both: there is no hand-written copy to forget.
+    let app = spawn_app().await;
+    let served: Value = app.get("/api/v1/openapi.json").await.json();
+    let generated = user_domain::api::document::document();
+    assert!(served == generated, "the served document differs from the one the types generate");
+    let register = &served["components"]["schemas"]["RegisterRequest"];
+    let mut required: Vec<&str> = register["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    required.sort_unstable();
+    assert_eq!(required, ["email", "name", "password"]);
+    assert_eq!(served["components"]["schemas"]["UserName"]["minLength"], 1);
+    assert_eq!(served["components"]["schemas"]["Password"]["maxLength"], 128);
+}
+
+/// The schema a `$ref` points to, in `document`.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => document.pointer(reference.trim_start_matches('#')).expect("the reference resolves"),
+        None => schema,
+    }
+}
+
+#[tokio::test]
+async fn every_request_body_requires_exactly_what_its_handler_refuses_without() {
+    let app = spawn_with(Spawn::default().variable("mfa_key", "docs-test-mfa-key-that-is-32-bytes-or-more")).await;
+    let (staff_id, staff_token) = app.staff_user().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(body) = operation.pointer("/requestBody/content/application~1json/schema") else { continue };
+            let schema = resolve(&document, body);
+            let mut required: Vec<String> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            required.sort_unstable();
+            let url = app.url(&path.replace("{id}", &staff_id));
+            let request = app.client.request(method.to_uppercase().parse().unwrap(), url).json(&json!({}));
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            let answer = app.send(if secured { request.bearer_auth(&staff_token) } else { request }).await;
+            if required.is_empty() {
+                assert_ne!(
+                    answer.status, 400,
+                    "{method} {path}: nothing is required, yet {{}} is refused: {}",
+                    answer.text
+                );
+                continue;
+            }
+            assert_eq!(answer.status, 400, "{method} {path} with {{}}: {}", answer.text);
+            let answer = answer.json();
+            let mut named: Vec<String> = answer["details"].as_object().unwrap().keys().cloned().collect();
+            named.sort_unstable();
+            assert_eq!(
+                named, required,
+                "{method} {path}: the fields refused as missing are the documented required ones"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} request bodies with required fields");
+}
+
+#[tokio::test]
+async fn every_operation_lists_its_statuses_security_and_envelopes() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let statuses = |method: &str, path: &str| -> Vec<String> {
+        document["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
+    };
+    // A body and a mutating method: every status the pipeline can answer.
+    for status in ["201", "400", "409", "413", "415", "422", "429", "503"] {
+        assert!(statuses("post", "/api/v1/users/").contains(&status.to_owned()), "register lacks {status}");
+    }
+    assert!(!statuses("get", "/api/v1/users/profile/").contains(&"415".to_owned()), "no body, no 415");
+    let security = |method: &str, path: &str| document["paths"][path][method]["security"].clone();
+    assert_eq!(security("get", "/api/v1/users/"), json!([{"bearerAuth": []}]));
+    assert_eq!(security("get", "/api/v1/internal/users/{id}/"), json!([{"serviceKey": []}]));
+    assert_eq!(security("post", "/api/v1/auth/login/"), json!([]));
+    assert_eq!(document["components"]["securitySchemes"]["serviceKey"]["name"], "X-Service-Key");
+    // Each error status carries the codes the error type gives it.
+    let codes = |status: &str| {
+        document["components"]["responses"][format!("Error{status}")]["content"]["application/json"]["schema"]["allOf"]
+            [1]["properties"]["code"]["enum"]
+            .clone()
+    };
+    assert_eq!(codes("409"), json!(["conflict", "request_in_progress"]));
+    assert_eq!(codes("422"), json!(["idempotency_key_reused"]));
+    assert_eq!(codes("400"), json!(["validation_failed", "malformed_json"]));
+}
+
+#[tokio::test]
+async fn the_docs_page_serves_swagger_ui_from_this_origin() {
     let app = spawn_app().await;
     let page = app.get("/api/v1/docs/").await;
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
-    assert!(page.text.contains("/api/v1/auth/refresh/") && page.text.contains("Envelope"));
+    for asset in ["/api/v1/docs/swagger-ui-bundle.js", "/api/v1/docs/swagger-ui.css", "/api/v1/docs/start.js"] {
+        assert!(page.text.contains(asset), "the page loads {asset}");
+    }
+    // Nothing from another origin: the viewer works without the internet.
+    assert!(!page.text.contains("http://") && !page.text.contains("https://"), "{}", page.text);
+    let policy = page.header("content-security-policy").expect("the page sets a policy");
+    for directive in ["script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    let bundle = app.get("/api/v1/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status, 200);
+    assert!(bundle.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(bundle.text.contains("SwaggerUIBundle"));
+    let start = app.get("/api/v1/docs/start.js").await;
+    assert!(start.text.contains("/api/v1/openapi.json"), "{}", start.text);
+    let styles = app.get("/api/v1/docs/swagger-ui.css").await;
+    assert!(styles.header("content-type").unwrap().starts_with("text/css"));
+    let post = app.send(app.client.post(app.url("/api/v1/docs/"))).await;
+    assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(app.get("/api/v1/docs/nothing.js").await.status, 404);
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 
 mod audit;
 mod docs;
+mod fuzz;
+mod fuzz_findings;
 mod hardening;
 mod health;
 mod isolation;
@@ -14,9 +16,11 @@ mod passwords;
 mod pipeline;
 mod preferences;
 mod profile;
+mod python_tools;
 mod register;
 mod robustness;
 mod session_list;
 mod sessions;
 mod spin_conventions;
 mod staff;
+mod viewer;

@@ -104,8 +104,29 @@ fn jwks() -> Result<Reply, ApiError> {
     })
 }
 
+/// Operations anyone may call; every other one needs a bearer token.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/auth/login/"
+            | "/api/v1/auth/login/mfa/"
+            | "/api/v1/auth/refresh/"
+            | "/api/v1/auth/logout/"
+            | "/api/v1/auth/verify-email/"
+            | "/api/v1/auth/password-reset/"
+            | "/api/v1/auth/password-reset/confirm/"
+            | "/api/v1/auth/jwks.json/"
+            | "/.well-known/jwks.json/"
+    )
+}
+
 fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let handler = endpoint(&request.method, &request.route_path())?;
+    let path = request.route_path();
+    let handler = endpoint(&request.method, &path)?;
     let cache = LazyCache::new(&request.correlation_id);
-    idempotency::guard(request, || handler(request, &cache))
+    if is_public(&path) {
+        idempotency::guard(request, || handler(request, &cache))
+    } else {
+        idempotency::guard_authenticated(request, || handler(request, &cache))
+    }
 }

@@ -14,22 +14,16 @@ use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
+use user_domain::api::requests::LoginRequest;
 use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
-use user_domain::validation::Fields;
 use user_domain::{Email, UserId};
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
     let usage = crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let email = fields.required_str("email");
-    let password = fields.required_str("password");
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::internal("validation passed without every required field"));
-    };
+    let LoginRequest { email, password } = LoginRequest::parse(&request.json()?)?;
+    let (email, password) = (email.as_str(), password.as_str());
 
     // A malformed email cannot have an account; it fails like an unknown one.
     let account_key = email.trim().to_lowercase();
@@ -120,5 +114,5 @@ pub fn start_session(
     let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
     // `last_login` changed, and the cached profile shows it.
     users::invalidate_profile(cache, user.id);
-    Ok(Reply::ok(200, "Login successful", session.to_json(Some(user.to_json()))))
+    Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view()))))
 }

@@ -7,16 +7,14 @@ use component_kit::db::Db;
 use component_kit::store::{self, sessions::LogOut};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::json;
+use user_domain::api::requests::LogoutRequest;
+use user_domain::api::responses::RevokedTokens;
 use user_domain::secrets::digest;
-use user_domain::validation::Fields;
 
 pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let token = fields.required_str("refresh_token");
-    let all = fields.optional_bool("all").unwrap_or(false);
-    fields.finish()?;
-    let hash = digest(token.ok_or_else(|| ApiError::internal("validated field missing"))?);
+    let LogoutRequest { refresh_token, all } = LogoutRequest::parse(&request.json()?)?;
+    let all = all.unwrap_or(false);
+    let hash = digest(&refresh_token);
     let db = Db::connect()?;
     let audit = AuditEvent::new(request, "auth.logout", Actor::Owner).details(json!({"all": all}));
     let count = match store::sessions::log_out(&db, &hash, all, &audit)? {
@@ -24,5 +22,5 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
         LogOut::Refused => return Err(ApiError::Unauthorized("The refresh token is not valid (or not live)")),
     };
     let message = if all { "Logged out of every session" } else { "Logged out" };
-    Ok(Reply::ok(200, message, json!({"revoked_tokens": count})))
+    Ok(Reply::ok(200, message, RevokedTokens { revoked_tokens: count }))
 }

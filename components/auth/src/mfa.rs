@@ -23,12 +23,13 @@ use component_kit::events::Event;
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, auth, config, store};
 use serde_json::json;
+use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest};
+use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
 use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::{digest, random_bytes, random_token};
 use user_domain::tokens::now_secs;
 use user_domain::totp::{DIGITS, PERIOD_SECS, Secret};
-use user_domain::validation::Fields;
 
 /// How long a sign-in challenge waits for its second factor.
 pub const CHALLENGE_TTL_SECS: u64 = 300;
@@ -80,7 +81,7 @@ fn invalid_code() -> ApiError {
 /// A current TOTP code of the user's confirmed factor, spending its step.
 fn check_totp(db: &Db, user: &UserRecord, code: &str) -> Result<(), ApiError> {
     let factor = store::mfa::factor(db, user.id)?.filter(|f| f.confirmed).ok_or_else(invalid_code)?;
-    let step = open_secret(user, &factor.secret_sealed)?.verify(code, now_secs()).ok_or_else(invalid_code)?;
+    let step = open_secret(user, &factor.secret_sealed)?.verify(&code, now_secs()).ok_or_else(invalid_code)?;
     if store::mfa::spend_step(db, user.id, step)? { Ok(()) } else { Err(invalid_code()) }
 }
 
@@ -107,12 +108,8 @@ fn check_password_and_code(
 
 /// Reads `{password, code}`.
 fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let password = fields.required_str("password").map(str::to_owned);
-    let code = fields.required_str("code").map(str::to_owned);
-    fields.finish()?;
-    password.zip(code).ok_or_else(|| ApiError::internal("validated fields missing"))
+    let PasswordAndCodeRequest { password, code } = PasswordAndCodeRequest::parse(&request.json()?)?;
+    Ok((password, code))
 }
 
 pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
@@ -125,29 +122,25 @@ pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(Reply::ok(
         200,
         "Scan the URI with an authenticator app, then confirm with a code",
-        json!({
-            "secret": secret.to_base32(),
-            "otpauth_uri": secret.uri(ISSUER, &user.email),
-            "algorithm": "SHA1",
-            "digits": DIGITS,
-            "period": PERIOD_SECS,
-        }),
+        MfaEnrolment {
+            secret: secret.to_base32(),
+            otpauth_uri: secret.uri(ISSUER, &user.email),
+            algorithm: "SHA1".to_owned(),
+            digits: DIGITS,
+            period: PERIOD_SECS,
+        },
     ))
 }
 
 pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
     let (db, user) = auth::account(request)?;
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let code = fields.required_str("code");
-    fields.finish()?;
-    let code = code.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    let CodeRequest { code } = CodeRequest::parse(&request.json()?)?;
     let factor = store::mfa::factor(&db, user.id)?.ok_or(ApiError::Conflict("Start an enrolment first"))?;
     if factor.confirmed {
         return Err(ApiError::Conflict("Two-factor sign-in is already on"));
     }
     let step = open_secret(&user, &factor.secret_sealed)?
-        .verify(code, now_secs())
+        .verify(&code, now_secs())
         .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
     let (shown, digests) = recovery_codes()?;
     let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id));
@@ -157,7 +150,7 @@ pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(Reply::ok(
         200,
         "Two-factor sign-in is on; keep the recovery codes somewhere safe, they are shown only once",
-        json!({"enabled": true, "recovery_codes": shown}),
+        MfaEnabled { enabled: true, recovery_codes: shown },
     ))
 }
 
@@ -166,7 +159,7 @@ pub fn disable(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, Api
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
     store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id)))?;
-    Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", json!({"enabled": false})))
+    Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", MfaState { enabled: false }))
 }
 
 pub fn replace_recovery_codes(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
@@ -176,29 +169,23 @@ pub fn replace_recovery_codes(request: &ApiRequest, cache: Option<&Cache>) -> Re
     let (shown, digests) = recovery_codes()?;
     let audit = AuditEvent::new(request, "auth.mfa_recovery_codes_replaced", Actor::User(user.id));
     store::mfa::replace_recovery_codes(&db, user.id, &digests, &audit)?;
-    Ok(Reply::ok(200, "New recovery codes; the old ones no longer work", json!({"recovery_codes": shown})))
+    Ok(Reply::ok(200, "New recovery codes; the old ones no longer work", RecoveryCodes { recovery_codes: shown }))
 }
 
 /// Starts the second step of a sign-in: the challenge `login` answers with.
-pub fn challenge(db: &Db, user: &UserRecord) -> Result<serde_json::Value, ApiError> {
+pub fn challenge(db: &Db, user: &UserRecord) -> Result<MfaChallenge, ApiError> {
     let token = random_token().map_err(ApiError::internal)?;
     store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS)?;
-    Ok(json!({"mfa_required": true, "challenge_token": token, "expires_in": CHALLENGE_TTL_SECS}))
+    Ok(MfaChallenge { mfa_required: true, challenge_token: token, expires_in: CHALLENGE_TTL_SECS })
 }
 
 /// `POST /api/v1/auth/login/mfa/`.
 pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
     crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let challenge = fields.required_str("challenge_token");
-    let code = fields.required_str("code");
-    fields.finish()?;
-    let (Some(challenge), Some(code)) = (challenge, code) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
-    let challenge = digest(challenge);
+    let MfaLoginRequest { challenge_token, code } = MfaLoginRequest::parse(&request.json()?)?;
+    let code = code.as_str();
+    let challenge = digest(&challenge_token);
     let db = Db::connect()?;
     let invalid_challenge = || ApiError::Unauthorized("The sign-in challenge is not valid or has expired");
     let owner = store::mfa::challenge_owner(&db, &challenge)?.ok_or_else(invalid_challenge)?;

@@ -20,12 +20,13 @@ use component_kit::store::{self, users::Contact, users::PasswordChange};
 use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
+use user_domain::api::requests::{PasswordChangeRequest, ResetConfirmRequest, ResetRequest};
+use user_domain::api::responses::Empty;
 use user_domain::hashing::{hash_password, verify_password};
 use user_domain::password::PasswordContext;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
-use user_domain::validation::Fields;
-use user_domain::{Email, Password, UserId};
+use user_domain::{Password, UserId};
 
 const RESET_TTL_SECS: u64 = 3600;
 
@@ -43,11 +44,7 @@ fn require_cache(cache: Option<&Cache>) -> Result<&Cache, ApiError> {
 }
 
 pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
-    fields.finish()?;
-    let email = email.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    let ResetRequest { email } = ResetRequest::parse(&request.json()?)?;
     crate::limits::reset_per_email()?.hit(cache, email.as_ref(), now_secs())?;
     let cache = require_cache(cache)?;
 
@@ -68,33 +65,20 @@ pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
         )?;
         store::outbox::append(&db, &email)?;
     }
-    Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", json!({})))
+    Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", Empty {}))
 }
 
 pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let token = fields.required_str("token");
-    let password = fields.required_str("password");
-    let confirm = fields.required_str("password_confirm");
-    if let (Some(password), Some(confirm)) = (password, confirm)
-        && password != confirm
-    {
-        fields.problem("password_confirm", "does not match the password");
-    }
-    fields.finish()?;
-    let (Some(token), Some(password)) = (token, password) else {
-        return Err(ApiError::internal("validated field missing"));
-    };
+    let ResetConfirmRequest { token, password, .. } = ResetConfirmRequest::parse(&request.json()?)?;
     let cache = require_cache(cache)?;
     let invalid_token = || ApiError::validation_of("token", "is invalid, expired or already used");
-    let key = reset_key(&digest(token));
+    let key = reset_key(&digest(&token));
     let user =
         cache.get(&key).and_then(|id| UserId::parse(&String::from_utf8_lossy(&id)).ok()).ok_or_else(invalid_token)?;
 
     let db = Db::connect()?;
     let account = store::users::active_contact(&db, user)?.ok_or_else(invalid_token)?;
-    let password = parse_new_password("password", password, Some(&account.email), Some(&account.name))?;
+    let password = parse_new_password("password", &password, Some(&account.email), Some(&account.name))?;
 
     // Spend the token atomically: of two concurrent confirmations, one wins.
     let spent = cache_getdel(cache, &key)?;
@@ -104,7 +88,7 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     cache.del(&[reset_user_key(user)]);
 
     set_password(&db, Some(cache), request, &account, &password, "password_reset", None)?;
-    Ok(Reply::ok(200, "Password has been reset; sign in with the new password", json!({})))
+    Ok(Reply::ok(200, "Password has been reset; sign in with the new password", Empty {}))
 }
 
 /// Stores the new password's hash, revokes every refresh token of the user
@@ -152,14 +136,8 @@ fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
 
 pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, user) = auth::account(request)?;
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let current = fields.required_str("current_password");
-    let new = fields.required_str("new_password");
-    fields.finish()?;
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(ApiError::internal("validated field missing"));
-    };
+    let PasswordChangeRequest { current_password, new_password } = PasswordChangeRequest::parse(&request.json()?)?;
+    let (current, new) = (current_password.as_str(), new_password.as_str());
 
     // A stolen access token must not allow unlimited guesses of the current
     // password: wrong ones count against the same allowance as logins, and
@@ -181,5 +159,5 @@ pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
     let account = Contact { id: user.id, name: user.name, email: user.email };
     set_password(&db, cache, request, &account, &password, "password_changed", Some(&session))?;
-    Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.to_json(None)))
+    Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.tokens(None)))
 }

@@ -9,16 +9,12 @@ use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::db::Db;
 use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
+use user_domain::api::requests::RefreshRequest;
 use user_domain::secrets::digest;
-use user_domain::validation::Fields;
 
 pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let token = fields.required_str("refresh_token");
-    fields.finish()?;
-    let token = token.ok_or_else(|| ApiError::internal("validated field missing"))?;
-    let hash = digest(token);
+    let RefreshRequest { refresh_token } = RefreshRequest::parse(&request.json()?)?;
+    let hash = digest(&refresh_token);
     let db = Db::connect()?;
     let tokens = config::tokens()?;
 
@@ -33,5 +29,5 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let staff = staff_claim(rotated.is_staff, rotated.has_mfa)?;
     let session = Session::with_refresh(&tokens, rotated.user_id, staff, child, rotated.family_id)?;
-    Ok(Reply::ok(200, "Token refreshed", session.to_json(None)))
+    Ok(Reply::ok(200, "Token refreshed", session.tokens(None)))
 }

@@ -7,7 +7,8 @@
 use component_kit::audit::{Actor, AuditEvent};
 use component_kit::sessions::describe;
 use component_kit::{ApiError, ApiRequest, Reply, auth, store};
-use serde_json::{Value, json};
+use serde_json::json;
+use user_domain::api::responses::SessionEnded;
 
 pub const PREFIX: &str = "/api/v1/auth/sessions/";
 
@@ -15,8 +16,8 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let (db, user) = auth::account_of(&caller)?;
     let current = caller.claims.sid.as_deref();
-    let sessions: Vec<Value> = store::sessions::active(&db, user.id)?.iter().map(|s| describe(s, current)).collect();
-    Ok(Reply::ok(200, "Sessions", Value::Array(sessions)))
+    let sessions: Vec<_> = store::sessions::active(&db, user.id)?.iter().map(|s| describe(s, current)).collect();
+    Ok(Reply::ok(200, "Sessions", sessions))
 }
 
 pub fn end(request: &ApiRequest) -> Result<Reply, ApiError> {
@@ -29,5 +30,5 @@ pub fn end(request: &ApiRequest) -> Result<Reply, ApiError> {
     if !store::sessions::end(&db, user.id, id, "session_ended", &audit)? {
         return Err(not_found());
     }
-    Ok(Reply::ok(200, "Session ended", json!({"id": id, "ended": true})))
+    Ok(Reply::ok(200, "Session ended", SessionEnded { id, ended: true }))
 }

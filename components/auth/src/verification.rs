@@ -10,25 +10,22 @@ use component_kit::events::Event;
 use component_kit::rate_limit::Limit;
 use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
 use serde_json::json;
+use user_domain::api::requests::TokenRequest;
+use user_domain::api::responses::EmailVerification;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
-use user_domain::validation::Fields;
 
 /// Resends per user per hour.
 const RESEND_LIMIT: Limit = Limit { scope: "verify_resend", max: 5, window_secs: 3600 };
 
 pub fn verify(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let token = fields.required_str("token");
-    fields.finish()?;
-    let token = token.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    let TokenRequest { token } = TokenRequest::parse(&request.json()?)?;
     let db = Db::connect()?;
     let audit = AuditEvent::new(request, "auth.email_verified", Actor::Owner);
-    let user = store::users::verify_email(&db, &digest(token), &audit)?
+    let user = store::users::verify_email(&db, &digest(&token), &audit)?
         .ok_or_else(|| ApiError::validation_of("token", "is invalid, expired or already used"))?;
     users::invalidate(cache, user);
-    Ok(Reply::ok(200, "Email verified", json!({"email_verified": true})))
+    Ok(Reply::ok(200, "Email verified", EmailVerification { email_verified: true }))
 }
 
 pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
@@ -46,5 +43,5 @@ pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         &request.correlation_id,
     )?;
     store::users::renew_verification(&db, caller.user_id, &digest(&token), &email)?;
-    Ok(Reply::ok(200, "Verification email sent", json!({"email_verified": false})))
+    Ok(Reply::ok(200, "Verification email sent", EmailVerification { email_verified: false }))
 }

@@ -17,9 +17,9 @@ use component_kit::reply::{not_found, respond};
 use component_kit::users::now_rfc3339;
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
+use user_domain::api::responses::{CheckState, Health, HealthChecks, HealthStatus, Liveness, LivenessStatus};
 use user_domain::{Envelope, cache_keys};
 
 const SERVICE: &str = "user-service";
@@ -40,7 +40,8 @@ async fn handle(request: IncomingRequest) -> Response {
 }
 
 fn live() -> Reply {
-    Reply::ok(200, "Service is alive", json!({"service": SERVICE, "status": "alive", "timestamp": now_rfc3339()}))
+    let data = Liveness { service: SERVICE.to_owned(), status: LivenessStatus::Alive, timestamp: now_rfc3339() };
+    Reply::ok(200, "Service is alive", data)
 }
 
 /// The outcome of one round of dependency checks, as kept in Redis.
@@ -81,15 +82,15 @@ fn checks(correlation_id: &str) -> Result<Checks, ApiError> {
 
 fn ready(correlation_id: &str) -> Result<Reply, ApiError> {
     let checks = checks(correlation_id)?;
-    let word = |up: bool| if up { "up" } else { "down" };
+    let state = |up: bool| if up { CheckState::Up } else { CheckState::Down };
     let healthy = checks.database && checks.cache;
-    let data = json!({
-        "service": SERVICE,
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "timestamp": now_rfc3339(),
-        "checked_at": checks.checked_at,
-        "checks": {"database": word(checks.database), "cache": word(checks.cache)},
-    });
+    let data = Health {
+        service: SERVICE.to_owned(),
+        status: if healthy { HealthStatus::Healthy } else { HealthStatus::Unhealthy },
+        timestamp: now_rfc3339(),
+        checked_at: checks.checked_at.clone(),
+        checks: HealthChecks { database: state(checks.database), cache: state(checks.cache) },
+    };
     if healthy {
         return Ok(Reply::ok(200, "Service is healthy", data));
     }
@@ -100,10 +101,13 @@ fn ready(correlation_id: &str) -> Result<Reply, ApiError> {
         .collect();
     let failure = ApiError::Unavailable("dependency");
     let envelope = Envelope {
-        data: Some(data),
-        error: Some(format!("Unavailable: {}", down.join(", "))),
+        success: false,
         message: "Service is unhealthy".into(),
-        ..Envelope::failure(&failure)
+        data: Some(data),
+        meta: None,
+        error: Some(format!("Unavailable: {}", down.join(", "))),
+        code: Some(failure.code().to_owned()),
+        details: None,
     };
     Ok(Reply::json(503, &envelope).with_header("retry-after", "5"))
 }

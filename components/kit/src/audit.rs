@@ -131,6 +131,7 @@ impl AuditEvent {
 /// `next_cursor` of the previous page). `meta` says whether more follow.
 pub fn page(db: &crate::db::Db, request: &ApiRequest, subject: UserId) -> Result<crate::Reply, user_domain::ApiError> {
     use user_domain::ApiError;
+    use user_domain::api::responses::{AuditActor, AuditEntry};
     let limit = match request.query_param("limit") {
         None => 20,
         Some(raw) => raw
@@ -152,25 +153,23 @@ pub fn page(db: &crate::db::Db, request: &ApiRequest, subject: UserId) -> Result
     let has_next = events.len() as u64 > limit;
     events.truncate(limit as usize);
     let next_cursor = if has_next { events.last().map(|e| e.id.to_string()) } else { None };
-    let data: Vec<Value> = events
+    let data: Vec<AuditEntry> = events
         .iter()
-        .map(|e| {
-            json!({
-                "id": e.id.to_string(),
-                "occurred_at": crate::users::timestamp(&e.occurred_at),
-                "action": e.action,
-                "outcome": e.outcome,
-                "actor": {"kind": e.actor_kind, "id": e.actor_id},
-                "subject_id": e.subject_id,
-                "client_address": e.client_address,
-                "correlation_id": e.correlation_id,
-                "details": e.details,
-            })
+        .map(|e| AuditEntry {
+            id: e.id.to_string(),
+            occurred_at: crate::users::timestamp(&e.occurred_at),
+            action: e.action.clone(),
+            outcome: e.outcome.clone(),
+            actor: AuditActor { kind: e.actor_kind.clone(), id: e.actor_id },
+            subject_id: e.subject_id,
+            client_address: e.client_address.clone(),
+            correlation_id: e.correlation_id.clone(),
+            details: e.details.clone(),
         })
         .collect();
     let envelope = user_domain::Envelope {
         meta: Some(user_domain::envelope::CursorMeta { limit, next_cursor, has_next }.into()),
-        ..user_domain::Envelope::ok("Audit events", Value::Array(data))
+        ..user_domain::Envelope::ok("Audit events", data)
     };
     Ok(crate::Reply::json(200, &envelope))
 }

@@ -86,9 +86,12 @@ pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotenc
     ))
 }
 
-/// Records the answer, sealed, for replays (or frees the key after a 5xx).
+/// Records the answer, sealed, for replays, or frees the key after an
+/// answer that says nothing about the request itself: a 5xx, a 429 (a retry
+/// after `Retry-After` must run, not replay the refusal for 24 hours) and a
+/// 405 (no such operation: nothing to do once, and a replay would lose `Allow`).
 pub fn finish(db: &Db, request: &ApiRequest, key: &str, reply: &Reply) -> Result<(), ApiError> {
-    if reply.status >= 500 {
+    if reply.status >= 500 || matches!(reply.status, 405 | 429) {
         return Ok(store::idempotency::forget(db, key)?);
     }
     let secret = config::var("jwt_secret")?;
@@ -121,6 +124,20 @@ fn purge_sometimes(db: &Db) {
     if uuid::Uuid::new_v4().as_bytes()[0] < 3 {
         let _ = store::idempotency::purge_expired(db);
     }
+}
+
+/// [`guard`] for an operation that needs `Authorization`. Without one, the
+/// handler's own 401 answers at once: no key is claimed or counted for a
+/// request that cannot succeed, so a caller who forgot its token learns that,
+/// not that its address sent too many keys (429).
+pub fn guard_authenticated(
+    request: &ApiRequest,
+    handler: impl FnOnce() -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    if request.header("authorization").is_none() {
+        return handler();
+    }
+    guard(request, handler)
 }
 
 /// [`run`] for any request: a database connection is opened only when the

@@ -11,7 +11,7 @@ use user_domain::client_address::{TrustedProxies, client_address};
 use user_domain::{ApiError, correlation};
 
 /// The contract's body limit.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use user_domain::api::MAX_BODY_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {

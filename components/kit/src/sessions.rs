@@ -4,7 +4,7 @@
 //! see which of their sessions is the current one. Register, login, refresh
 //! and password changes all hand out the same `data` shape, built here once.
 
-use serde_json::{Value, json};
+use user_domain::api::responses::{SessionInfo, SessionTokens, TokenType, UserView};
 use user_domain::tokens::{RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
@@ -82,18 +82,15 @@ impl Session {
         Ok(Self { access_token, refresh, id, expires_in: config.access_ttl_secs })
     }
 
-    /// `data` of register, login and refresh.
-    pub fn to_json(&self, user: Option<Value>) -> Value {
-        let mut data = json!({
-            "access_token": self.access_token,
-            "refresh_token": self.refresh.token.token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        });
-        if let Some(user) = user {
-            data["user"] = user;
+    /// `data` of register and login (with the user), refresh and password change.
+    pub fn tokens(&self, user: Option<UserView>) -> SessionTokens {
+        SessionTokens {
+            user,
+            access_token: self.access_token.clone(),
+            refresh_token: self.refresh.token.token.clone(),
+            token_type: TokenType::Bearer,
+            expires_in: self.expires_in,
         }
-        data
     }
 }
 
@@ -106,13 +103,13 @@ pub fn staff_claim(is_staff: bool, has_mfa: bool) -> Result<bool, ApiError> {
 
 /// A session as the session lists show it; `current` is the caller's own
 /// (the `sid` of the access token presented).
-pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<&str>) -> Value {
-    json!({
-        "id": session.id,
-        "device": session.device,
-        "client_address": session.client_address,
-        "created_at": crate::users::timestamp(&session.created_at),
-        "last_used_at": crate::users::timestamp(&session.last_used_at),
-        "current": current == Some(session.id.to_string().as_str()),
-    })
+pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<&str>) -> SessionInfo {
+    SessionInfo {
+        id: session.id,
+        device: session.device.clone(),
+        client_address: session.client_address.clone(),
+        created_at: crate::users::timestamp(&session.created_at),
+        last_used_at: crate::users::timestamp(&session.last_used_at),
+        current: current == Some(session.id.to_string().as_str()),
+    }
 }

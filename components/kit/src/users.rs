@@ -3,8 +3,10 @@
 //! shows it: to the caller, to staff, to other services.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use user_domain::api::responses::UserView;
 use user_domain::{ApiError, UserId};
+
+pub use user_domain::api::responses::Preferences;
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct UserRecord {
@@ -21,27 +23,22 @@ pub struct UserRecord {
     pub preferences: Preferences,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Preferences {
-    pub email: bool,
-    pub push: bool,
-}
-
 impl UserRecord {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "push_token": self.push_token,
-            "preferences": {"email": self.preferences.email, "push": self.preferences.push},
-            "email_verified": self.email_verified,
-            "is_active": self.is_active,
-            "is_staff": self.is_staff,
-            "created_at": timestamp(&self.created_at),
-            "updated_at": timestamp(&self.updated_at),
-            "last_login": self.last_login.as_ref().map(timestamp),
-        })
+    /// The user object of the API (`User` in the OpenAPI document).
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id,
+            name: self.name.clone(),
+            email: self.email.clone(),
+            push_token: self.push_token.clone(),
+            preferences: self.preferences,
+            email_verified: self.email_verified,
+            is_active: self.is_active,
+            is_staff: self.is_staff,
+            created_at: timestamp(&self.created_at),
+            updated_at: timestamp(&self.updated_at),
+            last_login: self.last_login.as_ref().map(timestamp),
+        }
     }
 }
 

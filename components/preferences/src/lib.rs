@@ -17,7 +17,7 @@ use component_kit::users::{self, Preferences};
 use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
-use user_domain::validation::Fields;
+use user_domain::api::requests::{PreferencesPatch, PreferencesReplace};
 use user_domain::{UserId, cache_keys};
 
 #[http_component]
@@ -32,7 +32,8 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let cache = Cache::connect(&request.correlation_id);
     let cache = cache.as_ref();
-    idempotency::guard(request, || match (segments.as_slice(), request.method.as_str()) {
+    // Every operation here needs a bearer token (or, to read, a service key).
+    idempotency::guard_authenticated(request, || match (segments.as_slice(), request.method.as_str()) {
         (["api", "v1", "users", "preferences"], "GET") => {
             let caller = auth::caller(request)?;
             Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner)?))
@@ -91,17 +92,13 @@ fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferenc
 fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
     let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let email = fields.optional_bool("email");
-    let push = fields.optional_bool("push");
-    if replace {
-        for (name, value) in [("email", email), ("push", push)] {
-            if value.is_none() {
-                fields.problem(name, "is required");
-            }
-        }
-    }
-    fields.finish()?;
+    let (email, push) = if replace {
+        let PreferencesReplace { email, push } = PreferencesReplace::parse(&body)?;
+        (Some(email), Some(push))
+    } else {
+        let PreferencesPatch { email, push } = PreferencesPatch::parse(&body)?;
+        (email, push)
+    };
 
     // None: deactivated between the check and the update.
     let fields: Vec<&str> =

@@ -4,8 +4,8 @@
 use component_kit::audit::{Actor, AuditEvent};
 use component_kit::db::Db;
 use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
-use serde_json::json;
 use user_domain::UserId;
+use user_domain::api::responses::InternalUser;
 
 pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     auth::service(request)?;
@@ -15,14 +15,14 @@ pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     Ok(Reply::ok(
         200,
         "User",
-        json!({
-            "user_id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "push_token": user.push_token,
-            "preferences": user.preferences,
-            "email_verified": user.email_verified,
-            "is_active": user.is_active,
-        }),
+        InternalUser {
+            user_id: user.id,
+            name: user.name,
+            email: user.email,
+            push_token: user.push_token,
+            preferences: user.preferences,
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+        },
     ))
 }

@@ -39,7 +39,9 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let cache = LazyCache::new(&request.correlation_id);
     let method = request.method.as_str();
     let user_id = |raw: &str| UserId::parse(raw).map_err(|_| ApiError::NotFound("User"));
-    idempotency::guard(request, || match segments.as_slice() {
+    // Registration is the one operation here that needs no credentials.
+    let public = matches!(segments.as_slice(), ["api", "v1", "users"]) && method == "POST";
+    let answer = || match segments.as_slice() {
         ["api", "v1", "users"] => match method {
             "POST" => register::handle(request, cache.get()),
             "GET" => staff::list(request),
@@ -80,5 +82,6 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
             _ => not_allowed("POST"),
         },
         _ => Err(not_found()),
-    })
+    };
+    if public { idempotency::guard(request, answer) } else { idempotency::guard_authenticated(request, answer) }
 }

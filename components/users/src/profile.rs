@@ -10,8 +10,10 @@ use component_kit::store::{self, users::Change};
 use component_kit::users;
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::{Value, json};
-use user_domain::validation::{Fields, Patch};
-use user_domain::{PushToken, UserName, cache_keys};
+use user_domain::api::requests::{ProfilePatch, ProfileReplace};
+use user_domain::api::responses::Deactivated;
+use user_domain::cache_keys;
+use user_domain::validation::Patch;
 
 /// The caller's profile, from the cache when it has it. The cache holds
 /// active accounts only and every change tombstones the key
@@ -26,7 +28,7 @@ pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiErro
         return Ok(Reply::ok(200, "Profile", profile));
     }
     let (_, user) = auth::account_of(&caller)?;
-    let profile = user.to_json();
+    let profile = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
     if let Some(cache) = cache {
         let json = serde_json::to_vec(&profile).map_err(ApiError::internal)?;
         // Only into an absent key: a tombstone means this read may predate a change.
@@ -38,28 +40,13 @@ pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiErro
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
     let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let name = if replace {
-        fields.required_str("name").and_then(|raw| fields.check("name", UserName::parse(raw)))
+    let (name, push_token) = if replace {
+        let ProfileReplace { name, push_token } = ProfileReplace::parse(&body)?;
+        (Some(name), push_token)
     } else {
-        match fields.optional_str("name") {
-            Patch::Value(raw) => fields.check("name", UserName::parse(raw)),
-            Patch::Null => {
-                fields.problem("name", "cannot be null");
-                None
-            }
-            Patch::Absent => None,
-        }
+        let ProfilePatch { name, push_token } = ProfilePatch::parse(&body)?;
+        (name, push_token)
     };
-    let push_token = match fields.optional_str("push_token") {
-        Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map(Patch::Value),
-        Patch::Null => Some(Patch::Null),
-        Patch::Absent if replace => Some(Patch::Null),
-        Patch::Absent => Some(Patch::Absent),
-    };
-    fields.finish()?;
-    let push_token = push_token.unwrap_or(Patch::Absent);
-
     let name = name.as_ref();
     let push_token = match &push_token {
         Patch::Absent => Change::Keep,
@@ -79,12 +66,12 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
     users::invalidate(cache, caller.id);
     // None: deactivated between the check and the update.
     let user = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
-    Ok(Reply::ok(200, "Profile updated", user.to_json()))
+    Ok(Reply::ok(200, "Profile updated", user.view()))
 }
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
     store::users::deactivate(&db, caller.id, &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)))?;
     users::invalidate(cache, caller.id);
-    Ok(Reply::ok(200, "Account deactivated", serde_json::json!({"is_active": false})))
+    Ok(Reply::ok(200, "Account deactivated", Deactivated { is_active: false }))
 }

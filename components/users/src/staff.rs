@@ -11,11 +11,12 @@ use component_kit::sessions::describe;
 use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply};
-use serde_json::{Value, json};
+use serde_json::json;
+use user_domain::api::requests::StaffUserPatch;
+use user_domain::api::responses::{RevokedTokens, SessionEnded, UserDeleted, UserView};
 use user_domain::carriable;
 use user_domain::envelope::{Envelope, PageMeta};
-use user_domain::validation::{Fields, Patch};
-use user_domain::{UserId, UserName};
+use user_domain::{FieldErrors, UserId};
 
 const DEFAULT_LIMIT: u64 = 20;
 const MAX_LIMIT: u64 = 100;
@@ -35,7 +36,8 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     let page = number(request, "page", 1, u64::from(u32::MAX))?;
     let limit = number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let is_active = match request.query_param("is_active").as_deref() {
-        None | Some("") => None,
+        // An empty value is not a boolean: it is refused like any other.
+        None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::validation_of("is_active", "must be true or false")),
@@ -47,11 +49,9 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     let filter = Filter { search, is_active };
 
     let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
-    let users: Vec<Value> = page_of_users.users.iter().map(UserRecord::to_json).collect();
-    let envelope = Envelope {
-        meta: Some(PageMeta::new(page_of_users.total, page, limit).into()),
-        ..Envelope::ok("Users", Value::Array(users))
-    };
+    let users: Vec<UserView> = page_of_users.users.iter().map(UserRecord::view).collect();
+    let envelope =
+        Envelope { meta: Some(PageMeta::new(page_of_users.total, page, limit).into()), ..Envelope::ok("Users", users) };
     Ok(Reply::json(200, &envelope))
 }
 
@@ -59,32 +59,24 @@ pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
     let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     store::audit::record(&db, &AuditEvent::new(request, "staff.user_viewed", Actor::Staff(caller.id)).subject(id))?;
-    Ok(Reply::ok(200, "User", user.to_json()))
+    Ok(Reply::ok(200, "User", user.view()))
 }
 
 pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
-    let body = request.json()?;
-    let mut fields = Fields::of(&body)?;
-    let is_active = fields.optional_bool("is_active");
-    let is_staff = fields.optional_bool("is_staff");
-    let name = match fields.optional_str("name") {
-        Patch::Value(raw) => fields.check("name", UserName::parse(raw)),
-        Patch::Null => {
-            fields.problem("name", "cannot be null");
-            None
-        }
-        Patch::Absent => None,
-    };
+    let StaffUserPatch { is_active, is_staff, name } = StaffUserPatch::parse(&request.json()?)?;
     if caller.id == id {
+        let mut refused = FieldErrors::new();
         if is_active == Some(false) {
-            fields.problem("is_active", "staff cannot deactivate themselves");
+            refused.entry("is_active".into()).or_default().push("staff cannot deactivate themselves".into());
         }
         if is_staff == Some(false) {
-            fields.problem("is_staff", "staff cannot remove their own staff access");
+            refused.entry("is_staff".into()).or_default().push("staff cannot remove their own staff access".into());
+        }
+        if !refused.is_empty() {
+            return Err(ApiError::Validation(refused));
         }
     }
-    fields.finish()?;
 
     let change = StaffChange { is_active, is_staff, name };
     let fields: Vec<&str> = [
@@ -100,7 +92,7 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
         .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
     let user = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
     users::invalidate(cache, id);
-    Ok(Reply::ok(200, "User updated", user.to_json()))
+    Ok(Reply::ok(200, "User updated", user.view()))
 }
 
 pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
@@ -113,7 +105,7 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
         return Err(ApiError::NotFound("User"));
     }
     users::invalidate(cache, id);
-    Ok(Reply::ok(200, "User deleted", json!({"id": id, "deleted": true})))
+    Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
 }
 
 /// `GET /api/v1/users/{id}/sessions/`: the user's active sessions.
@@ -121,8 +113,8 @@ pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     store::audit::record(&db, &AuditEvent::new(request, "staff.sessions_viewed", Actor::Staff(caller.id)).subject(id))?;
-    let sessions: Vec<Value> = store::sessions::active(&db, id)?.iter().map(|s| describe(s, None)).collect();
-    Ok(Reply::ok(200, "Sessions", Value::Array(sessions)))
+    let sessions: Vec<_> = store::sessions::active(&db, id)?.iter().map(|s| describe(s, None)).collect();
+    Ok(Reply::ok(200, "Sessions", sessions))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
@@ -131,7 +123,7 @@ pub fn end_sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError>
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id)).subject(id);
     let revoked = store::sessions::end_all(&db, id, "ended_by_staff", &audit)?;
-    Ok(Reply::ok(200, "Every session ended", json!({"revoked_tokens": revoked})))
+    Ok(Reply::ok(200, "Every session ended", RevokedTokens { revoked_tokens: revoked }))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
@@ -144,7 +136,7 @@ pub fn end_session(request: &ApiRequest, id: UserId, session: &str) -> Result<Re
     if !store::sessions::end(&db, id, session, "ended_by_staff", &audit)? {
         return Err(ApiError::NotFound("Session"));
     }
-    Ok(Reply::ok(200, "Session ended", json!({"id": session, "ended": true})))
+    Ok(Reply::ok(200, "Session ended", SessionEnded { id: session, ended: true }))
 }
 
 /// `GET /api/v1/users/{id}/audit/`: the trail of an account, newest first.

@@ -1,0 +1,441 @@
+//! Request bodies as the handlers receive them: each type is both what its
+//! `parse` returns (every problem collected, as [`Fields`] does) and, with
+//! the `openapi` feature, the schema the OpenAPI document shows. A field
+//! added here must be read by `parse` (the struct literal does not compile
+//! otherwise) and shows up in the document without anything else changing.
+
+use serde_json::{Map, Value};
+
+use crate::password::PasswordContext;
+use crate::validation::{Fields, Patch};
+use crate::{ApiError, Email, Password, PushToken, UserId, UserName};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Turns a `parse` that passed validation into its value: a missing value
+/// after [`Fields::finish`] succeeded would be a bug of `parse` itself.
+fn complete<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::internal("validation passed without every required field"))
+}
+
+/// `POST /api/v1/auth/login/`. The email is not parsed: a malformed one
+/// fails like an unknown account (401), not as a validation error.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "ada@example.com"))]
+    pub email: String,
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub password: String,
+}
+
+impl LoginRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email").map(str::to_owned);
+        let password = fields.required_str("password").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { email: complete(email)?, password: complete(password)? })
+    }
+}
+
+/// Notification channels chosen at registration; an absent one stays on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PreferencesInput {
+    #[cfg_attr(feature = "openapi", schema(default = true))]
+    pub email: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(default = true))]
+    pub push: Option<bool>,
+}
+
+/// `POST /api/v1/users/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterRequest {
+    pub name: UserName,
+    pub email: Email,
+    /// Also refused when all digits, close to the email or name, or common.
+    pub password: Password,
+    pub push_token: Option<PushToken>,
+    pub preferences: Option<PreferencesInput>,
+}
+
+impl RegisterRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let name = fields.required_str("name").and_then(|raw| fields.check("name", UserName::parse(raw)));
+        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
+        let password = fields.required_str("password").and_then(|raw| {
+            let context =
+                PasswordContext { email: email.as_ref().map(AsRef::as_ref), name: name.as_ref().map(AsRef::as_ref) };
+            fields.check_all("password", Password::parse(raw, &context))
+        });
+        let push_token = match fields.optional_str("push_token") {
+            Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)),
+            Patch::Absent | Patch::Null => None,
+        };
+        let preferences = fields.optional_object("preferences").map(|object| {
+            let mut preferences = PreferencesInput::default();
+            for (key, target) in [("email", &mut preferences.email), ("push", &mut preferences.push)] {
+                match object.get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Bool(value)) => *target = Some(*value),
+                    Some(_) => fields.problem(&format!("preferences.{key}"), "must be true or false"),
+                }
+            }
+            preferences
+        });
+        fields.finish()?;
+        Ok(Self {
+            name: complete(name)?,
+            email: complete(email)?,
+            password: complete(password)?,
+            push_token,
+            preferences,
+        })
+    }
+}
+
+/// `POST /api/v1/auth/refresh/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+impl RefreshRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let refresh_token = fields.required_str("refresh_token").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { refresh_token: complete(refresh_token)? })
+    }
+}
+
+/// `POST /api/v1/auth/logout/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+    /// End every session of the user, not only this one.
+    #[cfg_attr(feature = "openapi", schema(default = false))]
+    pub all: Option<bool>,
+}
+
+impl LogoutRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let refresh_token = fields.required_str("refresh_token").map(str::to_owned);
+        let all = fields.optional_bool("all");
+        fields.finish()?;
+        Ok(Self { refresh_token: complete(refresh_token)?, all })
+    }
+}
+
+/// `POST /api/v1/auth/verify-email/`: the token from the verification email.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+impl TokenRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let token = fields.required_str("token").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { token: complete(token)? })
+    }
+}
+
+/// `POST /api/v1/auth/password-reset/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ResetRequest {
+    pub email: Email,
+}
+
+impl ResetRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
+        fields.finish()?;
+        Ok(Self { email: complete(email)? })
+    }
+}
+
+/// `POST /api/v1/auth/password-reset/confirm/`. The new password is judged
+/// against the account's email and name once the token names the account.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ResetConfirmRequest {
+    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    pub password: String,
+    /// The same as `password`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    pub password_confirm: String,
+}
+
+impl ResetConfirmRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let token = fields.required_str("token").map(str::to_owned);
+        let password = fields.required_str("password").map(str::to_owned);
+        let password_confirm = fields.required_str("password_confirm").map(str::to_owned);
+        if let (Some(password), Some(confirm)) = (&password, &password_confirm)
+            && password != confirm
+        {
+            fields.problem("password_confirm", "does not match the password");
+        }
+        fields.finish()?;
+        Ok(Self {
+            token: complete(token)?,
+            password: complete(password)?,
+            password_confirm: complete(password_confirm)?,
+        })
+    }
+}
+
+/// `POST /api/v1/auth/password-change/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordChangeRequest {
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub current_password: String,
+    /// Judged against the account's email and name; must differ from the current one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    pub new_password: String,
+}
+
+impl PasswordChangeRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let current = fields.required_str("current_password").map(str::to_owned);
+        let new = fields.required_str("new_password").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { current_password: complete(current)?, new_password: complete(new)? })
+    }
+}
+
+/// `POST /api/v1/auth/mfa/totp/confirm/`: a current code of the pending secret.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CodeRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
+    pub code: String,
+}
+
+impl CodeRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let code = fields.required_str("code").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { code: complete(code)? })
+    }
+}
+
+/// `DELETE /api/v1/auth/mfa/totp/` and `POST /api/v1/auth/mfa/recovery-codes/`.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordAndCodeRequest {
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub password: String,
+    /// A current TOTP code.
+    pub code: String,
+}
+
+impl PasswordAndCodeRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let password = fields.required_str("password").map(str::to_owned);
+        let code = fields.required_str("code").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { password: complete(password)?, code: complete(code)? })
+    }
+}
+
+/// `POST /api/v1/auth/login/mfa/`: the challenge from the login answer and a
+/// TOTP code (6 digits) or a recovery code.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MfaLoginRequest {
+    pub challenge_token: String,
+    pub code: String,
+}
+
+impl MfaLoginRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let challenge_token = fields.required_str("challenge_token").map(str::to_owned);
+        let code = fields.required_str("code").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { challenge_token: complete(challenge_token)?, code: complete(code)? })
+    }
+}
+
+/// `PATCH /api/v1/users/profile/`: only the fields given change; a
+/// `push_token` of null clears it.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProfilePatch {
+    /// Cannot be null.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<UserName>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PushToken>))]
+    pub push_token: Patch<PushToken>,
+}
+
+impl ProfilePatch {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let name = match fields.optional_str("name") {
+            Patch::Value(raw) => fields.check("name", UserName::parse(raw)),
+            Patch::Null => {
+                fields.problem("name", "cannot be null");
+                None
+            }
+            Patch::Absent => None,
+        };
+        let push_token = push_token(&mut fields, Patch::Absent);
+        fields.finish()?;
+        Ok(Self { name, push_token })
+    }
+}
+
+/// `PUT /api/v1/users/profile/`: every editable field; an absent or null
+/// `push_token` clears it.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProfileReplace {
+    pub name: UserName,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PushToken>))]
+    pub push_token: Patch<PushToken>,
+}
+
+impl ProfileReplace {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let name = fields.required_str("name").and_then(|raw| fields.check("name", UserName::parse(raw)));
+        let push_token = push_token(&mut fields, Patch::Null);
+        fields.finish()?;
+        Ok(Self { name: complete(name)?, push_token })
+    }
+}
+
+/// `push_token` of a profile change; `absent` is what leaving it out means.
+fn push_token(fields: &mut Fields<'_>, absent: Patch<PushToken>) -> Patch<PushToken> {
+    match fields.optional_str("push_token") {
+        Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map_or(Patch::Absent, Patch::Value),
+        Patch::Null => Patch::Null,
+        Patch::Absent => absent,
+    }
+}
+
+/// `PATCH /api/v1/users/preferences/`: the channels given change.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PreferencesPatch {
+    pub email: Option<bool>,
+    pub push: Option<bool>,
+}
+
+impl PreferencesPatch {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.optional_bool("email");
+        let push = fields.optional_bool("push");
+        fields.finish()?;
+        Ok(Self { email, push })
+    }
+}
+
+/// `PUT /api/v1/users/preferences/`: both channels.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PreferencesReplace {
+    pub email: bool,
+    pub push: bool,
+}
+
+impl PreferencesReplace {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.optional_bool("email");
+        let push = fields.optional_bool("push");
+        for (name, value) in [("email", email), ("push", push)] {
+            if value.is_none() {
+                fields.problem(name, "is required");
+            }
+        }
+        fields.finish()?;
+        Ok(Self { email: complete(email)?, push: complete(push)? })
+    }
+}
+
+/// `PATCH /api/v1/users/{id}/` (staff). Staff cannot deactivate or demote
+/// themselves (400).
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct StaffUserPatch {
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    /// Cannot be null.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<UserName>,
+}
+
+impl StaffUserPatch {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let is_active = fields.optional_bool("is_active");
+        let is_staff = fields.optional_bool("is_staff");
+        let name = match fields.optional_str("name") {
+            Patch::Value(raw) => fields.check("name", UserName::parse(raw)),
+            Patch::Null => {
+                fields.problem("name", "cannot be null");
+                None
+            }
+            Patch::Absent => None,
+        };
+        fields.finish()?;
+        Ok(Self { is_active, is_staff, name })
+    }
+}
+
+/// `POST /api/v1/notifications/test/` (staff).
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TestNotificationRequest {
+    pub user_id: UserId,
+    /// Trimmed, 1 to 100 characters; `test_notification` when absent or null.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::TemplateCode>))]
+    pub template_code: String,
+    /// Template variables, passed on as they are.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::JsonObject>))]
+    pub variables: Map<String, Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 0, maximum = 10, default = 5))]
+    pub priority: i64,
+    /// Passed on, with `correlation_id` and `requested_by` added.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::JsonObject>))]
+    pub metadata: Map<String, Value>,
+}
+
+impl TestNotificationRequest {
+    pub const DEFAULT_TEMPLATE: &str = "test_notification";
+    pub const DEFAULT_PRIORITY: i64 = 5;
+
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let user_id = fields.required_str("user_id").and_then(|raw| fields.check("user_id", UserId::parse(raw)));
+        let template_code = match fields.optional_str("template_code") {
+            Patch::Value(code) if (1..=100).contains(&code.trim().chars().count()) => code.trim().to_owned(),
+            Patch::Value(_) => {
+                fields.problem("template_code", "must be 1 to 100 characters");
+                String::new()
+            }
+            Patch::Absent | Patch::Null => Self::DEFAULT_TEMPLATE.to_owned(),
+        };
+        let variables = fields.optional_object("variables").cloned().unwrap_or_default();
+        let metadata = fields.optional_object("metadata").cloned().unwrap_or_default();
+        // A whole number in any JSON spelling: `2.0` is the integer 2 to JSON
+        // Schema (and to the clients generated from the document).
+        let priority = match body.get("priority") {
+            None | Some(Value::Null) => Self::DEFAULT_PRIORITY,
+            Some(value) => match value.as_f64() {
+                Some(p) if p.fract() == 0.0 && (0.0..=10.0).contains(&p) => p as i64,
+                _ => {
+                    fields.problem("priority", "must be a whole number from 0 to 10");
+                    Self::DEFAULT_PRIORITY
+                }
+            },
+        };
+        fields.finish()?;
+        Ok(Self { user_id: complete(user_id)?, template_code, variables, priority, metadata })
+    }
+}
