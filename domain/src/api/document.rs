@@ -871,4 +871,43 @@ mod tests {
         let patch = &document["components"]["schemas"]["ProfilePatch"];
         assert!(patch.get("required").is_none_or(|r| r.as_array().unwrap().is_empty()), "{patch}");
     }
+
+    /// The schema's property names come from the Rust fields, `parse` reads
+    /// string literals: a body giving every documented property a value of
+    /// the wrong kind must be refused naming exactly those properties, so the
+    /// two can never name different fields.
+    #[test]
+    fn every_documented_request_field_is_the_one_parse_reads() {
+        type Parse = fn(&Value) -> Result<(), ApiError>;
+        let parsers: [(&str, Parse); 17] = [
+            ("RegisterRequest", |b| RegisterRequest::parse(b).map(drop)),
+            ("LoginRequest", |b| LoginRequest::parse(b).map(drop)),
+            ("MfaLoginRequest", |b| MfaLoginRequest::parse(b).map(drop)),
+            ("RefreshRequest", |b| RefreshRequest::parse(b).map(drop)),
+            ("LogoutRequest", |b| LogoutRequest::parse(b).map(drop)),
+            ("TokenRequest", |b| TokenRequest::parse(b).map(drop)),
+            ("ResetRequest", |b| ResetRequest::parse(b).map(drop)),
+            ("ResetConfirmRequest", |b| ResetConfirmRequest::parse(b).map(drop)),
+            ("PasswordChangeRequest", |b| PasswordChangeRequest::parse(b).map(drop)),
+            ("PasswordAndCodeRequest", |b| PasswordAndCodeRequest::parse(b).map(drop)),
+            ("CodeRequest", |b| CodeRequest::parse(b).map(drop)),
+            ("ProfilePatch", |b| ProfilePatch::parse(b).map(drop)),
+            ("ProfileReplace", |b| ProfileReplace::parse(b).map(drop)),
+            ("PreferencesPatch", |b| PreferencesPatch::parse(b).map(drop)),
+            ("PreferencesReplace", |b| PreferencesReplace::parse(b).map(drop)),
+            ("StaffUserPatch", |b| StaffUserPatch::parse(b).map(drop)),
+            ("TestNotificationRequest", |b| TestNotificationRequest::parse(b).map(drop)),
+        ];
+        let document = document();
+        for (name, parse) in parsers {
+            let properties = document["components"]["schemas"][name]["properties"].as_object().unwrap();
+            let body: Map<String, Value> = properties.keys().map(|field| (field.clone(), json!([]))).collect();
+            let Err(ApiError::Validation(details)) = parse(&Value::Object(body)) else {
+                panic!("{name}: wrong kinds everywhere were accepted")
+            };
+            let refused: Vec<&String> = details.keys().collect();
+            let documented: Vec<&String> = properties.keys().collect();
+            assert_eq!(refused, documented, "{name}");
+        }
+    }
 }
