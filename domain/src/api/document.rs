@@ -508,7 +508,8 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .answer(200, "Changed: a fresh session", tokens.clone()),
         Operation::new("get", "/api/v1/auth/sessions/", "auth", "The caller's sessions")
             .access(Access::Bearer)
-            .answer(200, "Sessions that can still be refreshed, newest use first", array(session.clone())),
+            .answer(200, "Sessions that can still be refreshed, newest use first", array(session.clone()))
+            .link("EndFirstSession", link("deleteAuthSessionsId", json!({"id": "$response.body#/data/0/id"}))),
         Operation::new("delete", "/api/v1/auth/sessions/{id}/", "auth", "End one of the caller's sessions")
             .access(Access::Bearer)
             .parameter(path_id("id", "The session's id"))
@@ -584,6 +585,13 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .access(Access::Staff)
             .parameter(id())
             .answer(200, "Sessions", array(session.clone()))
+            .link(
+                "EndFirstSession",
+                link(
+                    "deleteUsersIdSessionsSession",
+                    json!({"id": "$request.path.id", "session": "$response.body#/data/0/id"}),
+                ),
+            )
             .errors(&[404]),
         Operation::new("delete", "/api/v1/users/{id}/sessions/", "staff", "End every session of a user")
             .access(Access::Staff)
