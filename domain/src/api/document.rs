@@ -517,7 +517,8 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .answer(200, "Changed: a fresh session", tokens.clone()),
         Operation::new("get", "/api/v1/auth/sessions/", "auth", "The caller's sessions")
             .access(Access::Bearer)
-            .answer(200, "Sessions that can still be refreshed, newest use first", array(session.clone())),
+            .answer(200, "Sessions that can still be refreshed, newest use first", array(session.clone()))
+            .link("EndFirstSession", link("deleteAuthSessionsId", json!({"id": "$response.body#/data/0/id"}))),
         Operation::new("delete", "/api/v1/auth/sessions/{id}/", "auth", "End one of the caller's sessions")
             .access(Access::Bearer)
             .parameter(path_id("id", "The session's id"))
@@ -593,6 +594,13 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .access(Access::Staff)
             .parameter(id())
             .answer(200, "Sessions", array(session.clone()))
+            .link(
+                "EndFirstSession",
+                link(
+                    "deleteUsersIdSessionsSession",
+                    json!({"id": "$request.path.id", "session": "$response.body#/data/0/id"}),
+                ),
+            )
             .errors(&[404]),
         Operation::new("delete", "/api/v1/users/{id}/sessions/", "staff", "End every session of a user")
             .access(Access::Staff)
@@ -879,5 +887,44 @@ mod tests {
         assert_eq!(login["required"], json!(["email", "password"]));
         let patch = &document["components"]["schemas"]["ProfilePatch"];
         assert!(patch.get("required").is_none_or(|r| r.as_array().unwrap().is_empty()), "{patch}");
+    }
+
+    /// The schema's property names come from the Rust fields, `parse` reads
+    /// string literals: a body giving every documented property a value of
+    /// the wrong kind must be refused naming exactly those properties, so the
+    /// two can never name different fields.
+    #[test]
+    fn every_documented_request_field_is_the_one_parse_reads() {
+        type Parse = fn(&Value) -> Result<(), ApiError>;
+        let parsers: [(&str, Parse); 17] = [
+            ("RegisterRequest", |b| RegisterRequest::parse(b).map(drop)),
+            ("LoginRequest", |b| LoginRequest::parse(b).map(drop)),
+            ("MfaLoginRequest", |b| MfaLoginRequest::parse(b).map(drop)),
+            ("RefreshRequest", |b| RefreshRequest::parse(b).map(drop)),
+            ("LogoutRequest", |b| LogoutRequest::parse(b).map(drop)),
+            ("TokenRequest", |b| TokenRequest::parse(b).map(drop)),
+            ("ResetRequest", |b| ResetRequest::parse(b).map(drop)),
+            ("ResetConfirmRequest", |b| ResetConfirmRequest::parse(b).map(drop)),
+            ("PasswordChangeRequest", |b| PasswordChangeRequest::parse(b).map(drop)),
+            ("PasswordAndCodeRequest", |b| PasswordAndCodeRequest::parse(b).map(drop)),
+            ("CodeRequest", |b| CodeRequest::parse(b).map(drop)),
+            ("ProfilePatch", |b| ProfilePatch::parse(b).map(drop)),
+            ("ProfileReplace", |b| ProfileReplace::parse(b).map(drop)),
+            ("PreferencesPatch", |b| PreferencesPatch::parse(b).map(drop)),
+            ("PreferencesReplace", |b| PreferencesReplace::parse(b).map(drop)),
+            ("StaffUserPatch", |b| StaffUserPatch::parse(b).map(drop)),
+            ("TestNotificationRequest", |b| TestNotificationRequest::parse(b).map(drop)),
+        ];
+        let document = document();
+        for (name, parse) in parsers {
+            let properties = document["components"]["schemas"][name]["properties"].as_object().unwrap();
+            let body: Map<String, Value> = properties.keys().map(|field| (field.clone(), json!([]))).collect();
+            let Err(ApiError::Validation(details)) = parse(&Value::Object(body)) else {
+                panic!("{name}: wrong kinds everywhere were accepted")
+            };
+            let refused: Vec<&String> = details.keys().collect();
+            let documented: Vec<&String> = properties.keys().collect();
+            assert_eq!(refused, documented, "{name}");
+        }
     }
 }
