@@ -16,7 +16,7 @@
 #   deploy/worker/build-image.sh [TAG]      # default: the commit's short hash
 #
 # The image stays in that storage (target/containers); `podman --root
-# target/containers/storage push …` (README, "Deploying") sends it on.
+# "$PWD/target/containers/storage" … push …` (README, "Deploying") sends it on.
 # A machine that cannot run containers still builds and checks the image;
 # step 4 then fails with podman's reason.
 set -euo pipefail
@@ -138,4 +138,7 @@ started=$SECONDS
 "${podman[@]}" stop --time 30 "$container" >/dev/null
 say "stopped (SIGTERM, drained) in $((SECONDS - started)) s"
 passed=$((passed + 1))
+# Each build leaves the previous image of the tag untagged: drop those, so
+# the storage under target/ does not grow by an image per run.
+"${podman[@]}" image prune -f >/dev/null 2>&1 || true
 echo "image: $passed passed, 0 failed"
