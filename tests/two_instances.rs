@@ -207,16 +207,26 @@ async fn post(client: &reqwest::Client, app: &AppProcess, path: &str, body: &Val
     Answer { status, headers, body }
 }
 
-/// Rate limits count in fixed windows: a block of requests that must fall
-/// in one window starts with at least `needed` seconds of it left (waiting
-/// for the next window if not). Generous, since registrations cost Argon2
-/// time and the suite runs beside this test on two cores.
-async fn window_with_time_left(window_secs: u64, needed: u64) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    let left = window_secs as f64 - now % window_secs as f64;
-    if left < needed as f64 {
-        tokio::time::sleep(Duration::from_secs_f64(left + 0.2)).await;
+/// The fixed window of `window_secs` that now falls in (rate limits count in
+/// fixed windows).
+fn current_window(window_secs: u64) -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / window_secs
+}
+
+/// Runs `block` (requests whose counts must all fall in one rate-limit
+/// window) until one run starts and ends in the same window: a run that
+/// straddles a boundary has its counts split in two, and is done again from
+/// a fresh address rather than judged. No waiting for a window's start.
+async fn in_one_window<T>(window_secs: u64, mut block: impl AsyncFnMut() -> T) -> T {
+    for _ in 0..3 {
+        let window = current_window(window_secs);
+        let outcome = block().await;
+        if current_window(window_secs) == window {
+            return outcome;
+        }
+        eprintln!("[two] a block straddled a {window_secs} s rate-limit window; again");
     }
+    panic!("three runs in a row straddled a {window_secs} s window");
 }
 
 fn registration(email: &str) -> Value {
@@ -236,52 +246,60 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
     .await;
     let [a, b] = &deployment.apps;
 
-    // Registrations per address: six allowed in all, wherever they land.
-    window_with_time_left(60, 30).await;
-    let client = client_from(random_loopback());
-    for n in 0..6 {
-        let app = if n % 2 == 0 { a } else { b };
-        let answer = post(&client, app, "/api/v1/users/", &registration(&unique_email("two-reg")), None).await;
-        assert_eq!(answer.status, 201, "registration {n}: {}", answer.body);
+    // Registrations per address: six allowed in all, wherever they land,
+    // then 429 on both.
+    let answers = in_one_window(60, async || {
+        let client = client_from(random_loopback());
+        let mut answers = Vec::new();
+        for app in [a, b, a, b, a, b, a, b] {
+            answers.push(post(&client, app, "/api/v1/users/", &registration(&unique_email("two-reg")), None).await);
+        }
+        answers
+    })
+    .await;
+    for (n, answer) in answers.iter().enumerate() {
+        let expected = if n < 6 { 201 } else { 429 };
+        assert_eq!(answer.status, expected, "registration {n} from one address: {}", answer.body);
     }
-    for app in [a, b] {
-        let answer = post(&client, app, "/api/v1/users/", &registration(&unique_email("two-reg")), None).await;
-        assert_eq!(answer.status, 429, "the seventh registration from one address, on either instance");
-        assert!(answer.headers.contains_key("retry-after"));
-    }
+    assert!(answers[6].headers.contains_key("retry-after") && answers[7].headers.contains_key("retry-after"));
 
     // Logins per address: six in all (unknown accounts, so no account's
     // allowance is involved), then 429 on both.
-    window_with_time_left(60, 20).await;
-    let client = client_from(random_loopback());
-    let login = |email: String| json!({"email": email, "password": "not-the-password"});
-    for n in 0..6 {
-        let app = if n % 2 == 0 { a } else { b };
-        let answer = post(&client, app, "/api/v1/auth/login/", &login(unique_email("nobody")), None).await;
-        assert_eq!(answer.status, 401, "login {n}: {}", answer.body);
+    let answers = in_one_window(60, async || {
+        let client = client_from(random_loopback());
+        let mut answers = Vec::new();
+        for app in [a, b, a, b, a, b, a, b] {
+            let login = json!({"email": unique_email("nobody"), "password": "not-the-password"});
+            answers.push(post(&client, app, "/api/v1/auth/login/", &login, None).await);
+        }
+        answers
+    })
+    .await;
+    for (n, answer) in answers.iter().enumerate() {
+        let expected = if n < 6 { 401 } else { 429 };
+        assert_eq!(answer.status, expected, "login {n} from one address: {}", answer.body);
     }
-    for app in [a, b] {
-        let answer = post(&client, app, "/api/v1/auth/login/", &login(unique_email("nobody")), None).await;
-        assert_eq!(answer.status, 429, "{}", answer.body);
-        assert_eq!(answer.headers.get("x-ratelimit-limit").and_then(|v| v.to_str().ok()), Some("6"));
-    }
+    assert_eq!(answers[7].headers.get("x-ratelimit-limit").and_then(|v| v.to_str().ok()), Some("6"));
 
     // An account's failure allowance (3): wrong passwords on A, B, A lock it
     // on both, even for the right password. Counted per instance, B would
     // have seen one failure and let it in.
-    window_with_time_left(300, 30).await;
-    let client = client_from(random_loopback());
-    let email = unique_email("two-lock");
-    assert_eq!(post(&client, a, "/api/v1/users/", &registration(&email), None).await.status, 201);
-    for app in [a, b, a] {
-        let wrong = json!({"email": email, "password": "wrong-password-1"});
-        assert_eq!(post(&client, app, "/api/v1/auth/login/", &wrong, None).await.status, 401);
-    }
-    let right = json!({"email": email, "password": PASSWORD});
-    for app in [b, a] {
-        let answer = post(&client, app, "/api/v1/auth/login/", &right, None).await;
-        assert_eq!(answer.status, 429, "locked on every instance: {}", answer.body);
-    }
+    let answers = in_one_window(300, async || {
+        let client = client_from(random_loopback());
+        let email = unique_email("two-lock");
+        assert_eq!(post(&client, a, "/api/v1/users/", &registration(&email), None).await.status, 201);
+        let mut answers = Vec::new();
+        for (app, password) in
+            [(a, "wrong-password-1"), (b, "wrong-password-1"), (a, "wrong-password-1"), (b, PASSWORD), (a, PASSWORD)]
+        {
+            let login = json!({"email": email, "password": password});
+            answers.push(post(&client, app, "/api/v1/auth/login/", &login, None).await);
+        }
+        answers
+    })
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429], "locked on every instance, even for the right password");
 
     // An X-Request-ID answered by A replays on B: same status, same body.
     let client = client_from(random_loopback());
