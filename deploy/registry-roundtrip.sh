@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 spin_cli=${SPIN_BIN:-$(cd .. && pwd)/shared/tools/spin}
-say() { echo "[registry] $*" >&2; }
+say() { echo "[registry] +${SECONDS}s $*" >&2; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 seconds_since() { local ms=$(($(now_ms) - $1)); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
 

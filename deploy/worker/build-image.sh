@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-say() { echo "[image] $*" >&2; }
+say() { echo "[image] +${SECONDS}s $*" >&2; }
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 tag=${1:-$(git rev-parse --short HEAD 2>/dev/null || echo dev)}
 image="localhost/user-service-worker:$tag"
