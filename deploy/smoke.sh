@@ -3,6 +3,10 @@
 #
 #   deploy/smoke.sh BASE_URL        # e.g. http://127.0.0.1:3000
 #
+# SMOKE_SOURCE_ADDRESS (optional) is the local address requests leave from:
+# the service limits logins and registrations per client address, so a
+# check on a shared loopback speaks from an address of its own (127.x.y.z).
+#
 # Needs only curl and jq, and nothing of the deployment but its address, so
 # it runs the same against `spin up`, the host, or a cluster's ingress. It
 # registers one throw-away account (smoke-<random>@example.com). Prints one
@@ -24,9 +28,12 @@ check() { # check NAME CONDITION-EXIT-STATUS DETAIL
   fi
 }
 
+source_address=()
+[ -n "${SMOKE_SOURCE_ADDRESS:-}" ] && source_address=(--interface "$SMOKE_SOURCE_ADDRESS")
+
 # request METHOD PATH [JSON]: the status on stdout, the body in $body.
 request() {
-  local args=(-sS -o "$body" -w '%{http_code}' -X "$1" --max-time 20)
+  local args=(-sS -o "$body" -w '%{http_code}' -X "$1" --max-time 20 "${source_address[@]}")
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data "$3")
   curl "${args[@]}" "$base$2" || echo 000
 }
@@ -46,7 +53,7 @@ status=$(request POST /api/v1/auth/login/ "{\"email\":\"$email\",\"password\":\"
 check "POST /api/v1/auth/login/ signs the new account in" $? "status $status: $(head -c 300 "$body")"
 token=$(jq -r '.data.access_token // empty' "$body" 2>/dev/null)
 
-status=$(curl -sS -o "$body" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $token" "$base/api/v1/users/profile/" || echo 000)
+status=$(curl -sS -o "$body" -w '%{http_code}' --max-time 20 "${source_address[@]}" -H "Authorization: Bearer $token" "$base/api/v1/users/profile/" || echo 000)
 [ "$status" = 200 ] && jq -e --arg e "$email" '.data.email == $e' "$body" >/dev/null
 check "GET /api/v1/users/profile/ with the login's token" $? "status $status: $(head -c 300 "$body")"
 
