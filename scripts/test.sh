@@ -3,12 +3,17 @@
 #   1. the whole workspace on the host: unit tests of each crate, the host's
 #      and the worker's own tests, and the end-to-end suite (tests/api) with
 #      the components on this repository's host;
-#   2. the end-to-end suite again under a real `spin up` (TEST_RUNTIME=spin),
+#   2. the deployment checks (deploy/): the Kubernetes manifests validated
+#      offline, the worker's container image built and run, and the app
+#      pushed to a local OCI registry and run from it (the last needs the
+#      spin CLI); skipped when arguments filter the tests, or with
+#      DEPLOY_CHECKS=0;
+#   3. the end-to-end suite again under a real `spin up` (TEST_RUNTIME=spin),
 #      if the spin CLI is there: SPIN_BIN, else ../shared/tools/spin beside
 #      the repository.
-# Both always run; the script fails if either fails. Its last lines are each
-# run's duration and nextest summary, the last runner's summary last.
-# Arguments go to both runs (e.g. a test name filter).
+# All always run; the script fails if any fails. Its last lines are each
+# run's duration and summary, the last runner's summary last.
+# Arguments go to both test runs (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -44,6 +49,7 @@ run() {
   local summary
   summary=$(grep -E '^ *Summary \[' "$log" | tail -n1 || true)
   [ -n "$summary" ] || summary=$(grep -E '^test result:' "$log" | tail -n1 || true)
+  [ -n "$summary" ] || summary=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
   [ "$status" = 0 ] || failed=1
   reports+=("[test] $label: exit $status after $((SECONDS - started)) s")
   reports+=("${summary:-[test] $label: no summary (exit $status)}")
@@ -53,6 +59,14 @@ if command -v cargo-nextest >/dev/null; then
   run "host runtime, whole workspace" cargo nextest run --workspace --no-fail-fast "$@"
 else
   run "host runtime, whole workspace" cargo test --workspace --no-fail-fast "$@"
+fi
+
+if [ "${DEPLOY_CHECKS:-1}" != 0 ] && [ $# = 0 ]; then
+  run "deploy: Kubernetes manifests" deploy/kubernetes/validate/run.sh
+  run "deploy: worker image" deploy/worker/build-image.sh
+  if [ -x "$spin_cli" ]; then
+    run "deploy: registry round trip" env SPIN_BIN="$spin_cli" deploy/registry-roundtrip.sh
+  fi
 fi
 
 if [ -x "$spin_cli" ]; then

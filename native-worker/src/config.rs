@@ -4,7 +4,29 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+/// The kind of RabbitMQ queue the worker declares for the queues it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueType {
+    /// A single-node queue: what the worker always declared, and what an
+    /// existing deployment's queues already are.
+    Classic,
+    /// A Raft-replicated queue (RabbitMQ 3.8+; message TTL and at-least-once
+    /// dead-lettering, which the delay queues need, since 3.10): it survives
+    /// the loss of a minority of a cluster's nodes.
+    Quorum,
+}
+
+impl QueueType {
+    /// The name `WORKER_QUEUE_TYPE` takes, which is also RabbitMQ's `x-queue-type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
+}
 
 /// Settings shared by every command that talks to the backing services.
 #[derive(Debug, Clone, Args)]
@@ -93,6 +115,14 @@ pub struct Config {
     /// Connections in the PostgreSQL pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
+    /// The type of the queues the worker owns: push.ready, the retry delay
+    /// queues and failed.queue. `quorum` on a RabbitMQ cluster, so they
+    /// survive a node's loss. push.queue stays as the gateway declares it,
+    /// and the other services' queues (email, audit, status) as they are.
+    /// RabbitMQ refuses to redeclare an existing queue as another type:
+    /// switching needs those queues drained and deleted first (README).
+    #[arg(long, env = "WORKER_QUEUE_TYPE", value_enum, default_value_t = QueueType::Classic)]
+    pub queue_type: QueueType,
 }
 
 impl Config {
@@ -165,5 +195,6 @@ mod tests {
         assert_eq!(c.max_message_bytes, 256 * 1024);
         assert_eq!(c.outbox_retention_hours, 168);
         assert_eq!(c.outbox_retention(), std::time::Duration::from_secs(168 * 3600));
+        assert_eq!(c.queue_type, super::QueueType::Classic, "existing deployments keep their classic queues");
     }
 }

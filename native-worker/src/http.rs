@@ -121,3 +121,35 @@ pub async fn serve(
     });
     Ok((local, task))
 }
+
+/// Asks the probe server at `addr` for `path` and returns the HTTP status:
+/// what `native-worker health` does for a container's HEALTHCHECK, since a
+/// `FROM scratch` image has no curl to do it. An unspecified listen address
+/// (`0.0.0.0`, `::`) is asked on loopback, where it also listens.
+pub async fn probe(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(target).await?;
+        // HTTP/1.0 with no keep-alive: the server closes after its answer.
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes()).await?;
+        let mut head = Vec::new();
+        stream.take(1024).read_to_end(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 3 s"))??;
+    // "HTTP/1.x 200 OK": the second word.
+    let status = std::str::from_utf8(&head)
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok());
+    status.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer"))
+}

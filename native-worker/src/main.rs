@@ -9,6 +9,7 @@
 //!   is read from stdin when it is not a terminal, else prompted for.
 //! - `dlq replay [--reason S] [--contains S] [--limit N] [--dry-run] [--include-malformed]`.
 //! - `bench [--messages N]`: throughput figures against the local services.
+//! - `health`: asks a running worker's `/health` (a container's HEALTHCHECK).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use native_worker::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "native-worker", about = "The user service's native sidecar")]
+#[command(name = "native-worker", version, about = "The user service's native sidecar")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +57,13 @@ enum Command {
         database_url: String,
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
         redis_url: String,
+    },
+    /// Ask a running worker's /health; exit 0 if it answers 200. For a
+    /// container HEALTHCHECK: the worker's image has no shell and no curl.
+    Health {
+        /// Where the worker's probes listen (its own HTTP_ADDR).
+        #[arg(long, env = "HTTP_ADDR", default_value = native_worker::http::DEFAULT_ADDR)]
+        http_addr: SocketAddr,
     },
     /// Dead-letter queue tools.
     Dlq {
@@ -166,6 +174,13 @@ async fn main() -> anyhow::Result<()> {
             };
             native_worker::admin::invalidate_cache(&redis_url, id).await;
             println!("{verb} staff user {id}");
+        }
+        Command::Health { http_addr } => {
+            let status = native_worker::http::probe(http_addr, "/health")
+                .await
+                .with_context(|| format!("no answer from the worker's probes on {http_addr}"))?;
+            anyhow::ensure!(status == 200, "/health on {http_addr} answered {status}");
+            println!("healthy");
         }
         Command::Dlq { action: DlqAction::Replay { config, reason, contains, limit, dry_run, include_malformed } } => {
             let filter =

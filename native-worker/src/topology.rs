@@ -4,6 +4,10 @@
 //! push.queue's arguments must match the gateway's declaration to the letter:
 //! RabbitMQ refuses a redeclaration with different arguments
 //! (PRECONDITION_FAILED) and closes the channel.
+//!
+//! The queues the worker owns (push.ready, the retry delay queues,
+//! failed.queue) are classic or quorum queues as `WORKER_QUEUE_TYPE` says;
+//! everything else is declared the same either way.
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -11,7 +15,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::config::Config;
+use crate::config::{Config, QueueType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -63,6 +67,40 @@ pub fn push_queue_arguments(config: &Config) -> FieldTable {
     ])
 }
 
+/// Arguments of a queue the worker owns, for the configured queue type.
+/// Classic queues get none, as they always had, so an existing deployment's
+/// queues redeclare unchanged.
+fn own_queue_arguments(config: &Config) -> Vec<(&'static str, AMQPValue)> {
+    match config.queue_type {
+        QueueType::Classic => Vec::new(),
+        QueueType::Quorum => vec![("x-queue-type", AMQPValue::LongString(QueueType::Quorum.as_str().into()))],
+    }
+}
+
+/// Arguments of the retry delay queue for `delay`: its messages expire after
+/// `delay` and dead-letter through the default exchange straight back to
+/// push.queue, so the broker does the waiting, not the consumer.
+pub fn retry_queue_arguments(config: &Config, delay: std::time::Duration) -> FieldTable {
+    let mut entries = own_queue_arguments(config);
+    entries.extend([
+        ("x-message-ttl", AMQPValue::LongLongInt(delay.as_millis() as i64)),
+        ("x-dead-letter-exchange", AMQPValue::LongString("".into())),
+        ("x-dead-letter-routing-key", AMQPValue::LongString(config.push_queue.as_str().into())),
+    ]);
+    if config.queue_type == QueueType::Quorum {
+        // A quorum queue dead-letters at most once by default: an expired
+        // message push.queue failed to take would be gone. At least once
+        // (RabbitMQ 3.10+) keeps it until push.queue confirms it, and
+        // requires the reject-publish overflow (no length limit is set, so
+        // nothing is ever rejected for it).
+        entries.extend([
+            ("x-dead-letter-strategy", AMQPValue::LongString("at-least-once".into())),
+            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+        ]);
+    }
+    table(&entries)
+}
+
 /// Deletes every queue and the dead-letter exchange that `declare` makes for
 /// `config`. For throw-away topologies (benchmarks, tests with suffixed
 /// names); never point it at a live deployment's names.
@@ -85,6 +123,7 @@ pub async fn remove(channel: &Channel, config: &Config) {
 /// Declares everything the worker publishes to or consumes from. Idempotent.
 pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Error> {
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let own = table(&own_queue_arguments(config));
     channel
         .exchange_declare(
             config.dlx_exchange.as_str().into(),
@@ -93,7 +132,7 @@ pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Er
             FieldTable::default(),
         )
         .await?;
-    channel.queue_declare(config.failed_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.failed_queue.as_str().into(), durable, own.clone()).await?;
     channel
         .queue_bind(
             config.failed_queue.as_str().into(),
@@ -104,21 +143,31 @@ pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Er
         )
         .await?;
     channel.queue_declare(config.push_queue.as_str().into(), durable, push_queue_arguments(config)).await?;
-    channel.queue_declare(config.ready_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.ready_queue.as_str().into(), durable, own).await?;
     channel.queue_declare(config.email_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.audit_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.status_queue.as_str().into(), durable, FieldTable::default()).await?;
     for delay in config.retry_delays() {
-        // Expired messages dead-letter through the default exchange straight
-        // back to push.queue: the broker does the waiting, not the consumer.
-        let args = table(&[
-            ("x-message-ttl", AMQPValue::LongLongInt(delay.as_millis() as i64)),
-            ("x-dead-letter-exchange", AMQPValue::LongString("".into())),
-            ("x-dead-letter-routing-key", AMQPValue::LongString(config.push_queue.as_str().into())),
-        ]);
+        let args = retry_queue_arguments(config, delay);
         channel.queue_declare(config.retry_queue(delay).as_str().into(), durable, args).await?;
     }
     Ok(())
+}
+
+/// What to tell an operator when [`declare`] fails. A queue that exists with
+/// other arguments (most likely another type, after `WORKER_QUEUE_TYPE`
+/// changed) is refused with PRECONDITION_FAILED on every reconnection, so
+/// the message says what to do rather than only what happened.
+pub fn explain_declare_error(error: &lapin::Error) -> String {
+    let text = error.to_string();
+    if text.contains("PRECONDITION_FAILED") || text.contains("inequivalent arg") {
+        format!(
+            "declare: {text} (a queue exists with other arguments: push.queue must match the gateway's declaration, \
+             and a queue of the worker's declared before WORKER_QUEUE_TYPE changed must be drained and deleted first)"
+        )
+    } else {
+        format!("declare: {text}")
+    }
 }
 
 /// Publishes one message and waits for the broker's confirm. `mandatory`, so a

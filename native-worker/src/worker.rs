@@ -142,7 +142,7 @@ impl Worker {
         let conn =
             topology::connect(&self.config.amqp_url, "native-worker").await.map_err(|e| format!("connect: {e}"))?;
         let setup = conn.create_channel().await.map_err(|e| e.to_string())?;
-        topology::declare(&setup, &self.config).await.map_err(|e| format!("declare: {e}"))?;
+        topology::declare(&setup, &self.config).await.map_err(|e| topology::explain_declare_error(&e))?;
         topology::close_channel(&setup, "declared").await;
         self.probes.amqp_connected.store(true, Ordering::Relaxed);
         self.session_was_up.store(true, Ordering::Relaxed);

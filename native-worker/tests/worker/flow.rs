@@ -187,7 +187,7 @@ async fn a_request_id_already_forwarded_is_not_forwarded_again() {
 
 /// Makes the user lookup fail by renaming the table the worker reads, the way
 /// a broken dependency would, without touching the shared server.
-async fn break_lookups(env: &TestEnv) {
+pub(crate) async fn break_lookups(env: &TestEnv) {
     env.pool
         .get()
         .await
@@ -197,7 +197,7 @@ async fn break_lookups(env: &TestEnv) {
         .unwrap();
 }
 
-async fn repair_lookups(env: &TestEnv) {
+pub(crate) async fn repair_lookups(env: &TestEnv) {
     env.pool
         .get()
         .await

@@ -58,6 +58,12 @@ pub struct TestEnv {
 impl TestEnv {
     /// Fresh database and names; short retry delays; nothing running yet.
     pub async fn new() -> Self {
+        Self::new_with(|_| {}).await
+    }
+
+    /// [`TestEnv::new`] with the configuration adjusted before the topology
+    /// is declared (e.g. another queue type).
+    pub async fn new_with(adjust: impl FnOnce(&mut Config)) -> Self {
         init_logs();
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let mut config = Config::defaults().with_name_suffix(&format!("test.{id}"));
@@ -71,6 +77,7 @@ impl TestEnv {
         config.relay_interval_ms = 50;
         config.database_pool_size = 4;
         config.prefetch = 64;
+        adjust(&mut config);
         native_worker::migrate::run(&config.database_url).await.expect("migrate");
         let pool = native_worker::db::pool(&config.database_url, 2).expect("pool");
         let conn = native_worker::topology::connect(AMQP_URL, "test").await.expect("amqp");
@@ -226,6 +233,7 @@ impl TestEnv {
             .env("EMAIL_QUEUE", &c.email_queue)
             .env("STATUS_QUEUE", &c.status_queue)
             .env("DLX_EXCHANGE", &c.dlx_exchange)
+            .env("WORKER_QUEUE_TYPE", c.queue_type.as_str())
             .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
             .env("RELAY_INTERVAL_MS", c.relay_interval_ms.to_string())
             .env("DATABASE_POOL_SIZE", c.database_pool_size.to_string())
