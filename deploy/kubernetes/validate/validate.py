@@ -194,6 +194,14 @@ def project_problems(docs, repo):
     if hpa["spec"].get("minReplicas", 1) < 2:
         problems.append("minReplicas below 2: one pod lost takes the API down")
 
+    # The app's probes: readiness checks the dependencies, liveness nothing
+    # (a liveness probe on a dependency restarts every pod in an outage).
+    checks = spec.get("checks") or {}
+    for check, path in (("readiness", "/api/v1/health/ready/"), ("liveness", "/api/v1/health/live/")):
+        got = ((checks.get(check) or {}).get("httpGet") or {}).get("path")
+        if got != path:
+            problems.append(f"SpinApp {check} check is on {got}, expected {path}")
+
     # The worker: probes where it listens, a grace period longer than its drain.
     worker = one(docs, "Deployment", "user-service-worker")
     pod = worker["spec"]["template"]["spec"]
@@ -297,6 +305,8 @@ def breakages():
         ("worker probes on loopback",
          lambda d: [e.update(value="127.0.0.1:9090") for e in container(d)["env"] if e["name"] == "HTTP_ADDR"]),
         ("a readiness probe on /health", set_(lambda d: container(d)["readinessProbe"]["httpGet"], "path", "/health")),
+        ("an app liveness check on the dependencies",
+         set_(lambda d: spinapp(d)["spec"]["checks"]["liveness"]["httpGet"], "path", "/api/v1/health/")),
         ("a grace period shorter than the drain",
          set_(lambda d: deployment(d)["spec"]["template"]["spec"], "terminationGracePeriodSeconds", 10)),
         ("a migrate Job that does not migrate",
