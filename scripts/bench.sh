@@ -93,6 +93,7 @@ start() {
 password='Qz7!mLp#42vX'
 
 declare -A rps p50 p99 non2xx cpu_us mem
+failures=()
 # measure KEY URL [wrk args…]
 measure() {
   local key=$1 url=$2; shift 2
@@ -110,6 +111,8 @@ measure() {
   local bad; bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   local errors; errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' <<<"$out")
   non2xx[$key]="${bad:-0}/${errors:-0}"
+  local first; first=$(grep -m1 '^first failure: ' <<<"$out" || true)
+  [ -z "$first" ] || failures+=("$key: ${first#first failure: }")
 }
 
 # register PORT: a new benchmark user on the running server; sets email and
@@ -126,6 +129,9 @@ register() {
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"email":"$email","password":"$password"}'
+response = function(status, headers, body)
+  if status ~= 200 and not failed then failed = true; print("first failure: " .. status .. " " .. body) end
+end
 LUA
 }
 
@@ -155,6 +161,11 @@ for runtime in $RUNTIMES; do
   measure "$runtime/profile" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
   # Reads alone; logins hold Argon2id's 19 MiB per instance on top.
   mem[$runtime/reads]=$(rss_kib "$server" VmHWM)
+  # Logins on a fresh server: PostgreSQL pools are per component and keep
+  # idle connections, so after 64 clients on each read the auth component
+  # would find PostgreSQL's 100 connections taken (README, connection budgets).
+  stop
+  start "$runtime" spin.toml 3100 /api/v1/health/live/
   measure "$runtime/login" http://127.0.0.1:3100/api/v1/auth/login/ -s "$work/login.lua"
   measure "$runtime/login1" http://127.0.0.1:3100/api/v1/auth/login/ -s "$work/login.lua"
   mem[$runtime/peak]=$(rss_kib "$server" VmHWM)
@@ -195,6 +206,7 @@ printf '%-34s | %-5s %10s %9s %9s %11s %8s\n' "native hyper baseline" "" "${rps[
   "${p99[native/hello]}" "${non2xx[native/hello]}" "${cpu_us[native/hello]}"
 echo "(non-2xx answers / socket errors and timeouts; a ratio over failed requests measures failures, not work;"
 echo " cpu-us: the server process tree's CPU time per request, PostgreSQL and Redis not included)"
+for failure in "${failures[@]}"; do echo "first failed login of $failure" | cut -c1-300; done
 echo
 echo "Goals (issue 12), per runtime:"
 for runtime in "${runtimes[@]}"; do
@@ -210,5 +222,5 @@ for runtime in "${runtimes[@]}"; do
     printf "%s: login %.1f/s x %.1f ms CPU per login = %.2f cores busy of %d (one login alone: %s)\n", r, logins, login_cpu/1000, logins*login_cpu/1e6, cores, login1
   }'
   echo "$runtime: first answer after start: ${mem[$runtime/cold]} ms with the compile cache cold, ${mem[$runtime/warm]} ms warm (goal 200 ms)"
-  echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, peak $((${mem[$runtime/reads]} / 1024)) MiB under the read loads, $((${mem[$runtime/peak]} / 1024)) MiB after $CONNECTIONS concurrent logins"
+  echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, peak $((${mem[$runtime/reads]} / 1024)) MiB under the read loads, $((${mem[$runtime/peak]} / 1024)) MiB under $CONNECTIONS concurrent logins (a fresh server)"
 done

@@ -260,7 +260,7 @@ async fn emulating_a_fixed_spin_an_empty_result_has_the_statements_columns() {
 }
 
 #[tokio::test]
-async fn components_share_one_pool_per_address() {
+async fn each_component_keeps_its_own_pool_of_an_address_as_spin_does() {
     let application = format!("strict_pool_{}", uuid::Uuid::new_v4().simple());
     let host = Host::start(&format!("{PLAIN}&application_name={application}"), PostgresSettings::default()).await;
     for path in ["/first/database", "/second/database", "/first/database"] {
@@ -272,5 +272,9 @@ async fn components_share_one_pool_per_address() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(connections, 1, "one after another, both components used the same pooled connection");
+    // Under spin up 4.1.0-pre0, 30 concurrent requests to each of three
+    // components naming one address left 30, 56, then 80 connections open:
+    // a pool per component. The first component's second request reuses its
+    // own connection; the second component opens one of its own.
+    assert_eq!(connections, 2, "one pooled connection per component");
 }

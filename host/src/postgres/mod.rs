@@ -44,7 +44,7 @@ impl pg_wit::HostConnection for InstanceState {
         if self.open_postgres >= MAX_OPEN_PER_INSTANCE {
             return Ok(Err(Error::ConnectionFailed("too many open connections for this instance".into())));
         }
-        let client = match self.shared.postgres.connect(&address, config).await {
+        let client = match self.shared.postgres.connect(&self.component.id, &address, config).await {
             Ok(client) => client,
             Err(error) => return Ok(Err(Error::ConnectionFailed(client::describe_connect_error(&error)))),
         };
