@@ -157,6 +157,12 @@ for runtime in $RUNTIMES; do
   mem[$runtime/idle]=$(rss_kib "$server" VmRSS)
   measure "$runtime/live" http://127.0.0.1:3100/api/v1/health/live/
   measure "$runtime/health" http://127.0.0.1:3100/api/v1/health/
+  # One read first fills each cache: 64 clients missing a cold cache at once
+  # would each open a connection of the component's own pool (README,
+  # connection budgets), and this measures the cached read.
+  for path in /api/v1/users/preferences/ /api/v1/users/profile/; do
+    curl -s -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:3100$path"
+  done
   measure "$runtime/preferences" http://127.0.0.1:3100/api/v1/users/preferences/ -H "Authorization: Bearer $token"
   measure "$runtime/profile" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
   # Reads alone; logins hold Argon2id's 19 MiB per instance on top.
