@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::Runtime;
-use crate::spin_process::SpinProcess;
+use crate::spin_process::{SpinProcess, only_given_environment};
 
 /// How long a process may take to serve: a cold Wasmtime cache compiles
 /// every component first (seconds on 2 busy cores).
@@ -81,14 +81,7 @@ impl AppProcess {
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .kill_on_drop(true);
-                // Only what the test sets: nothing from the developer's shell.
-                for (name, _) in std::env::vars_os() {
-                    let name = name.to_string_lossy();
-                    if name.starts_with("SPIN_VARIABLE_") || name.starts_with("HOST_") {
-                        command.env_remove(name.as_ref());
-                    }
-                }
-                command.envs(variables);
+                only_given_environment(&mut command, variables, |name| name.starts_with("HOST_"));
                 let mut child = command.spawn().context("starting the host binary")?;
                 let address = serving_address(&mut child, "serving on http://").await?;
                 Ok(Self { address, started_in: started.elapsed(), _host: Some(child), _spin: None })

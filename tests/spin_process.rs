@@ -69,14 +69,9 @@ impl SpinProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        // Only what the test sets: nothing from the developer's shell.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("SPIN_VARIABLE_") || name == "RUNTIME_CONFIG_FILE" || name == "SPIN_HTTP_LISTEN_ADDR" {
-                command.env_remove(name.as_ref());
-            }
-        }
-        command.envs(variables);
+        only_given_environment(&mut command, variables, |name| {
+            name == "RUNTIME_CONFIG_FILE" || name == "SPIN_HTTP_LISTEN_ADDR"
+        });
         // Should the test process die without unwinding, the kernel sends
         // `spin up` SIGTERM, which it passes on to its trigger process.
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
@@ -210,4 +205,21 @@ fn drain(
             }
         }
     })
+}
+
+/// Sets exactly the test's `variables` on a server about to be spawned:
+/// nothing from the developer's shell, neither `SPIN_VARIABLE_*` nor what
+/// `also_dropped` names (the runtime's own settings), leaks into it.
+pub(crate) fn only_given_environment(
+    command: &mut Command,
+    variables: &HashMap<String, String>,
+    also_dropped: impl Fn(&str) -> bool,
+) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("SPIN_VARIABLE_") || also_dropped(&name) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.envs(variables);
 }

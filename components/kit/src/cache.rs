@@ -22,17 +22,11 @@ impl Cache {
                 return None;
             }
         };
-        match Connection::open(&url) {
-            Ok(connection) => Some(Self { connection, correlation_id: correlation_id.to_owned() }),
-            Err(error) => {
-                log::warn(
-                    correlation_id,
-                    "redis unavailable; running without cache",
-                    json!({"error": format!("{error:?}")}),
-                );
-                None
-            }
-        }
+        Self::open(&url, correlation_id)
+            .map_err(|error| {
+                log::warn(correlation_id, "redis unavailable; running without cache", json!({"error": error}));
+            })
+            .ok()
     }
 
     /// Opens the Redis at `url` (for callers that hold the address already).

@@ -22,11 +22,11 @@ use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime
 use super::settings::PoolSize;
 use super::tls;
 
-/// The pools of one running application, keyed by component id and the
-/// guest's address text.
+/// The pools of one running application: by component id, then by the
+/// guest's address text (two maps, so a lookup allocates nothing).
 pub struct Pools {
     size: PoolSize,
-    pools: Mutex<HashMap<(String, String), Pool>>,
+    pools: Mutex<HashMap<String, HashMap<String, Pool>>>,
 }
 
 /// Why `open` could not hand out a connection.
@@ -55,9 +55,8 @@ impl Pools {
     }
 
     fn pool(&self, component: &str, address: &str, config: tokio_postgres::Config) -> Result<Pool, ConnectError> {
-        let key = (component.to_owned(), address.to_owned());
         let mut pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(pool) = pools.get(&key) {
+        if let Some(pool) = pools.get(component).and_then(|of_component| of_component.get(address)) {
             return Ok(pool.clone());
         }
         let manager = tls::manager(config, ManagerConfig { recycling_method: RecyclingMethod::Clean })
@@ -72,14 +71,14 @@ impl Pools {
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .expect("a pool with a runtime and timeouts always builds");
-        pools.insert(key, pool.clone());
+        pools.entry(component.to_owned()).or_default().insert(address.to_owned(), pool.clone());
         Ok(pool)
     }
 
     /// The state of `component`'s pool of `address`, if it has one.
     pub fn status(&self, component: &str, address: &str) -> Option<deadpool_postgres::Status> {
-        let key = (component.to_owned(), address.to_owned());
-        self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).map(Pool::status)
+        let pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pools.get(component).and_then(|of_component| of_component.get(address)).map(Pool::status)
     }
 }
 
