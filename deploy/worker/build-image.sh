@@ -113,6 +113,26 @@ say "migrate from the image applied $tables migrations (the ones compiled in)"
 [ "$tables" -ge 1 ] || { say "no migration applied"; exit 1; }
 passed=$((passed + 1))
 
+# TLS from an image with no CA bundle: the address without sslmode=disable
+# is verified TLS (native-worker/src/pg_tls.rs), trusting only the CA
+# mounted and named by SSL_CERT_FILE, as a deployment would mount its own.
+# Debian's PostgreSQL certificate is self-signed for `localhost`.
+local_ca=/etc/ssl/certs/ssl-cert-snakeoil.pem
+if [ -r "$local_ca" ] && [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW ssl')" = on ]; then
+  tls_url="postgres://postgres@localhost:5432/$database"
+  "${run[@]}" -v "$local_ca:/etc/postgres-ca.pem:ro" -e SSL_CERT_FILE=/etc/postgres-ca.pem \
+    -e DATABASE_URL="$tls_url" -e RUST_LOG=warn "$image" migrate
+  if "${run[@]}" -e DATABASE_URL="$tls_url" -e RUST_LOG=warn "$image" migrate 2>"$context/untrusted.log"; then
+    say "the image connected to a server whose certificate it has no root for"; exit 1
+  fi
+  grep -q 'invalid peer certificate' "$context/untrusted.log" ||
+    { say "refused, but not for the certificate:"; cat "$context/untrusted.log" >&2; exit 1; }
+  say "migrate from the image over TLS: verified with the mounted CA, refused without it"
+  passed=$((passed + 1))
+else
+  say "skipped the TLS check: the local PostgreSQL offers no TLS or has no $local_ca"
+fi
+
 # `run` under the image's own user, then its healthcheck as a runtime would
 # ask it. Its queues are named for this check (never a deployment's), the
 # same names every run: declarations are idempotent and it publishes

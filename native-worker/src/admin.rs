@@ -10,7 +10,6 @@
 //! account is refused rather than silently ignored, since the operator
 //! evidently expected a new account with that password.
 
-use tokio_postgres::NoTls;
 use user_domain::password::PasswordContext;
 use user_domain::{Email, Password, UserName, cache_keys, hashing};
 
@@ -36,6 +35,8 @@ pub enum AdminError {
     Hash(#[from] user_domain::hashing::HashError),
     #[error("database: {0}")]
     Database(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Connect(#[from] crate::pg_tls::ConnectError),
 }
 
 /// What `create_or_promote` did.
@@ -77,8 +78,8 @@ pub async fn create_or_promote(
 ) -> Result<AdminOutcome, AdminError> {
     let email = Email::parse(email).map_err(|e| AdminError::Email(e.to_string()))?;
     let name = UserName::parse(name).map_err(|e| AdminError::Name(e.to_string()))?;
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
-    let conn_task = tokio::spawn(connection);
+    let config: tokio_postgres::Config = database_url.parse()?;
+    let (mut client, conn_task) = crate::pg_tls::connect(&config).await?;
     let tx = client.transaction().await?;
     let existing =
         tx.query_opt("SELECT id, email_verified FROM users WHERE email = $1 FOR UPDATE", &[&email.as_ref()]).await?;

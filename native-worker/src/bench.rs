@@ -139,10 +139,11 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
     drop(client);
     worker.probes.pool.close();
     drop(worker);
-    if let Ok((admin, connection)) =
-        tokio_postgres::connect(&with_database(&base.database_url, "postgres"), tokio_postgres::NoTls).await
-    {
-        tokio::spawn(connection);
+    let server = with_database(&base.database_url, "postgres").parse::<tokio_postgres::Config>();
+    if let Ok((admin, _connection)) = match server {
+        Ok(server) => crate::pg_tls::connect(&server).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    } {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).await;
     }
     Ok(BenchReport { messages, cold_per_sec: per_sec[0], warm_per_sec: per_sec[1], relay_per_sec })

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -81,7 +80,12 @@ pub fn pool(database_url: &str, size: usize) -> Result<Pool, DbError> {
     // fraction of a second of them, which costs at most a duplicate push or a
     // re-sent event, both of which downstream consumers must tolerate anyway.
     config.options("-c synchronous_commit=off");
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    // TLS by the address's sslmode, as the components connect under Spin (crate::pg_tls).
+    let manager = match crate::pg_tls::connector(&config).map_err(|e| DbError::Build(e.to_string()))? {
+        crate::pg_tls::Connector::Plain => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        crate::pg_tls::Connector::Tls(tls) => Manager::from_config(config, tls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)

@@ -12,6 +12,7 @@
 //!   [`request_id`]: its id, checked at parse time.
 //! - [`consumer`]: the push.queue consumer and each delivery's fate.
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
+//!   [`pg_tls`]: how PostgreSQL connections are secured (the address's `sslmode`, as Spin reads it);
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
@@ -42,6 +43,7 @@ pub mod message;
 pub mod metrics;
 pub mod migrate;
 pub mod outbox;
+pub mod pg_tls;
 pub mod relay;
 pub mod request_id;
 pub mod retry;

@@ -3,7 +3,6 @@
 //! refinery records what it applied and refuses edited history.
 
 use anyhow::Context;
-use tokio_postgres::NoTls;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -19,8 +18,7 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     let name = config.get_dbname().context("DATABASE_URL names no database")?.to_owned();
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await.context("cannot reach PostgreSQL")?;
-    tokio::spawn(connection);
+    let (client, _connection) = crate::pg_tls::connect(&admin).await.context("cannot reach PostgreSQL")?;
     let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {
         // Identifiers cannot be bound as parameters; quote it as one instead.
@@ -38,9 +36,8 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
 /// Applies every pending migration; returns the names of those applied now.
 pub async fn run(database_url: &str) -> anyhow::Result<Vec<String>> {
     ensure_database(database_url).await?;
-    let (mut client, connection) =
-        tokio_postgres::connect(database_url, NoTls).await.context("cannot connect to the database")?;
-    let handle = tokio::spawn(connection);
+    let config: tokio_postgres::Config = database_url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let (mut client, handle) = crate::pg_tls::connect(&config).await.context("cannot connect to the database")?;
     let report = embedded::migrations::runner().run_async(&mut client).await.context("a migration failed")?;
     drop(client);
     let _ = handle.await;

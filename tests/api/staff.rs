@@ -125,3 +125,43 @@ async fn staff_queue_a_test_push_through_the_outbox() {
         .await;
     assert_eq!(unknown.status, 404);
 }
+
+/// After an erase, every read of the account answers 404 at once, the
+/// cached ones (preferences, the internal lookup) included; the audit trail
+/// alone stays readable, with the erasure in it (it is kept for the worker's
+/// `AUDIT_RETENTION_DAYS`, so staff can investigate an erased account).
+#[tokio::test]
+async fn an_erased_user_is_gone_everywhere_but_the_audit_trail() {
+    const KEY: &str = "erase-test-service-key";
+    let app = api_tests::spawn_with(api_tests::Spawn::default().variable("service_keys", KEY)).await;
+    let (_, staff) = app.staff_user().await;
+    let (id, _) = app.plain_user().await;
+    let service_reads = [format!("/api/v1/users/{id}/preferences/"), format!("/api/v1/internal/users/{id}/")];
+    let staff_reads = [format!("/api/v1/users/{id}/"), format!("/api/v1/users/{id}/sessions/")];
+    // Read once first, so what is cached has been cached.
+    for path in &service_reads {
+        let answer = app.send(app.client.get(app.url(path)).header("x-service-key", KEY)).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    for path in &staff_reads {
+        assert_eq!(app.authed(Method::GET, path, &staff, None).await.status, 200, "{path}");
+    }
+
+    let erased = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/"), &staff, None).await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+
+    for path in &service_reads {
+        let answer = app.send(app.client.get(app.url(path)).header("x-service-key", KEY)).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+        assert_eq!(answer.json()["code"], "not_found", "{path}");
+    }
+    for path in &staff_reads {
+        let answer = app.authed(Method::GET, path, &staff, None).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+    }
+    let ending = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/sessions/"), &staff, None).await;
+    assert_eq!(ending.status, 404, "{}", ending.text);
+    let trail = app.authed(Method::GET, &format!("/api/v1/users/{id}/audit/"), &staff, None).await;
+    assert_eq!(trail.status, 200, "{}", trail.text);
+    assert_eq!(trail.json()["data"][0]["action"], "staff.user_erased", "{}", trail.text);
+}

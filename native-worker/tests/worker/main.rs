@@ -14,4 +14,5 @@ mod lookups;
 mod panics;
 mod quorum;
 mod relay;
+mod tls;
 mod topology;
