@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the worker's container image and proves it runs:
 #   1. a static binary: cargo build --release for x86_64-unknown-linux-musl
-#      (the target is added with rustup when missing);
+#      (the target is added with rustup, and Debian's musl-tools installed,
+#      when missing);
 #   2. the image from deploy/worker/Containerfile with buildah (installed
 #      with apt-get when missing and we are root): vfs storage, chroot
 #      isolation, docker format (to keep the HEALTHCHECK), in a storage of
@@ -40,6 +41,9 @@ install_if_missing() { # install_if_missing COMMAND PACKAGE
 # directory; later runs only relink what changed.
 musl=x86_64-unknown-linux-musl
 rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
+# ring (rustls's cryptography, for PostgreSQL TLS) compiles C and assembly:
+# for musl, with Debian's musl-gcc wrapper.
+install_if_missing x86_64-linux-musl-gcc musl-tools
 started=$SECONDS
 cargo build --release --locked --target "$musl" -p native-worker
 binary="$target_dir/$musl/release/native-worker"
