@@ -142,9 +142,9 @@ export DATABASE_URL=$database_url REDIS_URL=redis://127.0.0.1:6379
 JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 MFA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SERVICE_KEYS=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-JWT_SIGNING_KEY=''
-export JWT_SECRET MFA_KEY SERVICE_KEYS JWT_SIGNING_KEY
-envsubst '${DATABASE_URL} ${REDIS_URL} ${JWT_SECRET} ${JWT_SIGNING_KEY} ${SERVICE_KEYS} ${MFA_KEY}' \
+JWT_SIGNING_KEY='' MFA_PREVIOUS_KEYS=''
+export JWT_SECRET MFA_KEY SERVICE_KEYS JWT_SIGNING_KEY MFA_PREVIOUS_KEYS
+envsubst '${DATABASE_URL} ${REDIS_URL} ${JWT_SECRET} ${JWT_SIGNING_KEY} ${SERVICE_KEYS} ${MFA_KEY} ${MFA_PREVIOUS_KEYS}' \
   <"$work/runtime-config.template.toml" >"$work/runtime-config.toml"
 if grep -q '\${' "$work/runtime-config.toml"; then
   say "placeholders left unrendered:"; grep '\${' "$work/runtime-config.toml" >&2; exit 1
@@ -158,7 +158,7 @@ started=$(now_ms)
 (
   cd "$work/run"
   for name in $(env | sed -n 's/^\(SPIN_VARIABLE_[A-Z0-9_]*\)=.*/\1/p'); do unset "$name"; done
-  unset DATABASE_URL REDIS_URL JWT_SECRET MFA_KEY SERVICE_KEYS JWT_SIGNING_KEY
+  unset DATABASE_URL REDIS_URL JWT_SECRET MFA_KEY SERVICE_KEYS JWT_SIGNING_KEY MFA_PREVIOUS_KEYS
   exec "$spin_cli" up -k --from-registry "$registry/user-service@$digest" \
     --cache-dir "$work/cache" --runtime-config-file "$work/runtime-config.toml" \
     --listen 127.0.0.1:0 --state-dir "$work/run/state" --log-dir "$work/run/logs"

@@ -136,11 +136,19 @@ pub struct Spawn {
     /// (`database_url`, `jwt_secret`).
     pub unset: Vec<String>,
     pub with_database: bool,
+    /// Serve an existing (migrated) database, another app's, instead of a new one.
+    pub database: Option<String>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Self { manifest: repo_root().join("spin.toml"), variables: Vec::new(), unset: Vec::new(), with_database: true }
+        Self {
+            manifest: repo_root().join("spin.toml"),
+            variables: Vec::new(),
+            unset: Vec::new(),
+            with_database: true,
+            database: None,
+        }
     }
 }
 
@@ -152,6 +160,12 @@ impl Spawn {
 
     pub fn unset(mut self, name: &str) -> Self {
         self.unset.push(name.to_owned());
+        self
+    }
+
+    /// The app serves `other`'s database, as a restarted or second instance would.
+    pub fn sharing_database_of(mut self, other: &TestApp) -> Self {
+        self.database = Some(other.database_name.clone());
         self
     }
 }
@@ -174,9 +188,10 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
     init_logs();
     require_wasm(&options.manifest);
     let runtime = Runtime::from_env();
-    let database_name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let shared = options.database.is_some();
+    let database_name = options.database.unwrap_or_else(|| format!("test_{}", uuid::Uuid::new_v4().simple()));
     let database_url = database_url(&database_name);
-    if options.with_database {
+    if options.with_database && !shared {
         native_worker::migrate::run(&database_url).await.expect("migrations apply to a fresh database");
     }
 

@@ -69,9 +69,115 @@ pub fn open(secret: &[u8], purpose: Purpose, binding: &[u8], sealed: &str) -> Re
     cipher(secret, purpose, binding).decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| SealError::Open)
 }
 
+/// The secrets one kind of sealed value may be under: the current one, which
+/// seals and opens, and earlier ones, which only open. A secret is rotated
+/// by making a new one current and keeping the old one here until nothing is
+/// sealed under it any more (what opens under an old secret is sealed again
+/// under the current one when used, or by `native-worker reseal-mfa`).
+pub struct Keyring {
+    current: Vec<u8>,
+    previous: Vec<Vec<u8>>,
+}
+
+/// Which secret of a [`Keyring`] opened a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedUnder {
+    Current,
+    /// An earlier secret: the value should be sealed again under the current one.
+    Previous,
+}
+
+/// The shortest secret a [`Keyring`] takes from settings.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Settings that do not make a [`Keyring`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyringError {
+    #[error("the current key is not set (at least {MIN_KEY_BYTES} bytes)")]
+    NoCurrent,
+    #[error("an earlier key is under {MIN_KEY_BYTES} bytes")]
+    ShortPrevious,
+}
+
+impl Keyring {
+    pub fn new(current: impl Into<Vec<u8>>, previous: Vec<Vec<u8>>) -> Self {
+        Self { current: current.into(), previous }
+    }
+
+    /// A keyring from settings as operators write them (the auth
+    /// component's `mfa_key` and `mfa_previous_keys`, the worker's `MFA_KEY`
+    /// and `MFA_PREVIOUS_KEYS`): the current key, and earlier keys separated
+    /// by commas or white space. An earlier key too short to be one is
+    /// refused rather than skipped: a typo there would lock its users out.
+    pub fn from_settings(current: &str, previous: &str) -> Result<Self, KeyringError> {
+        if current.trim().len() < MIN_KEY_BYTES {
+            return Err(KeyringError::NoCurrent);
+        }
+        let previous: Vec<Vec<u8>> =
+            previous.split(|c: char| c == ',' || c.is_whitespace()).filter(|k| !k.is_empty()).map(Vec::from).collect();
+        if previous.iter().any(|k| k.len() < MIN_KEY_BYTES) {
+            return Err(KeyringError::ShortPrevious);
+        }
+        Ok(Self::new(current, previous))
+    }
+
+    /// Seals under the current secret.
+    pub fn seal(&self, purpose: Purpose, binding: &[u8], plaintext: &[u8]) -> Result<String, SealError> {
+        seal(&self.current, purpose, binding, plaintext)
+    }
+
+    /// Opens under the current secret, else under the earlier ones in turn.
+    pub fn open(&self, purpose: Purpose, binding: &[u8], sealed: &str) -> Result<(Vec<u8>, SealedUnder), SealError> {
+        if let Ok(plain) = open(&self.current, purpose, binding, sealed) {
+            return Ok((plain, SealedUnder::Current));
+        }
+        self.previous
+            .iter()
+            .find_map(|secret| open(secret, purpose, binding, sealed).ok())
+            .map(|plain| (plain, SealedUnder::Previous))
+            .ok_or(SealError::Open)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyrings_from_settings() {
+        let key = "k".repeat(32);
+        let old = "o".repeat(32);
+        assert_eq!(Keyring::from_settings("", "").err(), Some(KeyringError::NoCurrent));
+        assert_eq!(Keyring::from_settings(&"k".repeat(31), "").err(), Some(KeyringError::NoCurrent));
+        assert_eq!(Keyring::from_settings(&key, "short").err(), Some(KeyringError::ShortPrevious));
+        let ring = Keyring::from_settings(&key, &format!(" {old},\n{},", "p".repeat(40))).unwrap();
+        assert_eq!(ring.previous, vec![old.into_bytes(), "p".repeat(40).into_bytes()]);
+        assert!(Keyring::from_settings(&key, " , ").unwrap().previous.is_empty());
+    }
+
+    #[test]
+    fn a_keyring_opens_under_earlier_secrets_and_seals_under_the_current_one() {
+        let old = Keyring::new(b"the old secret, 32 bytes or more".to_vec(), vec![]);
+        let sealed_before = old.seal(Purpose::TotpSecret, b"user", b"totp").unwrap();
+        let rotated = Keyring::new(
+            b"the new secret, 32 bytes or more".to_vec(),
+            vec![b"unrelated".to_vec(), b"the old secret, 32 bytes or more".to_vec()],
+        );
+        assert_eq!(
+            rotated.open(Purpose::TotpSecret, b"user", &sealed_before),
+            Ok((b"totp".to_vec(), SealedUnder::Previous))
+        );
+        let sealed_now = rotated.seal(Purpose::TotpSecret, b"user", b"totp").unwrap();
+        assert_eq!(
+            rotated.open(Purpose::TotpSecret, b"user", &sealed_now),
+            Ok((b"totp".to_vec(), SealedUnder::Current))
+        );
+        assert_eq!(old.open(Purpose::TotpSecret, b"user", &sealed_now), Err(SealError::Open), "old secrets never seal");
+        // The binding still holds under every secret.
+        assert_eq!(rotated.open(Purpose::TotpSecret, b"other user", &sealed_before), Err(SealError::Open));
+        let forgotten = Keyring::new(b"the new secret, 32 bytes or more".to_vec(), vec![]);
+        assert_eq!(forgotten.open(Purpose::TotpSecret, b"user", &sealed_before), Err(SealError::Open));
+    }
 
     const SECRET: &[u8] = b"a service secret of some length";
     const ANSWER: Purpose = Purpose::IdempotentAnswer;

@@ -16,6 +16,7 @@
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
+//! - [`reseal`]: the end of an `mfa_key` rotation (`reseal-mfa`).
 //! - [`breaker`]: the circuit breaker, a pure state machine.
 //! - [`backoff`]: reconnection delays.
 //! - [`relay`]: the outbox relay. [`outbox`]: its queries, quarantine and retention.
@@ -46,6 +47,7 @@ pub mod outbox;
 pub mod pg_tls;
 pub mod relay;
 pub mod request_id;
+pub mod reseal;
 pub mod retry;
 pub mod topology;
 pub mod user_cache;

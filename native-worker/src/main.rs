@@ -58,6 +58,19 @@ enum Command {
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
         redis_url: String,
     },
+    /// Seal every TOTP secret under MFA_KEY, opening with it or MFA_PREVIOUS_KEYS:
+    /// the end of an mfa_key rotation (README, "Two-factor sign-in"). Exits 1
+    /// if a secret opens under no key given.
+    ResealMfa {
+        #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// The app's current mfa_key (from the environment: an argument shows in `ps`).
+        #[arg(long, env = "MFA_KEY", hide_env_values = true)]
+        mfa_key: String,
+        /// The app's mfa_previous_keys: earlier keys, separated by commas or spaces.
+        #[arg(long, env = "MFA_PREVIOUS_KEYS", default_value = "", hide_env_values = true)]
+        mfa_previous_keys: String,
+    },
     /// Ask a running worker's /health; exit 0 if it answers 200. For a
     /// container HEALTHCHECK: the worker's image has no shell and no curl.
     Health {
@@ -174,6 +187,24 @@ async fn main() -> anyhow::Result<()> {
             };
             native_worker::admin::invalidate_cache(&redis_url, id).await;
             println!("{verb} staff user {id}");
+        }
+        Command::ResealMfa { database_url, mfa_key, mfa_previous_keys } => {
+            let keys = user_domain::sealed::Keyring::from_settings(&mfa_key, &mfa_previous_keys)
+                .context("MFA_KEY / MFA_PREVIOUS_KEYS")?;
+            let database: tokio_postgres::Config =
+                database_url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let report = native_worker::reseal::reseal(&database, &keys).await?;
+            println!(
+                "resealed {}, already under MFA_KEY {}, changed by the app meanwhile {}, opened by no key {}",
+                report.resealed,
+                report.current,
+                report.changed_meanwhile,
+                report.unopenable.len()
+            );
+            for user in &report.unopenable {
+                println!("opened by no key: the factor of user {user}");
+            }
+            anyhow::ensure!(report.unopenable.is_empty(), "some factors open under no key given");
         }
         Command::Health { http_addr } => {
             let status = native_worker::http::probe(http_addr, "/health")

@@ -5,6 +5,7 @@
 use api_tests::{Answer, JWT_SECRET, Spawn, TestApp, avoid_window_edge, spawn_app, spawn_with};
 use reqwest::Method;
 use serde_json::json;
+use user_domain::sealed::{Keyring, Purpose};
 use user_domain::tokens::TokenConfig;
 use user_domain::totp::{PERIOD_SECS, Secret, base32_decode};
 
@@ -228,4 +229,82 @@ async fn without_an_mfa_key_two_factor_sign_in_is_unavailable() {
     let answer = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.json()["code"], "service_unavailable");
+}
+
+/// The stored seal of `user`'s factor.
+async fn sealed_factor(app: &TestApp, email: &str) -> (uuid::Uuid, String) {
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT t.user_id, t.secret_sealed FROM mfa_totp t JOIN users u ON u.id = t.user_id WHERE u.email = $1",
+            &[&email],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Whether `sealed` opens under `key` alone, as `user`'s TOTP secret.
+fn opens_under(key: &str, user: uuid::Uuid, sealed: &str) -> bool {
+    Keyring::new(key, vec![]).open(Purpose::TotpSecret, user.to_string().as_bytes(), sealed).is_ok()
+}
+
+/// `mfa_key` rotated: the old key moves to `mfa_previous_keys`, factors
+/// sealed under it keep working and are sealed again under the new key as
+/// they are used; `native-worker reseal-mfa` seals the rest, after which the
+/// old key can go.
+#[tokio::test]
+async fn rotating_the_mfa_key_turns_no_factor_off() {
+    const NEW_KEY: &str = "the-rotated-mfa-sealing-key-for-tests";
+    let before = app_with_mfa(Spawn::default()).await;
+    let signs_in = enrolled_user(&before).await;
+    let stays_away = enrolled_user(&before).await;
+    let (id, sealed_old) = sealed_factor(&before, &signs_in.email).await;
+    assert!(opens_under(MFA_KEY, id, &sealed_old));
+
+    let rotated = spawn_with(
+        Spawn::default()
+            .sharing_database_of(&before)
+            .variable("mfa_key", NEW_KEY)
+            .variable("mfa_previous_keys", format!("some-other-retired-key-of-32-bytes-or-more, {MFA_KEY}")),
+    )
+    .await;
+    avoid_window_edge(PERIOD_SECS).await;
+    let challenge_token = challenge(&rotated, &signs_in).await;
+    let signed_in = second_step(&rotated, &challenge_token, &code(&signs_in.secret, step_now() + 1)).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let (_, sealed_now) = sealed_factor(&before, &signs_in.email).await;
+    assert!(opens_under(NEW_KEY, id, &sealed_now) && !opens_under(MFA_KEY, id, &sealed_now), "sealed again on use");
+
+    // The rest, by the worker's command: without the old key it can open nothing it must reseal.
+    let database: tokio_postgres::Config = before.database_url.parse().unwrap();
+    let (away_id, _) = sealed_factor(&before, &stays_away.email).await;
+    let new_only = Keyring::from_settings(NEW_KEY, "").unwrap();
+    let report = native_worker::reseal::reseal(&database, &new_only).await.unwrap();
+    assert_eq!((report.current, report.resealed, report.unopenable), (1, 0, vec![away_id]));
+    let with_old = Keyring::from_settings(NEW_KEY, MFA_KEY).unwrap();
+    let report = native_worker::reseal::reseal(&database, &with_old).await.unwrap();
+    assert_eq!((report.current, report.resealed, report.unopenable.len()), (1, 1, 0));
+    let report = native_worker::reseal::reseal(&database, &with_old).await.unwrap();
+    assert_eq!((report.current, report.resealed), (2, 0), "a second run has nothing left to do");
+
+    // The old key gone: the user who stayed away signs in.
+    let after = spawn_with(Spawn::default().sharing_database_of(&before).variable("mfa_key", NEW_KEY)).await;
+    avoid_window_edge(PERIOD_SECS).await;
+    let challenge_token = challenge(&after, &stays_away).await;
+    let signed_in = second_step(&after, &challenge_token, &code(&stays_away.secret, step_now() + 1)).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+
+    // A retired key mistyped (too short to be one) is refused, not skipped.
+    let mistyped = spawn_with(
+        Spawn::default()
+            .sharing_database_of(&before)
+            .variable("mfa_key", NEW_KEY)
+            .variable("mfa_previous_keys", "typo"),
+    )
+    .await;
+    let refused = mistyped.post_authed("/api/v1/auth/mfa/totp/", &signs_in.token, &json!({})).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(refused.text.contains("mfa_previous_keys"), "{}", refused.text);
 }

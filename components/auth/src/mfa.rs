@@ -11,7 +11,8 @@
 //! - `POST /api/v1/auth/login/mfa/` with the challenge from `login` and a
 //!   code (TOTP or recovery): completes the sign-in.
 //!
-//! Secrets are sealed under the `mfa_key` variable, bound to their user. A
+//! Secrets are sealed under the `mfa_key` variable, bound to their user;
+//! `mfa_previous_keys` keeps earlier keys opening during a rotation. A
 //! TOTP code is accepted one step either side of now and never twice (its
 //! step is spent). Wrong codes, like wrong passwords, count against the
 //! account's failure allowance, counted before the check.
@@ -26,7 +27,7 @@ use serde_json::json;
 use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest};
 use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
-use user_domain::sealed::{self, Purpose};
+use user_domain::sealed::{Purpose, SealedUnder};
 use user_domain::secrets::{digest, random_bytes, random_token};
 use user_domain::tokens::now_secs;
 use user_domain::totp::{DIGITS, PERIOD_SECS, Secret};
@@ -38,16 +39,25 @@ const RECOVERY_CODES: usize = 10;
 const ISSUER: &str = "User Service";
 
 fn seal_secret(user: &UserRecord, secret: &Secret) -> Result<String, ApiError> {
-    let key = config::mfa_key()?;
-    sealed::seal(key.as_bytes(), Purpose::TotpSecret, user.id.to_string().as_bytes(), secret.as_bytes())
+    config::mfa_keys()?
+        .seal(Purpose::TotpSecret, user.id.to_string().as_bytes(), secret.as_bytes())
         .map_err(ApiError::internal)
 }
 
-fn open_secret(user: &UserRecord, sealed_secret: &str) -> Result<Secret, ApiError> {
-    let key = config::mfa_key()?;
-    sealed::open(key.as_bytes(), Purpose::TotpSecret, user.id.to_string().as_bytes(), sealed_secret)
-        .map(Secret::from_bytes)
-        .map_err(|e| ApiError::internal(format!("TOTP secret of {}: {e}", user.id)))
+/// The user's TOTP secret. One sealed under an earlier key (`mfa_previous_keys`)
+/// is sealed again under `mfa_key` as it is opened, unless it changed
+/// meanwhile: a rotation completes by itself for everyone who signs in.
+fn open_secret(db: &Db, user: &UserRecord, sealed_secret: &str) -> Result<Secret, ApiError> {
+    let keys = config::mfa_keys()?;
+    let binding = user.id.to_string();
+    let (plain, under) = keys.open(Purpose::TotpSecret, binding.as_bytes(), sealed_secret).map_err(|e| {
+        ApiError::internal(format!("TOTP secret of {} (sealed under a key not configured?): {e}", user.id))
+    })?;
+    if under == SealedUnder::Previous {
+        let resealed = keys.seal(Purpose::TotpSecret, binding.as_bytes(), &plain).map_err(ApiError::internal)?;
+        store::mfa::reseal(db, user.id, sealed_secret, &resealed)?;
+    }
+    Ok(Secret::from_bytes(plain))
 }
 
 /// Recovery codes as shown (`abcde-fghij`, 50 bits each) and their digests.
@@ -81,7 +91,7 @@ fn invalid_code() -> ApiError {
 /// A current TOTP code of the user's confirmed factor, spending its step.
 fn check_totp(db: &Db, user: &UserRecord, code: &str) -> Result<(), ApiError> {
     let factor = store::mfa::factor(db, user.id)?.filter(|f| f.confirmed).ok_or_else(invalid_code)?;
-    let step = open_secret(user, &factor.secret_sealed)?.verify(&code, now_secs()).ok_or_else(invalid_code)?;
+    let step = open_secret(db, user, &factor.secret_sealed)?.verify(&code, now_secs()).ok_or_else(invalid_code)?;
     if store::mfa::spend_step(db, user.id, step)? { Ok(()) } else { Err(invalid_code()) }
 }
 
@@ -139,7 +149,7 @@ pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
     if factor.confirmed {
         return Err(ApiError::Conflict("Two-factor sign-in is already on"));
     }
-    let step = open_secret(&user, &factor.secret_sealed)?
+    let step = open_secret(&db, &user, &factor.secret_sealed)?
         .verify(&code, now_secs())
         .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
     let (shown, digests) = recovery_codes()?;

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use user_domain::ApiError;
+use user_domain::sealed::{Keyring, KeyringError};
 use user_domain::tokens::TokenConfig;
 
 pub fn var(name: &str) -> Result<String, ApiError> {
@@ -63,12 +64,20 @@ fn epoch_secs(raw: &str) -> Option<u64> {
         .or_else(|| chrono::DateTime::parse_from_rfc3339(raw).ok().and_then(|t| u64::try_from(t.timestamp()).ok()))
 }
 
-/// The `mfa_key` variable: the secret TOTP secrets are sealed under, at
-/// least 32 bytes. Unset (the default), two-factor sign-in is off and its
-/// endpoints answer 503.
-pub fn mfa_key() -> Result<String, ApiError> {
-    let key = var("mfa_key")?;
-    if key.trim().len() < 32 { Err(ApiError::Unavailable("two-factor sign-in (mfa_key is not set)")) } else { Ok(key) }
+/// The secrets TOTP secrets are sealed under: the `mfa_key` variable (at
+/// least 32 bytes) seals; the `mfa_previous_keys` variable (earlier keys,
+/// separated by commas or white space, each at least 32 bytes) only opens,
+/// so `mfa_key` can be rotated without turning anyone's factor off. Without
+/// `mfa_key` (the default), two-factor sign-in is off and its endpoints
+/// answer 503; a previous key too short to be one is refused the same way,
+/// since a typo there would silently lock its users out.
+pub fn mfa_keys() -> Result<Keyring, ApiError> {
+    Keyring::from_settings(&var("mfa_key")?, &var("mfa_previous_keys")?).map_err(|e| match e {
+        KeyringError::NoCurrent => ApiError::Unavailable("two-factor sign-in (mfa_key is not set)"),
+        KeyringError::ShortPrevious => {
+            ApiError::Unavailable("two-factor sign-in (an mfa_previous_keys entry is under 32 bytes)")
+        }
+    })
 }
 
 /// The `mfa_required_for_staff` variable: staff powers need a confirmed

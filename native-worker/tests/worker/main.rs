@@ -14,5 +14,6 @@ mod lookups;
 mod panics;
 mod quorum;
 mod relay;
+mod reseal;
 mod tls;
 mod topology;

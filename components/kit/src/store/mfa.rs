@@ -25,6 +25,18 @@ pub fn factor(db: &Db, user: UserId) -> Result<Option<Factor>, DbError> {
     )
 }
 
+/// Puts `now` (the same secret sealed under the current key) in place of
+/// `was`; a factor changed meanwhile (re-enrolled, turned off) is left alone.
+pub fn reseal(db: &Db, user: UserId, was: &str, now: &str) -> Result<bool, DbError> {
+    let changed: Vec<Id> = db.rows(
+        Rows::select(
+            "UPDATE mfa_totp SET secret_sealed = $3 WHERE user_id = $1 AND secret_sealed = $2 RETURNING user_id AS id",
+        ),
+        &[param::uuid(user), param::text(was), param::text(now)],
+    )?;
+    Ok(!changed.is_empty())
+}
+
 /// Whether the user signs in with a second factor.
 pub fn is_confirmed(db: &Db, user: UserId) -> Result<bool, DbError> {
     Ok(factor(db, user)?.is_some_and(|f| f.confirmed))
