@@ -95,7 +95,8 @@ async fn schemathesis_finds_no_failure_with_every_check() {
             // Generous limits, so generated requests reach the handlers instead
             // of the rate limiter (429 stays documented and is still answered).
             .variable("rate_limit_register_per_minute", "100000")
-            .variable("rate_limit_login_per_minute", "100000"),
+            .variable("rate_limit_login_per_minute", "100000")
+            .variable("rate_limit_anonymous_request_ids_per_minute", "100000"),
     )
     .await;
     let (_, staff_token) = app.staff_user().await;

@@ -10,7 +10,7 @@
 //!   caller's keys can neither collide with nor block another's.
 //! - The stored answer is sealed (`user_domain::sealed`) under a key that
 //!   only the same request can rebuild: the table holds no usable token.
-//! - Requests without credentials may create at most [`ANONYMOUS_KEYS`] keys
+//! - Requests without credentials may create at most [`anonymous_keys`] keys
 //!   per client address and minute, so strangers cannot fill the table.
 
 use serde_json::{Value, json};
@@ -36,8 +36,15 @@ pub enum Idempotency {
 
 const MAX_KEY_LEN: usize = 255;
 
-/// Keys created by requests without `Authorization`, per client address.
-pub const ANONYMOUS_KEYS: Limit = Limit { scope: "idempotency_anonymous", max: 60, window_secs: 60 };
+/// Keys created by requests without `Authorization`, per client address and
+/// minute: the `rate_limit_anonymous_request_ids_per_minute` variable (60).
+pub fn anonymous_keys() -> Result<Limit, ApiError> {
+    Ok(Limit {
+        scope: "idempotency_anonymous",
+        max: config::parsed("rate_limit_anonymous_request_ids_per_minute")?,
+        window_secs: 60,
+    })
+}
 
 fn canonical(request: &ApiRequest) -> Vec<u8> {
     idempotency::request_material(&request.method, &request.path, request.header("authorization"), request.body_bytes())
@@ -148,7 +155,7 @@ pub fn guard(request: &ApiRequest, handler: impl FnOnce() -> Result<Reply, ApiEr
     }
     if request.header("authorization").is_none() {
         let cache = Cache::connect(&request.correlation_id);
-        ANONYMOUS_KEYS.hit(cache.as_ref(), request.client_ip(), user_domain::tokens::now_secs())?;
+        anonymous_keys()?.hit(cache.as_ref(), request.client_ip(), user_domain::tokens::now_secs())?;
     }
     let db = Db::connect()?;
     run(&db, request, &format!("{} {}", request.method, request.route_path()), handler)
