@@ -161,6 +161,51 @@ async fn the_docs_page_serves_swagger_ui_from_this_origin() {
     assert_eq!(app.get("/api/v1/docs/nothing.js").await.status, 404);
 }
 
+/// The document and the viewer's files are kept compressed in the
+/// component: a client that takes gzip gets them so (a sixth of the bytes
+/// for the viewer's script), any other the same bytes inflated.
+#[tokio::test]
+async fn the_document_and_the_viewer_travel_compressed_to_clients_that_take_gzip() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let vendored = |name: &str| {
+        std::fs::read(api_tests::repo_root().join("components/docs/vendor/swagger-ui").join(name)).unwrap()
+    };
+    let fetch = |path: &'static str, accept: Option<&'static str>| {
+        let mut request = app.client.get(app.url(path));
+        if let Some(accept) = accept {
+            request = request.header("accept-encoding", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            let (encoding, vary) = (header("content-encoding"), header("vary"));
+            (encoding, vary, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let plain_document = fetch("/api/v1/openapi.json", None).await.2;
+    let cases = [
+        ("/api/v1/docs/swagger-ui-bundle.js", vendored("swagger-ui-bundle.js")),
+        ("/api/v1/docs/swagger-ui.css", vendored("swagger-ui.css")),
+        ("/api/v1/openapi.json", plain_document.clone()),
+    ];
+    for (path, original) in cases {
+        let (encoding, vary, body) = fetch(path, Some("br, gzip")).await;
+        assert_eq!((encoding.as_deref(), vary.as_deref()), (Some("gzip"), Some("accept-encoding")), "{path}");
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice()).read_to_end(&mut inflated).unwrap();
+        assert!(inflated == original, "{path}: the compressed body is the file");
+        assert!(body.len() * 3 < original.len(), "{path}: {} of {} bytes", body.len(), original.len());
+        for identity in [None, Some("gzip;q=0"), Some("identity")] {
+            let (encoding, vary, body) = fetch(path, identity).await;
+            assert_eq!((encoding, vary.as_deref()), (None, Some("accept-encoding")), "{path} {identity:?}");
+            assert!(body == original, "{path} {identity:?}: the plain body is the file");
+        }
+    }
+    serde_json::from_slice::<Value>(&plain_document).expect("the plain document is JSON");
+}
+
 #[tokio::test]
 async fn every_unrouted_path_gets_the_envelope_404() {
     let app = spawn_app().await;

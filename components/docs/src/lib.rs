@@ -5,14 +5,17 @@
 //! (`user_domain::api`, see `build.rs`). `GET /api/v1/docs/`: Swagger UI
 //! rendering it, with try-it-out against this same origin. The viewer's
 //! assets are vendored (`vendor/swagger-ui/`) and compiled in, so the page
-//! needs nothing from the internet.
+//! needs nothing from the internet. The document and the viewer's files are
+//! kept gzip-compressed (`build.rs`) and sent so to clients that take gzip.
+
+use std::io::Read;
 
 use component_kit::reply::{not_found, respond};
 use component_kit::{ApiError, ApiRequest, Reply};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
-const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+const DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
 
 /// Our page: the viewer's stylesheet and script, then our start-up script.
 /// No inline script, so the policy below can forbid inline scripts.
@@ -45,8 +48,8 @@ const START: &str = r##"window.ui = SwaggerUIBundle({
 });
 "##;
 
-const BUNDLE: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js");
-const STYLES: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui.css");
+const BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz"));
+const STYLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz"));
 
 /// What the viewer needs and no more: its own script and styles (Swagger UI
 /// sets inline styles, and its icons are `data:` images), fetches to this
@@ -59,17 +62,17 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'u
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
     let result = match (request.method.as_str(), request.route_path().as_str()) {
-        ("GET" | "HEAD", "/api/v1/openapi.json/") => Ok(asset("application/json", DOCUMENT.as_bytes(), "no-cache")),
+        ("GET" | "HEAD", "/api/v1/openapi.json/") => compressed(&request, "application/json", DOCUMENT, "no-cache"),
         ("GET" | "HEAD", "/api/v1/docs/") => Ok(asset("text/html; charset=utf-8", PAGE.as_bytes(), "no-cache")),
         ("GET" | "HEAD", "/api/v1/docs/start.js/") => {
             Ok(asset("text/javascript; charset=utf-8", START.as_bytes(), "no-cache"))
         }
         // The vendored files change only with a new build; a day is plenty.
         ("GET" | "HEAD", "/api/v1/docs/swagger-ui-bundle.js/") => {
-            Ok(asset("text/javascript; charset=utf-8", BUNDLE, "public, max-age=86400"))
+            compressed(&request, "text/javascript; charset=utf-8", BUNDLE, "public, max-age=86400")
         }
         ("GET" | "HEAD", "/api/v1/docs/swagger-ui.css/") => {
-            Ok(asset("text/css; charset=utf-8", STYLES, "public, max-age=86400"))
+            compressed(&request, "text/css; charset=utf-8", STYLES, "public, max-age=86400")
         }
         (
             _,
@@ -82,6 +85,20 @@ async fn handle(request: IncomingRequest) -> Response {
         _ => Err(not_found()),
     };
     respond(&request, result)
+}
+
+/// A gzip-compressed static answer: sent as it is to a client that takes
+/// gzip (every browser), inflated for one that does not. Caches keep the
+/// two apart (`Vary`).
+fn compressed(request: &ApiRequest, content_type: &str, gz: &[u8], cache: &str) -> Result<Reply, ApiError> {
+    let reply = if request.accepts_gzip() {
+        asset(content_type, gz, cache).with_header("content-encoding", "gzip")
+    } else {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut plain).map_err(ApiError::internal)?;
+        asset(content_type, &plain, cache)
+    };
+    Ok(reply.with_header("vary", "accept-encoding"))
 }
 
 /// A static answer with the headers every docs answer carries.

@@ -113,6 +113,11 @@ impl ApiRequest {
         self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Whether the client takes a gzip-encoded body (its `Accept-Encoding`).
+    pub fn accepts_gzip(&self) -> bool {
+        gzip_acceptable(self.header("accept-encoding"))
+    }
+
     /// The path with exactly one trailing slash, so `/a` and `/a/` route alike.
     pub fn route_path(&self) -> String {
         format!("{}/", self.path.trim_end_matches('/'))
@@ -207,9 +212,43 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether an `Accept-Encoding` value (RFC 9110, section 12.5.3) takes gzip:
+/// `gzip` (or its alias `x-gzip`) with a quality above zero, else `*` with
+/// one. No header, or a quality that does not parse, takes only identity.
+pub fn gzip_acceptable(accept_encoding: Option<&str>) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    for item in accept_encoding.unwrap_or("").split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then(|| value.trim().parse::<f32>().unwrap_or(0.0))
+            })
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(quality > 0.0),
+            "*" => any = Some(quality > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{gzip_acceptable, percent_decode};
+
+    #[test]
+    fn gzip_is_taken_only_when_the_client_says_so() {
+        for taken in ["gzip", "GZip", "br, gzip;q=0.5", "x-gzip", "*", "deflate, *;q=0.1", "gzip ; q=1.0"] {
+            assert!(gzip_acceptable(Some(taken)), "{taken}");
+        }
+        for refused in ["", "identity", "br", "gzip;q=0", "*, gzip;q=0", "*;q=0", "gzip;q=nonsense", "gzipx"] {
+            assert!(!gzip_acceptable(Some(refused)), "{refused}");
+        }
+        assert!(!gzip_acceptable(None));
+    }
 
     #[test]
     fn query_values_are_percent_decoded_without_panicking() {
