@@ -162,7 +162,7 @@ async fn the_docs_page_serves_swagger_ui_from_this_origin() {
 }
 
 /// The document and the viewer's files are kept compressed in the
-/// component: a client that takes gzip gets them so (a sixth of the bytes
+/// component: a client that takes gzip gets them so (a quarter of the bytes
 /// for the viewer's script), any other the same bytes inflated.
 #[tokio::test]
 async fn the_document_and_the_viewer_travel_compressed_to_clients_that_take_gzip() {
