@@ -28,14 +28,26 @@ impl QueueType {
     }
 }
 
+/// The redis crate reads a `#insecure` fragment on a `rediss://` URL as
+/// "skip certificate verification"; the worker verifies every TLS peer
+/// (crate::pg_tls), so such a URL is refused at start, not obeyed.
+pub fn verified_redis_url(url: &str) -> Result<String, String> {
+    if url.contains('#') {
+        return Err("a fragment such as #insecure would turn TLS verification off; \
+                    give the server's CA in SSL_CERT_FILE instead"
+            .into());
+    }
+    Ok(url.to_owned())
+}
+
 /// Settings shared by every command that talks to the backing services.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL URL of the service's database.
     #[arg(long, env = "DATABASE_URL", default_value = crate::migrate::DEFAULT_DATABASE_URL)]
     pub database_url: String,
-    /// Redis URL (the enrichment cache).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    /// Redis URL (the enrichment cache); `rediss://` for TLS, verified.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", value_parser = verified_redis_url)]
     pub redis_url: String,
     /// RabbitMQ URL.
     #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
@@ -187,7 +199,14 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::Config;
+    use super::{Config, verified_redis_url};
+
+    #[test]
+    fn a_redis_url_that_would_skip_verification_is_refused() {
+        assert!(verified_redis_url("rediss://cache.internal:6380/#insecure").is_err());
+        assert!(verified_redis_url("rediss://cache.internal:6380/0").is_ok());
+        assert!(verified_redis_url("redis://127.0.0.1:6379").is_ok());
+    }
 
     #[test]
     fn documented_defaults() {

@@ -55,7 +55,7 @@ enum Command {
         promote_existing: bool,
         #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
         database_url: String,
-        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", value_parser = native_worker::config::verified_redis_url)]
         redis_url: String,
     },
     /// Seal every TOTP secret under MFA_KEY, opening with it or MFA_PREVIOUS_KEYS:

@@ -18,6 +18,12 @@
 //! both). The worker's image (`FROM scratch`) has no system roots, so a
 //! deployment that uses TLS mounts its CA and points `SSL_CERT_FILE` at it.
 //! rustls with ring, not OpenSSL, keeps that image one static binary.
+//!
+//! Redis (`rediss://`) and RabbitMQ (`amqps://`) connections are TLS through
+//! the same rustls and the same roots, by their clients' own features (the
+//! redis crate's `tokio-rustls-comp`, lapin's `rustls--ring` with native
+//! roots); `config::verified_redis_url` refuses the redis crate's
+//! `#insecure`.
 
 use std::sync::{Arc, OnceLock};
 

@@ -4,9 +4,18 @@
 //! (Debian's) offers TLS with a self-signed certificate issued to
 //! `localhost`; trusting that file through `SSL_CERT_FILE` and reaching the
 //! server by that name is the one way these connections verify.
+//!
+//! Redis (`rediss://`) and RabbitMQ (`amqps://`) are reached through a TLS
+//! endpoint of the test's own (a certificate made for `localhost` at test
+//! time) in front of the real services, which listen in plaintext here.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::TestEnv;
 
@@ -92,4 +101,119 @@ async fn a_certificate_that_does_not_verify_is_refused_not_bypassed() {
     let refused = migrate(&env, &required, LOCAL_CERTIFICATE).await;
     assert!(!refused.status.success(), "sslmode=require connected to a certificate that does not verify");
     env.cleanup().await;
+}
+
+/// A TLS endpoint for `localhost` in front of `target`: it completes the
+/// handshake with its own certificate, then relays plaintext.
+struct TlsFront {
+    addr: SocketAddr,
+    /// Handshakes that completed (the client trusted the certificate).
+    completed: Arc<AtomicUsize>,
+    /// Handshakes the client broke off or failed.
+    failed: Arc<AtomicUsize>,
+}
+
+impl TlsFront {
+    async fn start(target: SocketAddr, certificate: &rcgen::CertifiedKey) -> Self {
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certificate.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (completed, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (done, broken) = (completed.clone(), failed.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (acceptor, done, broken) = (acceptor.clone(), done.clone(), broken.clone());
+                tokio::spawn(async move {
+                    let Ok(mut secured) = acceptor.accept(inbound).await else {
+                        broken.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    };
+                    done.fetch_add(1, Ordering::SeqCst);
+                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut secured, &mut outbound).await;
+                });
+            }
+        });
+        Self { addr, completed, failed }
+    }
+}
+
+/// The worker reaches Redis over `rediss://` and RabbitMQ over `amqps://`,
+/// verifying their certificate against `SSL_CERT_FILE` as it does for
+/// PostgreSQL, and refuses a certificate it has no root for.
+#[tokio::test]
+async fn rediss_and_amqps_are_verified_tls_with_the_same_roots() {
+    let env = TestEnv::new().await;
+    let certificate = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let roots = std::env::temp_dir().join(format!("worker-tls-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&roots, certificate.cert.pem()).unwrap();
+    let redis = TlsFront::start("127.0.0.1:6379".parse().unwrap(), &certificate).await;
+    let rabbitmq = TlsFront::start("127.0.0.1:5672".parse().unwrap(), &certificate).await;
+    let redis_url = format!("rediss://localhost:{}/", redis.addr.port());
+    let amqp_url = format!("amqps://guest:guest@localhost:{}/%2f", rabbitmq.addr.port());
+
+    let run = |roots: &Path| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = env.command(&["run"]);
+        command
+            .env("REDIS_URL", &redis_url)
+            .env("AMQP_URL", &amqp_url)
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR")
+            .env("HTTP_ADDR", format!("127.0.0.1:{port}"));
+        (command.spawn().unwrap(), format!("http://127.0.0.1:{port}/ready"))
+    };
+    let ready = |url: String| async move {
+        let started = Instant::now();
+        loop {
+            let answer = http_get(&url).await;
+            if answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+                || started.elapsed() > Duration::from_secs(8)
+            {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let (trusted, url) = run(&roots);
+    let answer = ready(url).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "ready through TLS: {answer}");
+    assert!(answer.contains(r#""cache":true"#) && answer.contains(r#""rabbitmq":true"#), "{answer}");
+    assert!(redis.completed.load(Ordering::SeqCst) > 0 && rabbitmq.completed.load(Ordering::SeqCst) > 0);
+    drop(trusted);
+
+    // Roots that do not hold the certificate: every handshake is refused.
+    let (before_redis, before_rabbitmq) =
+        (redis.completed.load(Ordering::SeqCst), rabbitmq.completed.load(Ordering::SeqCst));
+    let (untrusting, url) = run(Path::new(PUBLIC_ROOTS));
+    let answer = ready(url).await.unwrap_or_default();
+    assert!(!answer.starts_with("HTTP/1.1 200"), "ready with a certificate it cannot verify: {answer}");
+    assert_eq!(redis.completed.load(Ordering::SeqCst), before_redis, "no Redis handshake completed");
+    assert_eq!(rabbitmq.completed.load(Ordering::SeqCst), before_rabbitmq, "no RabbitMQ handshake completed");
+    assert!(redis.failed.load(Ordering::SeqCst) > 0 && rabbitmq.failed.load(Ordering::SeqCst) > 0, "both were tried");
+    drop(untrusting);
+    let _ = std::fs::remove_file(&roots);
+    env.cleanup().await;
+}
+
+/// `GET url` over a bare socket, the whole answer as text (the worker's
+/// probes speak HTTP/1.1 and close).
+async fn http_get(url: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/')?;
+    let mut stream = TcpStream::connect(host).await.ok()?;
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(3), stream.read_to_string(&mut answer)).await.ok()?.ok()?;
+    Some(answer)
 }
