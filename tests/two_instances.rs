@@ -445,12 +445,12 @@ async fn pushes_and_outbox_events_pass_once_through_two_workers_and_survive_one_
     let staff = post(&client, &deployment.apps[1], "/api/v1/auth/login/", &login, None).await;
     let token = staff.body["data"]["access_token"].as_str().expect("a staff token").to_owned();
     let mut test_pushes = Vec::new();
-    for n in 0..20 {
+    for (n, user) in users.iter().enumerate() {
         let app = &deployment.apps[n % 2];
         let answer = client
             .post(app.url("/api/v1/notifications/test/"))
             .bearer_auth(&token)
-            .json(&json!({"user_id": users[n]}))
+            .json(&json!({"user_id": user}))
             .send()
             .await
             .unwrap();
