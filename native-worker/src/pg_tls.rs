@@ -56,7 +56,7 @@ pub enum Connector {
 pub fn connector(config: &Config) -> Result<Connector, TlsSetupError> {
     Ok(match config.get_ssl_mode() {
         SslMode::Disable => Connector::Plain,
-        _ => Connector::Tls(MakeRustlsConnect::new(client_config()?.as_ref().clone())),
+        _ => Connector::Tls(tls_connector()?),
     })
 }
 
@@ -81,10 +81,11 @@ async fn drive<F: Future<Output = Result<(), tokio_postgres::Error>>>(connection
     }
 }
 
-/// The rustls set-up, made once per process: loading the roots reads files.
-fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, TlsSetupError>> = OnceLock::new();
-    CONFIG.get_or_init(|| build(roots())).clone()
+/// The rustls connector, made once per process (loading the roots reads
+/// files); its clones share one configuration.
+fn tls_connector() -> Result<MakeRustlsConnect, TlsSetupError> {
+    static CONNECTOR: OnceLock<Result<MakeRustlsConnect, TlsSetupError>> = OnceLock::new();
+    CONNECTOR.get_or_init(|| build(roots()).map(MakeRustlsConnect::new)).clone()
 }
 
 /// The system's roots, or those `SSL_CERT_FILE` / `SSL_CERT_DIR` name.
@@ -107,13 +108,13 @@ fn roots() -> rustls::RootCertStore {
     roots
 }
 
-fn build(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+fn build(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, TlsSetupError> {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsSetupError(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 #[cfg(test)]

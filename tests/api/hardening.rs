@@ -285,6 +285,25 @@ async fn strangers_cannot_fill_the_idempotency_table() {
     assert_eq!(keys, 60);
 }
 
+/// The same limit, set lower through its variable: the setting is read.
+#[tokio::test]
+async fn the_anonymous_key_limit_is_a_setting() {
+    let app =
+        api_tests::spawn_with(api_tests::Spawn::default().variable("rate_limit_anonymous_request_ids_per_minute", "2"))
+            .await;
+    avoid_window_edge(60).await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let request = app
+            .client
+            .post(app.url("/api/v1/auth/logout/"))
+            .header("x-request-id", format!("stranger-{n}"))
+            .json(&json!({"refresh_token": "not-a-token"}));
+        statuses.push(app.send(request).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+}
+
 #[tokio::test]
 async fn a_read_that_began_before_a_change_cannot_cache_the_old_value() {
     let app = spawn_app().await;
