@@ -378,6 +378,26 @@ impl TestApp {
     }
 }
 
+/// The claims of a JWT, read without verifying it (tests inspect their own tokens).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+        .expect("JSON claims")
+}
+
+/// A grant for an access token of the same session as `token`, for tests
+/// that sign tokens themselves.
+pub fn grant_like(token: &str, is_staff: bool) -> user_domain::tokens::Grant {
+    let claims = claims_of(token);
+    user_domain::tokens::Grant {
+        user: user_domain::UserId::parse(claims["sub"].as_str().unwrap()).unwrap(),
+        is_staff,
+        session: uuid::Uuid::parse_str(claims["sid"].as_str().unwrap()).unwrap(),
+        amr: user_domain::amr::Methods::password(),
+    }
+}
+
 /// Rate limits use fixed windows; a test that must see several requests in
 /// one window waits out the last seconds of the current one first.
 pub async fn avoid_window_edge(window_secs: u64) {

@@ -36,6 +36,23 @@ pub fn all_for_user(user: UserId) -> [String; 3] {
     [preferences(user), profile(user), worker_user(user)]
 }
 
+/// The mark of an ended session, read in the same round trip as a cached
+/// entry (`MGET entry mark`) so a cached read never answers an access token
+/// whose session has ended. Written by the component that ends the session,
+/// and again by the worker from PostgreSQL (`sessions.ended_at`) every few
+/// seconds, for marks lost to a Redis restart or a failed write. It must
+/// outlive every access token of the session: [`session_ended_ttl`].
+pub fn session_ended(session: &uuid::Uuid) -> String {
+    format!("session_ended:{session}")
+}
+
+/// How long an ended session's mark is kept: the access-token lifetime plus
+/// the tolerated clock skew and a margin, after which every token of the
+/// session has expired on its own.
+pub fn session_ended_ttl(access_ttl_secs: u64) -> u64 {
+    access_ttl_secs + 60
+}
+
 /// Time to live of both cached records, in seconds.
 pub const TTL_SECS: u64 = 3600;
 

@@ -59,6 +59,25 @@ fn same_prefix(a: &[u8], b: &[u8], prefix: u8) -> bool {
     rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0
 }
 
+/// The subject a per-address rate limit counts: an IPv4 address as it is,
+/// an IPv6 address by its first `ipv6_prefix` bits (64 by default: one
+/// customer's network, since a host given a /64 can use any of its 2^64
+/// addresses and would otherwise get a fresh allowance from each). Written
+/// as the network (`2001:db8:1:2::/64`). Anything that is not an address
+/// (the host's "unknown") counts as itself.
+pub fn limit_subject(address: &str, ipv6_prefix: u8) -> String {
+    match address.parse::<IpAddr>().map(canonical) {
+        Ok(IpAddr::V6(v6)) => {
+            let prefix = ipv6_prefix.min(128);
+            let bits = u128::from(v6);
+            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            format!("{}/{prefix}", std::net::Ipv6Addr::from(bits & mask))
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// The networks whose `X-Forwarded-For` is believed (none by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<Network>);
@@ -159,5 +178,19 @@ mod tests {
         assert_eq!(client_address(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
         assert_eq!(client_address(ip("10.0.0.2"), Some("not-an-ip"), &trusted), ip("10.0.0.2"));
         assert_eq!(client_address(ip("10.0.0.2"), Some("junk, 10.3.3.3"), &trusted), ip("10.3.3.3"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_network() {
+        use super::limit_subject;
+        let a = limit_subject("2001:db8:1:2::1", 64);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(a, limit_subject("2001:db8:1:2:ffff:ffff:ffff:ffff", 64));
+        assert_ne!(a, limit_subject("2001:db8:1:3::1", 64));
+        assert_eq!(limit_subject("2001:db8:1:2::1", 128), "2001:db8:1:2::1/128");
+        assert_eq!(limit_subject("2001:db8:1:2::1", 48), limit_subject("2001:db8:1:ffff::9", 48));
+        assert_eq!(limit_subject("::ffff:10.0.0.1", 64), "10.0.0.1", "an IPv4 address written as IPv6");
+        assert_eq!(limit_subject("192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(limit_subject("unknown", 64), "unknown");
     }
 }

@@ -106,12 +106,28 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether an `X-Request-ID` repeat may be given this answer again.
+    pub replay: Replay,
+}
+
+/// When a kept answer may be replayed to a repeat of its request (which
+/// passes the same access checks as a fresh request first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replay {
+    /// Whenever the repeat passes those checks.
+    #[default]
+    Always,
+    /// Only while this session lives: the answer holds its tokens.
+    WhileSessionLives(uuid::Uuid),
+    /// Never kept: a repeat runs again (a sign-in challenge, which is single
+    /// use and cheap to issue anew).
+    Never,
 }
 
 impl Reply {
     pub fn json<T: Serialize>(status: u16, envelope: &Envelope<T>) -> Self {
         let body = serde_json::to_vec(envelope).expect("an envelope always serializes");
-        Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
+        Self { status, headers: vec![("content-type".into(), "application/json".into())], body, replay: Replay::Always }
     }
 
     pub fn ok<T: Serialize>(status: u16, message: &str, data: T) -> Self {
@@ -131,6 +147,12 @@ impl Reply {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Says when this answer may be replayed (see [`Replay`]).
+    pub fn replayed(mut self, replay: Replay) -> Self {
+        self.replay = replay;
+        self
     }
 }
 

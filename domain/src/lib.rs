@@ -5,6 +5,7 @@
 //! it compiles natively (fast unit tests) and to `wasm32-wasip2` alike.
 //!
 //! ## Layout
+//! - [`amr`]: how a session was signed in (RFC 8176 methods), judged for staff powers.
 //! - [`api`]: request bodies as handlers parse them, the `data` of answers,
 //!   and (feature `openapi`) the OpenAPI document built from them.
 //! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`]: parsed
@@ -24,6 +25,7 @@
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
 
+pub mod amr;
 pub mod api;
 pub mod cache_keys;
 pub mod carriable;

@@ -9,6 +9,10 @@
 //!   reaching the service itself, can open it.
 //! - TOTP secrets, bound to their user, so a row copied to another account
 //!   does not open.
+//! - The child of a rotated refresh token, bound to the parent token: a
+//!   client that lost the answer to its refresh and presents the parent
+//!   again within the reuse interval gets the same child back. The database
+//!   holds only the parent's digest, so a reader cannot open it.
 
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -32,6 +36,9 @@ pub enum SealError {
 pub enum Purpose {
     IdempotentAnswer,
     TotpSecret,
+    /// The refresh token a token was rotated into, bound to the rotated
+    /// (parent) token itself: only its holder can get the child back.
+    RefreshChild,
 }
 
 impl Purpose {
@@ -39,6 +46,7 @@ impl Purpose {
         match self {
             Purpose::IdempotentAnswer => b"user-service/idempotent-answer/v1\0",
             Purpose::TotpSecret => b"user-service/totp-secret/v1\0",
+            Purpose::RefreshChild => b"user-service/refresh-child/v1\0",
         }
     }
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::UserId;
+use crate::amr::Methods;
 use crate::secrets::{RandomError, digest, random_token};
 use crate::signing_keys::{PublicKey, SigningKey};
 
@@ -99,16 +100,35 @@ pub struct AccessClaims {
     #[serde(rename = "type")]
     pub token_type: String,
     pub is_staff: bool,
-    /// The session (refresh-token family) the token was issued in, so the
-    /// caller's own session can be told apart; absent on older tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    /// The session the token was issued in. Required: a token whose session
+    /// has ended is refused, so a token that names none cannot be judged
+    /// (every such token expired long ago).
+    pub sid: String,
+    /// How the session was signed in (RFC 8176). Tokens from before it was
+    /// carried read as none, which grants nothing.
+    #[serde(default)]
+    pub amr: Methods,
 }
 
 impl AccessClaims {
     pub fn user_id(&self) -> Result<UserId, TokenError> {
         UserId::parse(&self.sub).map_err(|_| TokenError::Invalid)
     }
+
+    /// The session, as the id the database keeps.
+    pub fn session_id(&self) -> Result<uuid::Uuid, TokenError> {
+        uuid::Uuid::parse_str(&self.sid).map_err(|_| TokenError::Invalid)
+    }
+}
+
+/// Whom an access token is for: the user, the staff claim, the session and
+/// how it was signed in.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub user: UserId,
+    pub is_staff: bool,
+    pub session: uuid::Uuid,
+    pub amr: Methods,
 }
 
 pub fn now_secs() -> u64 {
@@ -172,21 +192,10 @@ impl TokenConfig {
         json!({ "keys": keys })
     }
 
-    /// Signs an access token for `user` issued at `now` (seconds since the epoch).
-    pub fn issue_access(&self, user: UserId, is_staff: bool, now: u64) -> Result<String, TokenError> {
-        self.issue_session_access(user, is_staff, None, now)
-    }
-
-    /// [`issue_access`](Self::issue_access) naming the session (`sid`) it belongs to.
-    pub fn issue_session_access(
-        &self,
-        user: UserId,
-        is_staff: bool,
-        session: Option<String>,
-        now: u64,
-    ) -> Result<String, TokenError> {
+    /// Signs an access token for `grant` issued at `now` (seconds since the epoch).
+    pub fn issue_access(&self, grant: &Grant, now: u64) -> Result<String, TokenError> {
         let claims = AccessClaims {
-            sub: user.to_string(),
+            sub: grant.user.to_string(),
             exp: now + self.access_ttl_secs,
             iat: now,
             nbf: now,
@@ -194,8 +203,9 @@ impl TokenConfig {
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
             token_type: ACCESS.to_owned(),
-            is_staff,
-            sid: session,
+            is_staff: grant.is_staff,
+            sid: grant.session.to_string(),
+            amr: grant.amr.clone(),
         };
         let signed = match &self.ed25519 {
             Some(ed) => {
@@ -249,6 +259,7 @@ impl TokenConfig {
             return Err(TokenError::Invalid);
         }
         claims.user_id()?;
+        claims.session_id()?;
         Ok(claims)
     }
 }
@@ -278,6 +289,10 @@ mod tests {
         TokenConfig::new(SECRET, "user-service", "notification-platform", 900, 86400).unwrap()
     }
 
+    fn grant(user: UserId, is_staff: bool) -> Grant {
+        Grant { user, is_staff, session: uuid::Uuid::new_v4(), amr: Methods::password() }
+    }
+
     fn b64(json: &serde_json::Value) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(json).unwrap())
     }
@@ -290,19 +305,32 @@ mod tests {
         let now = now_secs();
         serde_json::json!({
             "sub": UserId::new().to_string(), "exp": now + 60, "iat": now, "nbf": now,
-            "iss": "user-service", "aud": "notification-platform", "jti": "j", "type": "access", "is_staff": false
+            "iss": "user-service", "aud": "notification-platform", "jti": "j", "type": "access", "is_staff": false,
+            "sid": uuid::Uuid::new_v4().to_string()
         })
     }
 
     #[test]
     fn an_issued_token_validates_with_all_claims() {
         let user = UserId::new();
-        let token = config().issue_access(user, true, now_secs()).unwrap();
+        let token = config().issue_access(&grant(user, true), now_secs()).unwrap();
         let claims = config().validate_access(&token).unwrap();
         assert_eq!(claims.user_id().unwrap(), user);
         assert!(claims.is_staff);
         assert_eq!(claims.exp - claims.iat, 900);
         assert_eq!(claims.token_type, "access");
+        assert_eq!(claims.amr, Methods::password());
+        assert!(claims.session_id().is_ok());
+    }
+
+    #[test]
+    fn a_token_without_a_session_or_with_a_malformed_one_is_refused() {
+        assert!(config().validate_access(&sign(&valid_claims(), SECRET)).is_ok());
+        let mut claims = valid_claims();
+        claims.as_object_mut().unwrap().remove("sid");
+        assert_eq!(config().validate_access(&sign(&claims, SECRET)).unwrap_err(), TokenError::Invalid);
+        claims["sid"] = "not-a-session".into();
+        assert_eq!(config().validate_access(&sign(&claims, SECRET)).unwrap_err(), TokenError::Invalid);
     }
 
     #[test]
@@ -312,7 +340,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let token = config().issue_access(UserId::new(), false, now_secs() - 1000).unwrap();
+        let token = config().issue_access(&grant(UserId::new(), false), now_secs() - 1000).unwrap();
         assert_eq!(config().validate_access(&token).unwrap_err(), TokenError::Expired);
     }
 
@@ -360,7 +388,7 @@ mod tests {
     #[test]
     fn eddsa_tokens_carry_a_kid_and_verify_from_the_published_keys() {
         let first = eddsa(FIRST, SECOND_PUBLIC, "", None);
-        let token = first.issue_access(UserId::new(), false, now_secs()).unwrap();
+        let token = first.issue_access(&grant(UserId::new(), false), now_secs()).unwrap();
         let header = decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         let jwks = first.jwks();
@@ -373,10 +401,10 @@ mod tests {
     #[test]
     fn a_rotation_keeps_live_tokens_valid_until_the_old_key_is_dropped() {
         let before = eddsa(FIRST, SECOND_PUBLIC, "", None);
-        let old_token = before.issue_access(UserId::new(), false, now_secs()).unwrap();
+        let old_token = before.issue_access(&grant(UserId::new(), false), now_secs()).unwrap();
         let after = eddsa(SECOND, "", FIRST_PUBLIC, None);
         assert!(after.validate_access(&old_token).is_ok(), "signed by the retired key");
-        let new_token = after.issue_access(UserId::new(), false, now_secs()).unwrap();
+        let new_token = after.issue_access(&grant(UserId::new(), false), now_secs()).unwrap();
         assert!(before.validate_access(&new_token).is_ok(), "instances not yet rotated know the next key");
         let dropped = eddsa(SECOND, "", "", None);
         assert_eq!(dropped.validate_access(&old_token).unwrap_err(), TokenError::Invalid);
@@ -384,7 +412,7 @@ mod tests {
 
     #[test]
     fn hs256_tokens_are_accepted_after_the_switch_only_until_the_configured_time() {
-        let hs256 = config().issue_access(UserId::new(), false, now_secs()).unwrap();
+        let hs256 = config().issue_access(&grant(UserId::new(), false), now_secs()).unwrap();
         assert!(eddsa(FIRST, "", "", Some(now_secs() + 60)).validate_access(&hs256).is_ok());
         assert_eq!(
             eddsa(FIRST, "", "", Some(now_secs() - 1)).validate_access(&hs256).unwrap_err(),
@@ -392,7 +420,7 @@ mod tests {
         );
         assert_eq!(eddsa(FIRST, "", "", None).validate_access(&hs256).unwrap_err(), TokenError::Invalid);
         // Without EdDSA nothing but HS256 is accepted: an EdDSA token is refused.
-        let eddsa_token = eddsa(FIRST, "", "", None).issue_access(UserId::new(), false, now_secs()).unwrap();
+        let eddsa_token = eddsa(FIRST, "", "", None).issue_access(&grant(UserId::new(), false), now_secs()).unwrap();
         assert_eq!(config().validate_access(&eddsa_token).unwrap_err(), TokenError::Invalid);
     }
 

@@ -106,6 +106,20 @@ impl Cache {
             .map_err(Into::into)
     }
 
+    /// `SET key value EX ttl` for many keys in one pipelined round trip.
+    pub async fn set_many_ex(&self, entries: &[(String, &str, u64)]) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for (key, value, ttl) in entries {
+            pipe.cmd("SET").arg(key).arg(*value).arg("EX").arg(*ttl).ignore();
+        }
+        tokio::time::timeout(OP_TIMEOUT * 4, pipe.query_async::<()>(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), CacheError> {
         let mut conn = self.conn().await?;
         tokio::time::timeout(OP_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn))

@@ -121,6 +121,19 @@ pub struct Config {
     /// starve the worker.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 256 * 1024)]
     pub max_message_bytes: usize,
+    /// The access-token lifetime the components use (their
+    /// `access_token_ttl_secs`): how long an ended session's mark must be
+    /// kept in Redis for the cached reads to refuse its tokens.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// How often the marks of recently ended sessions are written to Redis
+    /// again from PostgreSQL (in case one was lost), in milliseconds.
+    #[arg(long, env = "SESSION_MARKS_INTERVAL_MS", default_value_t = 2000)]
+    pub session_marks_interval_ms: u64,
+    /// How long ended and expired sessions, expired refresh tokens and old
+    /// sign-in challenges are kept before they are deleted, in days.
+    #[arg(long, env = "SESSION_RETENTION_DAYS", default_value_t = 30)]
+    pub session_retention_days: u64,
     /// How long a forwarded request_id is remembered, in seconds.
     #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400)]
     pub dedup_ttl_secs: u64,
@@ -168,6 +181,14 @@ impl Config {
 
     pub fn relay_interval(&self) -> Duration {
         Duration::from_millis(self.relay_interval_ms)
+    }
+
+    pub fn session_retention(&self) -> Duration {
+        Duration::from_secs(self.session_retention_days.saturating_mul(86_400))
+    }
+
+    pub fn session_marks_interval(&self) -> Duration {
+        Duration::from_millis(self.session_marks_interval_ms.max(100))
     }
 
     pub fn audit_retention(&self) -> Duration {

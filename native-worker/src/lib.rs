@@ -17,6 +17,7 @@
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
 //! - [`reseal`]: the end of an `mfa_key` rotation (`reseal-mfa`).
+//! - [`sessions`]: marks of ended sessions for the cached reads, and the sessions' retention.
 //! - [`breaker`]: the circuit breaker, a pure state machine.
 //! - [`backoff`]: reconnection delays.
 //! - [`relay`]: the outbox relay. [`outbox`]: its queries, quarantine and retention.
@@ -48,6 +49,7 @@ pub mod pg_tls;
 pub mod relay;
 pub mod request_id;
 pub mod reseal;
+pub mod sessions;
 pub mod retry;
 pub mod topology;
 pub mod user_cache;

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub quarantined: Counter,
     /// Outbox rows deleted after the retention period.
     pub outbox_purged: Counter,
+    /// Marks of ended sessions written to Redis (again) from PostgreSQL.
+    pub session_marks: Counter,
+    /// Rounds of marks that could not be written (PostgreSQL or Redis down).
+    pub session_mark_failures: Counter,
     /// 0 closed, 1 open, 2 half-open.
     pub breaker_state: Gauge,
     /// Seconds from delivery to ack.
@@ -50,6 +54,8 @@ impl Default for Metrics {
             relay_failures: Counter::default(),
             quarantined: Counter::default(),
             outbox_purged: Counter::default(),
+            session_marks: Counter::default(),
+            session_mark_failures: Counter::default(),
             breaker_state: Gauge::default(),
             // 0.5 ms to about 8 s.
             processing_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
@@ -81,6 +87,16 @@ impl Default for Metrics {
             "outbox_quarantined",
             "Outbox rows set aside (quarantined_at, last_error) because they cannot be published",
             m.quarantined.clone(),
+        );
+        registry.register(
+            "session_marks_written",
+            "Marks of ended sessions written to Redis from PostgreSQL",
+            m.session_marks.clone(),
+        );
+        registry.register(
+            "session_mark_failures",
+            "Rounds of ended-session marks that could not be written",
+            m.session_mark_failures.clone(),
         );
         registry.register("outbox_purged", "Outbox rows deleted after the retention period", m.outbox_purged.clone());
         registry.register("breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());

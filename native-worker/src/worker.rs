@@ -22,6 +22,7 @@ use crate::hooks::Hooks;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
+use crate::sessions::Sessions;
 use crate::topology;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,7 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub processor: Arc<Processor<SystemClock>>,
     pub relay: Arc<Relay>,
+    pub sessions: Arc<Sessions>,
     pub probes: Arc<Probes>,
     /// Whether the last session got as far as declaring the topology.
     session_was_up: AtomicBool,
@@ -95,13 +97,19 @@ impl Worker {
             audit_retention: config.audit_retention(),
             metrics: metrics.clone(),
         });
+        let sessions = Arc::new(Sessions {
+            pool: pool.clone(),
+            cache: cache.clone(),
+            access_ttl_secs: config.access_token_ttl_secs,
+            retention: config.session_retention(),
+        });
         let probes = Arc::new(Probes {
             metrics: metrics.clone(),
             pool,
             cache,
             amqp_connected: Arc::new(AtomicBool::new(false)),
         });
-        Ok(Self { config, metrics, processor, relay, probes, session_was_up: AtomicBool::new(false) })
+        Ok(Self { config, metrics, processor, relay, sessions, probes, session_was_up: AtomicBool::new(false) })
     }
 
     /// Serves the probes on `addr`; returns the bound address.
@@ -115,6 +123,7 @@ impl Worker {
     pub async fn run(&self, parts: Parts, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         let purge = self.spawn_housekeeping(shutdown.clone());
+        let marks = self.spawn_session_marks(shutdown.clone());
         while !shutdown.is_cancelled() {
             match self.session(parts, &shutdown).await {
                 Ok(()) => break,
@@ -135,6 +144,39 @@ impl Worker {
         }
         self.probes.amqp_connected.store(false, Ordering::Relaxed);
         purge.abort();
+        marks.abort();
+    }
+
+    /// Writes the marks of recently ended sessions to Redis again, every
+    /// `SESSION_MARKS_INTERVAL_MS`, whatever RabbitMQ is doing: the cached
+    /// reads depend on them, not on AMQP.
+    fn spawn_session_marks(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let (sessions, metrics, every) = (self.sessions.clone(), self.metrics.clone(), self.config.session_marks_interval());
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                match sessions.mark_ended().await {
+                    Ok(n) => {
+                        metrics.session_marks.inc_by(n as u64);
+                        if failing {
+                            tracing::info!(marks = n, "ended sessions marked again");
+                        }
+                        failing = false;
+                    }
+                    Err(e) => {
+                        metrics.session_mark_failures.inc();
+                        if !failing {
+                            tracing::warn!(error = %e, "cannot mark ended sessions; retrying");
+                        }
+                        failing = true;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        })
     }
 
     /// One AMQP connection's lifetime.
@@ -183,14 +225,20 @@ impl Worker {
         if shutdown.is_cancelled() { Ok(()) } else { Err("session stopped".into()) }
     }
 
-    /// Deletes what outlived its purpose: dedup records past their TTL and
-    /// outbox rows past the retention period. Once at start (a worker that
+    /// Deletes what outlived its purpose: dedup records past their TTL,
+    /// outbox rows past the retention period, and old sessions, refresh
+    /// tokens and sign-in challenges (`crate::sessions`). Once at start (a worker that
     /// was down for a week catches up at once), then every ten minutes.
     /// Several workers may purge at once; a DELETE by age is idempotent.
     fn spawn_housekeeping(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let (processor, relay) = (self.processor.clone(), self.relay.clone());
+        let (processor, relay, sessions) = (self.processor.clone(), self.relay.clone(), self.sessions.clone());
         tokio::spawn(async move {
             loop {
+                match sessions.purge().await {
+                    Ok(purged) if purged != Default::default() => tracing::info!(?purged, "sessions past retention purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "session purge failed"),
+                }
                 match processor.dedup.purge().await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired dedup records purged"),
                     Ok(_) => {}

@@ -36,9 +36,12 @@ async fn a_users_own_actions_leave_events_without_secrets() {
     assert_eq!(app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": refresh})).await.status, 200);
     let new_password = "Zx9$kQw3!plm-longer";
     let change = json!({"current_password": password, "new_password": new_password});
-    assert_eq!(app.post_authed("/api/v1/auth/password-change/", &token2, &change).await.status, 200);
+    let changed = app.post_authed("/api/v1/auth/password-change/", &token2, &change).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    // The change ended every session: the caller goes on in the new one.
+    let token3 = changed.json()["data"]["access_token"].as_str().unwrap().to_owned();
 
-    let events = own_events(&app, &token2).await;
+    let events = own_events(&app, &token3).await;
     let seen = actions(&events);
     assert_eq!(
         seen,
@@ -85,10 +88,15 @@ async fn a_users_own_actions_leave_events_without_secrets() {
 
 #[tokio::test]
 async fn security_events_are_recorded_as_refusals() {
-    let app = spawn_with(Spawn::default().variable("rate_limit_login_failures", "2")).await;
+    // No grace for a retried refresh: a spent token presented again is a copy.
+    let app = spawn_with(
+        Spawn::default().variable("rate_limit_login_failures", "2").variable("refresh_reuse_interval_secs", "0"),
+    )
+    .await;
     api_tests::avoid_window_edge(300).await;
     let (email, password, registered) = app.registered_user().await;
-    let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
+    // A second session reads the trail: the reuse below ends the first.
+    let token = app.login(&email, &password).await.json()["data"]["access_token"].as_str().unwrap().to_owned();
     let first = registered["data"]["refresh_token"].clone();
     assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": first})).await.status, 200);
     assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": first})).await.status, 401);

@@ -66,7 +66,12 @@ fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
 
 #[tokio::test]
 async fn every_request_body_requires_exactly_what_its_handler_refuses_without() {
-    let app = spawn_with(Spawn::default().variable("mfa_key", "docs-test-mfa-key-that-is-32-bytes-or-more")).await;
+    let app = spawn_with(
+        Spawn::default()
+            .variable("mfa_key", "docs-test-mfa-key-that-is-32-bytes-or-more")
+            .variable("service_keys", "docs-test-service-key"),
+    )
+    .await;
     let (staff_id, staff_token) = app.staff_user().await;
     let document: Value = app.get("/api/v1/openapi.json").await.json();
     let mut checked = 0;
@@ -81,8 +86,13 @@ async fn every_request_body_requires_exactly_what_its_handler_refuses_without() 
             required.sort_unstable();
             let url = app.url(&path.replace("{id}", &staff_id));
             let request = app.client.request(method.to_uppercase().parse().unwrap(), url).json(&json!({}));
-            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
-            let answer = app.send(if secured { request.bearer_auth(&staff_token) } else { request }).await;
+            let scheme = operation.pointer("/security/0").and_then(Value::as_object).and_then(|s| s.keys().next());
+            let request = match scheme.map(String::as_str) {
+                Some("bearerAuth") => request.bearer_auth(&staff_token),
+                Some("serviceKey") => request.header("x-service-key", "docs-test-service-key"),
+                _ => request,
+            };
+            let answer = app.send(request).await;
             if required.is_empty() {
                 assert_ne!(
                     answer.status, 400,

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use api_tests::{JWT_SECRET, Spawn, TestApp, repo_root, spawn_with};
+use api_tests::{JWT_SECRET, Spawn, TestApp, grant_like, repo_root, spawn_with};
 use reqwest::Method;
 use serde_json::{Value, json};
-use user_domain::UserId;
 use user_domain::tokens::{TokenConfig, now_secs};
 
 fn key(name: &str) -> String {
@@ -61,15 +60,15 @@ async fn hs256_tokens_are_accepted_after_the_switch_only_until_the_configured_ti
     let until = (now_secs() + 600).to_string();
     let lenient = spawn_with(signing("first.pem", "", "").variable("jwt_hs256_accepted_until", until)).await;
     // An HS256 token of a user in this app's own database.
-    let (user, _) = lenient.plain_user().await;
+    let (_, token) = lenient.plain_user().await;
     let config = TokenConfig::new(JWT_SECRET, "user-service", "notification-platform", 900, 60).unwrap();
-    let legacy = config.issue_access(UserId::parse(&user).unwrap(), false, now_secs()).unwrap();
+    let legacy = config.issue_access(&grant_like(&token, false), now_secs()).unwrap();
     assert_eq!(lenient.authed(Method::GET, "/api/v1/users/profile/", &legacy, None).await.status, 200);
 
     let strict =
         spawn_with(signing("first.pem", "", "").variable("jwt_hs256_accepted_until", "2020-01-01T00:00:00Z")).await;
-    let (user, _) = strict.plain_user().await;
-    let legacy = config.issue_access(UserId::parse(&user).unwrap(), false, now_secs()).unwrap();
+    let (_, token) = strict.plain_user().await;
+    let legacy = config.issue_access(&grant_like(&token, false), now_secs()).unwrap();
     let refused = strict.authed(Method::GET, "/api/v1/users/profile/", &legacy, None).await;
     assert_eq!(refused.status, 401, "{}", refused.text);
     assert_eq!(refused.json()["error"], "The access token is not valid");

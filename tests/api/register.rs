@@ -178,7 +178,7 @@ async fn a_key_whose_first_request_still_runs_is_409() {
     let built = request.try_clone().unwrap().build().unwrap();
     let bytes = built.body().unwrap().as_bytes().unwrap().to_vec();
     let material = user_domain::idempotency::request_material("POST", "/api/v1/users/", None, &bytes);
-    let hash = user_domain::idempotency::request_hash(&material);
+    let hash = user_domain::idempotency::request_hash(api_tests::JWT_SECRET.as_bytes(), &material);
     let stored_key = user_domain::idempotency::scoped_key("POST /api/v1/users/", None, &key);
     app.db()
         .await

@@ -21,7 +21,8 @@ async fn a_refresh_rotates_both_tokens() {
 
 #[tokio::test]
 async fn spent_refresh_token_revokes_the_family() {
-    let app = spawn_app().await;
+    // Without the grace for retries: any second use is a copy.
+    let app = api_tests::spawn_with(api_tests::Spawn::default().variable("refresh_reuse_interval_secs", "0")).await;
     let (_, _, registered) = app.registered_user().await;
     let original = registered["data"]["refresh_token"].as_str().unwrap().to_owned();
     let rotated = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": original})).await.json();

@@ -1,11 +1,13 @@
 //! # auth component
 //!
 //! Sessions and credentials: every `/api/v1/auth/...` endpoint and the
-//! JWKS at `/.well-known/jwks.json` (registration lives in the users
+//! JWKS at `/.well-known/jwks.json`, token introspection for gateways
+//! (registration lives in the users
 //! component, which owns `/api/v1/users/`). Each endpoint lives in a module; this
 //! file routes, applies `X-Request-ID` idempotency to every one of them, and
 //! turns results into responses.
 
+mod introspect;
 mod limits;
 mod login;
 mod logout;
@@ -17,6 +19,7 @@ mod verification;
 
 use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
+use component_kit::auth::Access;
 use component_kit::{ApiError, ApiRequest, Reply, config, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -38,7 +41,7 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         .is_some_and(|rest| rest.strip_suffix('/').is_some_and(|id| !id.is_empty() && !id.contains('/')));
     if one_session {
         return match method {
-            "DELETE" => Ok(|r, _| sessions::end(r)),
+            "DELETE" => Ok(|r, c| sessions::end(r, c.get())),
             _ => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
         };
     }
@@ -48,19 +51,20 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
         ("GET", "/api/v1/auth/sessions/") => |r, _| sessions::list(r),
         ("GET", "/api/v1/auth/audit/") => |r, _| {
             let (db, user) = component_kit::auth::account(r)?;
-            component_kit::audit::page(&db, r, user.id)
+            component_kit::audit::page(&db, r, user.id, component_kit::audit::Viewer::Owner)
         },
         ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
-        ("POST", "/api/v1/auth/refresh/") => |r, _| refresh::handle(r),
-        ("POST", "/api/v1/auth/logout/") => |r, _| logout::handle(r),
+        ("POST", "/api/v1/auth/refresh/") => |r, c| refresh::handle(r, c.get()),
+        ("POST", "/api/v1/auth/introspect/") => |r, _| introspect::handle(r),
+        ("POST", "/api/v1/auth/logout/") => |r, c| logout::handle(r, c.get()),
         ("POST", "/api/v1/auth/verify-email/") => |r, c| verification::verify(r, c.get()),
         ("POST", "/api/v1/auth/verify-email/resend/") => |r, c| verification::resend(r, c.get()),
         ("POST", "/api/v1/auth/password-reset/") => |r, c| password::request_reset(r, c.get()),
         ("POST", "/api/v1/auth/password-reset/confirm/") => |r, c| password::confirm_reset(r, c.get()),
         ("POST", "/api/v1/auth/password-change/") => |r, c| password::change(r, c.get()),
-        ("POST", "/api/v1/auth/mfa/totp/") => |r, _| mfa::enrol(r),
+        ("POST", "/api/v1/auth/mfa/totp/") => |r, c| mfa::enrol(r, c.get()),
         ("DELETE", "/api/v1/auth/mfa/totp/") => |r, c| mfa::disable(r, c.get()),
-        ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, _| mfa::confirm(r),
+        ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, c| mfa::confirm(r, c.get()),
         ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
         (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
         (_, "/api/v1/auth/sessions/" | "/api/v1/auth/audit/") => {
@@ -74,6 +78,7 @@ fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
             "/api/v1/auth/login/"
             | "/api/v1/auth/login/mfa/"
             | "/api/v1/auth/refresh/"
+            | "/api/v1/auth/introspect/"
             | "/api/v1/auth/logout/"
             | "/api/v1/auth/verify-email/"
             | "/api/v1/auth/verify-email/resend/"
@@ -101,10 +106,23 @@ fn jwks() -> Result<Reply, ApiError> {
             ("cache-control".into(), "public, max-age=300".into()),
         ],
         body,
+        replay: Default::default(),
     })
 }
 
-/// Operations anyone may call; every other one needs a bearer token.
+/// Who may call the operations of a path: services introspect, anyone
+/// may call the public ones, and every other needs a bearer token.
+fn access(path: &str) -> Access {
+    if path == "/api/v1/auth/introspect/" {
+        Access::Service
+    } else if is_public(path) {
+        Access::Public
+    } else {
+        Access::Bearer
+    }
+}
+
+/// Operations anyone may call.
 fn is_public(path: &str) -> bool {
     matches!(
         path,
@@ -124,9 +142,9 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let path = request.route_path();
     let handler = endpoint(&request.method, &path)?;
     let cache = LazyCache::new(&request.correlation_id);
-    if is_public(&path) {
-        idempotency::guard(request, || handler(request, &cache))
-    } else {
-        idempotency::guard_authenticated(request, || handler(request, &cache))
+    if path == "/api/v1/auth/introspect/" {
+        // A read that POSTs: never replayed (an answer is about now).
+        return handler(request, &cache);
     }
+    idempotency::guard(request, access(&path), || handler(request, &cache))
 }

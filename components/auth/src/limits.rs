@@ -1,6 +1,6 @@
 //! The auth endpoints' rate limits, from Spin variables (defaults in spin.toml
 //! follow the contract: login 30/min per address and 5 failures per 5 min per
-//! account, password reset 5/hour per email).
+//! account, password reset 5/hour per email and 20/hour per address).
 
 use component_kit::config::parsed;
 use component_kit::rate_limit::Limit;
@@ -20,4 +20,14 @@ pub fn login_failures_per_account() -> Result<Limit, ApiError> {
 
 pub fn reset_per_email() -> Result<Limit, ApiError> {
     Ok(Limit { scope: "password_reset", max: parsed("rate_limit_password_reset_per_hour")?, window_secs: 3600 })
+}
+
+/// Reset requests per client address and hour (`rate_limit_password_reset_per_address_per_hour`,
+/// 20): the per-email limit alone let one client mail every registered address.
+pub fn reset_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit {
+        scope: "password_reset_ip",
+        max: parsed("rate_limit_password_reset_per_address_per_hour")?,
+        window_secs: 3600,
+    })
 }

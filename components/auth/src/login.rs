@@ -14,14 +14,16 @@ use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::users::{self, UserRecord};
 use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
+use user_domain::amr::Methods;
 use user_domain::api::requests::LoginRequest;
+use user_domain::envelope::Replay;
 use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
 use user_domain::{Email, UserId};
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
-    let usage = crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
+    let usage = crate::limits::login_per_address()?.hit_address(cache, request, now)?;
     let LoginRequest { email, password } = LoginRequest::parse(&request.json()?)?;
     let (email, password) = (email.as_str(), password.as_str());
 
@@ -69,11 +71,12 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let mut reply = if store::mfa::is_confirmed(&db, user.id)? {
         // The failure count stays until the second factor passes too:
         // clearing it here would give every correct password a fresh
-        // allowance of code guesses.
-        Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?)
+        // allowance of code guesses. A challenge is single use and cheap to
+        // issue again: a repeat with the same X-Request-ID gets a new one.
+        Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?).replayed(Replay::Never)
     } else {
         failures.reset(cache, &account_key, now);
-        start_session(request, cache, &db, &user, false)?
+        start_session(request, cache, &db, &user, Methods::password())?
     };
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
@@ -98,21 +101,25 @@ fn failed_login(
     Ok(store::audit::record(db, &event)?)
 }
 
-/// A signed-in user's new session and `last_login`. With
-/// `mfa_required_for_staff`, a staff member without a second factor gets a
+/// A signed-in user's new session, signed in by `amr`, and `last_login`.
+/// With `mfa_required_for_staff`, a session without a second factor gets a
 /// token without staff power (the staff endpoints check the same rule).
+/// The answer holds the session's tokens: an `X-Request-ID` repeat gets it
+/// again only while the session lives.
 pub fn start_session(
     request: &ApiRequest,
     cache: Option<&Cache>,
     db: &Db,
     user: &UserRecord,
-    has_mfa: bool,
+    amr: Methods,
 ) -> Result<Reply, ApiError> {
-    let staff = staff_claim(user.is_staff, has_mfa)?;
-    let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
-    let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id)).details(json!({"second_factor": has_mfa}));
+    let staff = staff_claim(user.is_staff, &amr)?;
+    let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id))
+        .details(json!({"second_factor": amr.is_multi_factor(), "amr": amr.names()}));
+    let session = Session::start(&config::tokens()?, user.id, staff, amr, Client::of(request))?;
     let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
     // `last_login` changed, and the cached profile shows it.
     users::invalidate_profile(cache, user.id);
-    Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view()))))
+    Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view())))
+        .replayed(Replay::WhileSessionLives(session.id)))
 }

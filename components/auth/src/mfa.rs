@@ -1,15 +1,18 @@
 //! Two-factor sign-in with TOTP (RFC 6238) and recovery codes.
 //!
-//! - `POST /api/v1/auth/mfa/totp/` (authenticated): a new pending secret,
-//!   with its `otpauth://` URI for an authenticator app.
-//! - `POST /api/v1/auth/mfa/totp/confirm/` with a current code: turns it on
-//!   and answers 10 recovery codes, shown this once (only digests are kept).
+//! - `POST /api/v1/auth/mfa/totp/` (authenticated, with the current
+//!   password): a new pending secret, with its `otpauth://` URI for an
+//!   authenticator app.
+//! - `POST /api/v1/auth/mfa/totp/confirm/` with a current code: turns it on,
+//!   answers 10 recovery codes, shown this once (only digests are kept), and
+//!   ends every other session of the account.
 //! - `DELETE /api/v1/auth/mfa/totp/` with the password and a current code:
 //!   turns it off and ends every session.
 //! - `POST /api/v1/auth/mfa/recovery-codes/` with the password and a code:
 //!   replaces the recovery codes.
 //! - `POST /api/v1/auth/login/mfa/` with the challenge from `login` and a
-//!   code (TOTP or recovery): completes the sign-in.
+//!   code (TOTP or recovery): completes the sign-in; the session's `amr` is
+//!   `pwd` and `otp`, which staff powers may require.
 //!
 //! Secrets are sealed under the `mfa_key` variable, bound to their user;
 //! `mfa_previous_keys` keeps earlier keys opening during a rotation. A
@@ -22,9 +25,10 @@ use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::users::{self, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, store};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, revocation, store};
 use serde_json::json;
-use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest};
+use user_domain::amr::Methods;
+use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest, PasswordRequest};
 use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
 use user_domain::sealed::{Purpose, SealedUnder};
@@ -122,8 +126,22 @@ fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError>
     Ok((password, code))
 }
 
-pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
+/// Starts an enrolment. The current password is required, as for any new
+/// factor: a stolen access token alone must not bind the thief's
+/// authenticator. A wrong one counts against the failure allowance.
+pub fn enrol(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, user) = auth::account(request)?;
+    // Without a key nothing can be sealed: say so before asking for anything.
+    config::mfa_keys()?;
+    let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
+    let now = now_secs();
+    let failures = crate::limits::login_failures_per_account()?;
+    failures.hit(cache, &user.email, now)?;
+    let stored = store::users::password_hash(&db, user.id)?.unwrap_or_default();
+    if !verify_password(&password, &stored) {
+        return Err(ApiError::validation_of("password", "is incorrect"));
+    }
+    failures.reset(cache, &user.email, now);
     let secret = Secret::generate().map_err(ApiError::internal)?;
     let audit = AuditEvent::new(request, "auth.mfa_enrolment_started", Actor::User(user.id));
     if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?, &audit)? {
@@ -142,8 +160,11 @@ pub fn enrol(request: &ApiRequest) -> Result<Reply, ApiError> {
     ))
 }
 
-pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (db, user) = auth::account(request)?;
+/// Turns the pending factor on, and ends every other session of the
+/// account: whoever holds them signed in without it.
+pub fn confirm(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+    let signed = auth::signed_in(&auth::caller(request)?)?;
+    let (db, user) = (signed.db, signed.user);
     let CodeRequest { code } = CodeRequest::parse(&request.json()?)?;
     let factor = store::mfa::factor(&db, user.id)?.ok_or(ApiError::Conflict("Start an enrolment first"))?;
     if factor.confirmed {
@@ -154,9 +175,9 @@ pub fn confirm(request: &ApiRequest) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
     let (shown, digests) = recovery_codes()?;
     let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id));
-    if !store::mfa::confirm(&db, user.id, step, &digests, &audit)? {
-        return Err(ApiError::Conflict("Two-factor sign-in is already on"));
-    }
+    let ended = store::mfa::confirm(&db, user.id, step, &digests, signed.session, &audit)?
+        .ok_or(ApiError::Conflict("Two-factor sign-in is already on"))?;
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(
         200,
         "Two-factor sign-in is on; keep the recovery codes somewhere safe, they are shown only once",
@@ -168,7 +189,9 @@ pub fn disable(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, Api
     let (db, user) = auth::account(request)?;
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
-    store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id)))?;
+    let ended =
+        store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id)))?;
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", MfaState { enabled: false }))
 }
 
@@ -192,7 +215,7 @@ pub fn challenge(db: &Db, user: &UserRecord) -> Result<MfaChallenge, ApiError> {
 /// `POST /api/v1/auth/login/mfa/`.
 pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let now = now_secs();
-    crate::limits::login_per_address()?.hit(cache, request.client_ip(), now)?;
+    crate::limits::login_per_address()?.hit_address(cache, request, now)?;
     let MfaLoginRequest { challenge_token, code } = MfaLoginRequest::parse(&request.json()?)?;
     let code = code.as_str();
     let challenge = digest(&challenge_token);
@@ -227,5 +250,5 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
         return Err(invalid_challenge());
     }
     failures.reset(cache, &user.email, now);
-    crate::login::start_session(request, cache, &db, &user, true)
+    crate::login::start_session(request, cache, &db, &user, Methods::password_and_code())
 }

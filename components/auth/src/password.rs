@@ -1,9 +1,10 @@
 //! Passwords after registration.
 //!
 //! - `POST /api/v1/auth/password-reset/`: always 200, whether or not the
-//!   email has an account (no enumeration). For an active account, a single-use
-//!   token valid for one hour is kept in Redis (as its digest) and sent in a
-//!   `password_reset` email event; a newer token replaces an older one.
+//!   email has an account, after the same work (no enumeration, by answer
+//!   or by timing). For an active account, a single-use token valid for one
+//!   hour is kept in Redis (as its digest) and sent in a `password_reset`
+//!   email event; a newer token replaces an older one.
 //! - `POST /api/v1/auth/password-reset/confirm/`: spends the token, sets the
 //!   new password and revokes every refresh token of the user.
 //! - `POST /api/v1/auth/password-change/` (authenticated): needs the current
@@ -17,11 +18,12 @@ use component_kit::db::Db;
 use component_kit::events::Event;
 use component_kit::sessions::{Client, Session, staff_claim};
 use component_kit::store::{self, users::Contact, users::PasswordChange};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, users};
+use component_kit::{ApiError, ApiRequest, Reply, auth, config, revocation, users};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::api::requests::{PasswordChangeRequest, ResetConfirmRequest, ResetRequest};
 use user_domain::api::responses::Empty;
+use user_domain::envelope::Replay;
 use user_domain::hashing::{hash_password, verify_password};
 use user_domain::password::PasswordContext;
 use user_domain::secrets::{digest, random_token};
@@ -34,37 +36,53 @@ fn reset_key(token_digest: &str) -> String {
     format!("password_reset:{token_digest}")
 }
 
-fn reset_user_key(user: UserId) -> String {
-    format!("password_reset_user:{user}")
+/// The digest of the newest token asked for an email (its digest too: no
+/// address sits in Redis in clear), so a newer request voids the older token.
+fn reset_email_key(email: &str) -> String {
+    format!("password_reset_email:{}", digest(email))
 }
+
+/// What a token of a request for an email without an active account
+/// resolves to: nothing (no such token is ever sent anywhere).
+const NO_ACCOUNT: &[u8] = b"-";
 
 fn require_cache(cache: Option<&Cache>) -> Result<&Cache, ApiError> {
     // Reset tokens live only in Redis; without it no reset can be honoured.
     cache.ok_or(ApiError::Unavailable("cache"))
 }
 
+/// Asks for a reset email. Known and unknown emails get the same answer and
+/// cost the same: the same Redis commands, one database statement that
+/// queues the email only if an active account has the address, the same
+/// token drawn. Limited per email and per client address (an IPv6 client
+/// by its /64), so one client cannot mail every registered address.
 pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let ResetRequest { email } = ResetRequest::parse(&request.json()?)?;
-    crate::limits::reset_per_email()?.hit(cache, email.as_ref(), now_secs())?;
+    let now = now_secs();
+    crate::limits::reset_per_address()?.hit_address(cache, request, now)?;
+    crate::limits::reset_per_email()?.hit(cache, email.as_ref(), now)?;
     let cache = require_cache(cache)?;
 
+    let token = random_token().map_err(ApiError::internal)?;
+    let token_digest = digest(&token);
+    let email_key = reset_email_key(email.as_ref());
+    let previous = cache.get(&email_key);
+    // The user id and name are filled in by the statement, from the account.
+    let notice = Event::email_to_user(
+        UserId::new(),
+        "password_reset",
+        json!({"name": "", "email": email.as_ref(), "reset_token": token, "expires_in": RESET_TTL_SECS}),
+        &request.correlation_id,
+    )?;
     let db = Db::connect()?;
-    if let Some(account) = store::users::active_by_email(&db, &email)? {
-        let token = random_token().map_err(ApiError::internal)?;
-        let token_digest = digest(&token);
-        if let Some(previous) = cache.get(&reset_user_key(account.id)) {
-            cache.del(&[reset_key(&String::from_utf8_lossy(&previous))]);
-        }
-        cache.set_ex(&reset_key(&token_digest), account.id.to_string().as_bytes(), RESET_TTL_SECS);
-        cache.set_ex(&reset_user_key(account.id), token_digest.as_bytes(), RESET_TTL_SECS);
-        let email = Event::email_to_user(
-            account.id,
-            "password_reset",
-            json!({"name": account.name, "email": account.email, "reset_token": token, "expires_in": RESET_TTL_SECS}),
-            &request.correlation_id,
-        )?;
-        store::outbox::append(&db, &email)?;
-    }
+    let account = store::users::reset_requested(&db, &email, &notice)?;
+    // A newer request voids the older token (for an unknown email there is
+    // none, and the key deleted is one that never existed).
+    let voided = previous.map_or_else(|| digest(&token_digest), |p| String::from_utf8_lossy(&p).into_owned());
+    cache.del(&[reset_key(&voided)]);
+    let owner = account.map(|id| id.to_string().into_bytes()).unwrap_or_else(|| NO_ACCOUNT.to_vec());
+    cache.set_ex(&reset_key(&token_digest), &owner, RESET_TTL_SECS);
+    cache.set_ex(&email_key, token_digest.as_bytes(), RESET_TTL_SECS);
     Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", Empty {}))
 }
 
@@ -85,7 +103,7 @@ pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     if spent.as_deref() != Some(user.to_string().as_bytes()) {
         return Err(invalid_token());
     }
-    cache.del(&[reset_user_key(user)]);
+    cache.del(&[reset_email_key(&account.email)]);
 
     set_password(&db, Some(cache), request, &account, &password, "password_reset", None)?;
     Ok(Reply::ok(200, "Password has been reset; sign in with the new password", Empty {}))
@@ -113,7 +131,9 @@ fn set_password(
     let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
     let action = if session.is_some() { "auth.password_changed" } else { "auth.password_reset" };
     let audit = AuditEvent::new(request, action, Actor::User(account.id));
-    store::users::set_password(db, account.id, &change, &audit)?;
+    let ended = store::users::set_password(db, account.id, &change, &audit)?;
+    // Every other session's access tokens stop working too.
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
     // `updated_at` changed, and the cached profile shows it.
     users::invalidate_profile(cache, account.id);
     Ok(())
@@ -135,7 +155,8 @@ fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
 }
 
 pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let (db, user) = auth::account(request)?;
+    let signed = auth::signed_in(&auth::caller(request)?)?;
+    let (db, user) = (signed.db, signed.user);
     let PasswordChangeRequest { current_password, new_password } = PasswordChangeRequest::parse(&request.json()?)?;
     let (current, new) = (current_password.as_str(), new_password.as_str());
 
@@ -155,9 +176,11 @@ pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         return Err(ApiError::validation_of("new_password", "must differ from the current password"));
     }
     let password = parse_new_password("new_password", new, Some(&user.email), Some(&user.name))?;
-    let staff = staff_claim(user.is_staff, store::mfa::is_confirmed(&db, user.id)?)?;
-    let session = Session::start(&config::tokens()?, user.id, staff, Client::of(request))?;
+    // The caller's session goes on as a new one, signed in as it was.
+    let staff = staff_claim(user.is_staff, &signed.amr)?;
+    let session = Session::start(&config::tokens()?, user.id, staff, signed.amr.clone(), Client::of(request))?;
     let account = Contact { id: user.id, name: user.name, email: user.email };
     set_password(&db, cache, request, &account, &password, "password_changed", Some(&session))?;
-    Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.tokens(None)))
+    Ok(Reply::ok(200, "Password changed; other sessions were signed out", session.tokens(None))
+        .replayed(Replay::WhileSessionLives(session.id)))
 }

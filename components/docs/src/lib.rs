@@ -113,5 +113,6 @@ fn asset(content_type: &str, body: &[u8], cache: &str) -> Reply {
             ("referrer-policy".into(), "no-referrer".into()),
         ],
         body: body.to_vec(),
+        replay: Default::default(),
     }
 }

@@ -126,10 +126,25 @@ impl AuditEvent {
     }
 }
 
+/// Who reads a trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// The account's owner: sees that staff or a service acted, not who
+    /// (their ids) or from where (their addresses).
+    Owner,
+    /// Staff: the whole record.
+    Staff,
+}
+
 /// One page of the trail about `subject`, newest first, as the audit
 /// endpoints answer it: `?limit=` (1 to 100, default 20) and `?cursor=` (the
 /// `next_cursor` of the previous page). `meta` says whether more follow.
-pub fn page(db: &crate::db::Db, request: &ApiRequest, subject: UserId) -> Result<crate::Reply, user_domain::ApiError> {
+pub fn page(
+    db: &crate::db::Db,
+    request: &ApiRequest,
+    subject: UserId,
+    viewer: Viewer,
+) -> Result<crate::Reply, user_domain::ApiError> {
     use user_domain::ApiError;
     use user_domain::api::responses::{AuditActor, AuditEntry};
     let limit = match request.query_param("limit") {
@@ -155,16 +170,20 @@ pub fn page(db: &crate::db::Db, request: &ApiRequest, subject: UserId) -> Result
     let next_cursor = if has_next { events.last().map(|e| e.id.to_string()) } else { None };
     let data: Vec<AuditEntry> = events
         .iter()
-        .map(|e| AuditEntry {
-            id: e.id.to_string(),
-            occurred_at: crate::users::timestamp(&e.occurred_at),
-            action: e.action.clone(),
-            outcome: e.outcome.clone(),
-            actor: AuditActor { kind: e.actor_kind.clone(), id: e.actor_id },
-            subject_id: e.subject_id,
-            client_address: e.client_address.clone(),
-            correlation_id: e.correlation_id.clone(),
-            details: e.details.clone(),
+        .map(|e| {
+            // Another party's identity and address are staff's to see.
+            let someone_else = viewer == Viewer::Owner && matches!(e.actor_kind.as_str(), "staff" | "service");
+            AuditEntry {
+                id: e.id.to_string(),
+                occurred_at: crate::users::timestamp(&e.occurred_at),
+                action: e.action.clone(),
+                outcome: e.outcome.clone(),
+                actor: AuditActor { kind: e.actor_kind.clone(), id: if someone_else { None } else { e.actor_id } },
+                subject_id: e.subject_id,
+                client_address: if someone_else { None } else { e.client_address.clone() },
+                correlation_id: if someone_else { None } else { e.correlation_id.clone() },
+                details: e.details.clone(),
+            }
         })
         .collect();
     let envelope = user_domain::Envelope {

@@ -1,24 +1,31 @@
 //! Who is calling. Access tokens are checked strictly (see
-//! `user_domain::tokens`); a missing, malformed, forged or expired token is a
-//! 401 with `WWW-Authenticate: Bearer`. A token only says who the caller
-//! was when it was issued (up to 15 minutes ago), so every endpoint that
-//! acts for an account goes through [`account`] (the account still exists
-//! and is active) and staff endpoints through [`staff`] (it is staff now,
-//! in the database, not merely in the token). Service-to-service calls
-//! present `X-Service-Key`, compared in constant time with every configured key.
+//! `user_domain::tokens`); a missing, malformed, forged or expired token, or
+//! one without a session, is a 401 with `WWW-Authenticate: Bearer`. A token
+//! only says who the caller was when it was issued (up to 15 minutes ago),
+//! so every endpoint that acts for an account goes through [`account`]: in
+//! one query, the account still exists (401), the token's session has not
+//! ended (401: logout, a revocation, a password change…) and the account is
+//! active (403). Staff endpoints go through [`staff`]: staff now, in the
+//! database, and with `mfa_required_for_staff` a session that proved a
+//! second factor. The cached reads check the session against Redis instead
+//! (`crate::revocation`). Service-to-service calls present
+//! `X-Service-Key`, compared in constant time with every configured key.
 
+use user_domain::amr::Methods;
 use user_domain::secrets::matches_any_key;
 use user_domain::tokens::{AccessClaims, TokenError};
 use user_domain::{ApiError, UserId};
 
 use crate::db::Db;
-use crate::users::{self, UserRecord};
-use crate::{ApiRequest, config};
+use crate::users::UserRecord;
+use crate::{ApiRequest, config, revocation, store};
 
 /// A caller proven by its access token.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: UserId,
+    /// The token's session.
+    pub session: uuid::Uuid,
     pub is_staff: bool,
     pub claims: AccessClaims,
 }
@@ -29,46 +36,123 @@ pub fn caller(request: &ApiRequest) -> Result<Caller, ApiError> {
         TokenError::Expired => ApiError::Unauthorized("The access token has expired"),
         _ => ApiError::Unauthorized("The access token is not valid"),
     })?;
-    let user_id = claims.user_id().map_err(|_| ApiError::Unauthorized("The access token is not valid"))?;
-    Ok(Caller { user_id, is_staff: claims.is_staff, claims })
+    let invalid = |_| ApiError::Unauthorized("The access token is not valid");
+    let user_id = claims.user_id().map_err(invalid)?;
+    let session = claims.session_id().map_err(invalid)?;
+    Ok(Caller { user_id, session, is_staff: claims.is_staff, claims })
 }
 
-/// The caller's account as it is now: it must still exist (401) and be
-/// active (403). The token is checked before the database is opened, so
-/// anonymous requests cost no connection. Returns the connection for reuse.
+/// The caller's account as it is now, and how its session was signed in.
+pub struct SignedIn {
+    pub db: Db,
+    pub user: UserRecord,
+    pub session: uuid::Uuid,
+    pub amr: Methods,
+}
+
+/// The caller's account: it must still exist (401), the token's session
+/// must not have ended (401) and the account must be active (403). The token
+/// is checked before the database is opened, so anonymous requests cost no
+/// connection. Returns the connection for reuse.
 pub fn account(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
-    account_of(&caller(request)?)
+    signed_in(&caller(request)?).map(|s| (s.db, s.user))
 }
 
 /// [`account`] for a caller whose token was already checked.
 pub fn account_of(caller: &Caller) -> Result<(Db, UserRecord), ApiError> {
+    signed_in(caller).map(|s| (s.db, s.user))
+}
+
+/// [`account`], with the session's methods.
+pub fn signed_in(caller: &Caller) -> Result<SignedIn, ApiError> {
     let db = Db::connect()?;
-    let user = users::active(&db, caller.user_id)?;
-    Ok((db, user))
+    let (user, amr) = session_of(&db, caller)?;
+    Ok(SignedIn { db, user, session: caller.session, amr })
+}
+
+/// The checks of [`account`] on a connection the request holds already.
+fn session_of(db: &Db, caller: &Caller) -> Result<(UserRecord, Methods), ApiError> {
+    let found = store::users::signed_in(db, caller.user_id, caller.session)?
+        .ok_or(ApiError::Unauthorized("The account no longer exists"))?;
+    if !found.session_live {
+        return Err(revocation::ended());
+    }
+    if !found.user.is_active {
+        return Err(ApiError::Forbidden("This account is deactivated"));
+    }
+    Ok((found.user, Methods::from_names(&found.amr)))
+}
+
+/// Staff powers for an account of a live session (see [`staff`]).
+fn staff_powers(user: &UserRecord, amr: &Methods) -> Result<(), ApiError> {
+    if !user.is_staff {
+        return Err(ApiError::Forbidden("Staff only"));
+    }
+    if config::staff_need_mfa()? && !amr.is_multi_factor() {
+        return Err(ApiError::Forbidden("Staff powers need a session signed in with a second factor"));
+    }
+    Ok(())
 }
 
 /// [`account`], which must also be staff now: a demoted, deactivated or
 /// deleted staff member loses staff powers at once, whatever the token says.
-/// With `mfa_required_for_staff`, staff powers also need a confirmed second
-/// factor: a staff member without one may sign in, but only to enrol.
+/// With `mfa_required_for_staff`, staff powers also need a session that
+/// proved a second factor (`otp`, or `hwk` with `user`): a session opened
+/// with the password alone stays without them, even after a factor is
+/// confirmed elsewhere.
 pub fn staff(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
-    let (db, user) = account(request)?;
-    if !user.is_staff {
-        return Err(ApiError::Forbidden("Staff only"));
-    }
-    if config::staff_need_mfa()? && !crate::store::mfa::is_confirmed(&db, user.id)? {
-        return Err(ApiError::Forbidden("Staff must turn on two-factor sign-in first"));
-    }
-    Ok((db, user))
+    let signed = signed_in(&caller(request)?)?;
+    staff_powers(&signed.user, &signed.amr)?;
+    Ok((signed.db, signed.user))
 }
 
 /// Checks `X-Service-Key` against the comma-separated `service_keys` variable.
 pub fn service(request: &ApiRequest) -> Result<(), ApiError> {
     let presented = request.header("x-service-key").ok_or(ApiError::Unauthorized("A service key is required"))?;
-    let keys = config::var("service_keys")?;
-    if matches_any_key(presented, keys.split(',')) {
+    if matches_any_key(presented, config::service_keys()?.split(',')) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("The service key is not valid"))
+    }
+}
+
+/// Who may call an operation; the access check a replayed answer passes
+/// again (`crate::idempotency`) before it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A bearer token of a live session of an active account.
+    Bearer,
+    /// [`Access::Bearer`], staff now (and with a second factor when required).
+    Staff,
+    /// `X-Service-Key`.
+    Service,
+}
+
+impl Access {
+    /// Runs the check on `db`; `Ok` when the request may proceed.
+    pub fn check(self, db: &Db, request: &ApiRequest) -> Result<(), ApiError> {
+        match self {
+            Access::Public => Ok(()),
+            Access::Bearer => session_of(db, &caller(request)?).map(drop),
+            Access::Staff => {
+                let (user, amr) = session_of(db, &caller(request)?)?;
+                staff_powers(&user, &amr)
+            }
+            Access::Service => service(request),
+        }
+    }
+
+    /// Whether the request carries what this access needs, judged without
+    /// the database (a valid token, a valid key): a request that does not
+    /// gets its 401 from the handler at once, without an idempotency key
+    /// being claimed for it.
+    pub fn presented(self, request: &ApiRequest) -> bool {
+        match self {
+            Access::Public => true,
+            Access::Bearer | Access::Staff => caller(request).is_ok(),
+            Access::Service => service(request).is_ok(),
+        }
     }
 }

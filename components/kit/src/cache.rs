@@ -57,6 +57,27 @@ impl Cache {
         self.connection.get(key).map_err(|e| self.failed("GET", e)).ok().flatten()
     }
 
+    /// Several keys in one round trip (`MGET`): each value, or `None` for a
+    /// key that is absent. `None` as a whole when Redis failed (logged).
+    pub fn get_many(&self, keys: &[&str]) -> Option<Vec<Option<Vec<u8>>>> {
+        let args: Vec<RedisParameter> = keys.iter().map(|k| RedisParameter::Binary(k.as_bytes().to_vec())).collect();
+        let results = self.execute("MGET", &args)?;
+        if results.len() != keys.len() {
+            self.failed("MGET", format!("{} answers for {} keys", results.len(), keys.len()));
+            return None;
+        }
+        Some(
+            results
+                .into_iter()
+                .map(|r| match r {
+                    RedisResult::Binary(bytes) => Some(bytes),
+                    RedisResult::Status(text) => Some(text.into_bytes()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     /// SET with a time to live.
     pub fn set_ex(&self, key: &str, value: &[u8], ttl_secs: u64) {
         let args = [

@@ -85,3 +85,38 @@ pub fn mfa_keys() -> Result<Keyring, ApiError> {
 pub fn staff_need_mfa() -> Result<bool, ApiError> {
     parsed("mfa_required_for_staff")
 }
+
+/// The `access_token_ttl_secs` variable: how long an access token lives,
+/// and so how long an ended session's mark must be kept.
+pub fn access_ttl_secs() -> Result<u64, ApiError> {
+    parsed("access_token_ttl_secs")
+}
+
+/// The `service_keys` variable: comma-separated keys accepted in `X-Service-Key`.
+pub fn service_keys() -> Result<String, ApiError> {
+    var("service_keys")
+}
+
+/// The `refresh_reuse_interval_secs` variable (10): how long after a refresh
+/// the token it spent may be presented again and get the same new refresh
+/// token (a client that lost the answer, two tabs at once) instead of
+/// ending the session as a stolen copy would. 0 turns the grace off.
+pub fn refresh_reuse_interval_secs() -> Result<u64, ApiError> {
+    parsed("refresh_reuse_interval_secs")
+}
+
+/// The `rate_limit_refresh_per_session_per_minute` variable (10): refresh
+/// tokens one session may be issued per minute; past it a refresh is 429.
+pub fn refresh_per_session_per_minute() -> Result<u64, ApiError> {
+    parsed("rate_limit_refresh_per_session_per_minute")
+}
+
+/// The `rate_limit_ipv6_prefix` variable (64): IPv6 clients are counted by
+/// this many leading bits of their address by every per-address limit.
+pub fn ipv6_prefix() -> Result<u8, ApiError> {
+    let prefix: u8 = parsed("rate_limit_ipv6_prefix")?;
+    if prefix == 0 || prefix > 128 {
+        return Err(ApiError::internal(format!("variable `rate_limit_ipv6_prefix` = {prefix}: must be 1 to 128")));
+    }
+    Ok(prefix)
+}

@@ -58,6 +58,17 @@ fn sqlstate_in_text(text: &str) -> Option<&str> {
         .find(|code| code.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// Whether an error's text says the connection, not the statement, failed:
+/// a pooled connection the server closed (a restart, an idle timeout, an
+/// operator's `pg_terminate_backend`) comes back from tokio-postgres as
+/// `Error { kind: Closed, .. }`, or `kind: Io` for a reset socket.
+fn connection_lost(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ["kind: closed", "kind: io", "connection closed", "communicating with the server", "broken pipe", "connection reset"]
+        .iter()
+        .any(|marker| lower.contains(marker))
+}
+
 fn classify(error: pg4::PgError) -> DbError {
     match error {
         pg4::PgError::ConnectionFailed(text) => DbError::Unavailable(text),
@@ -69,13 +80,10 @@ fn classify(error: pg4::PgError) -> DbError {
         pg4::PgError::QueryFailed(pg4::QueryError::Text(text)) => match sqlstate_in_text(&text) {
             Some("23505") => DbError::UniqueViolation,
             Some(code) if is_unavailable_code(code) => DbError::Unavailable(text),
-            _ if text.to_lowercase().contains("connection closed")
-                || text.to_lowercase().contains("communicating with the server") =>
-            {
-                DbError::Unavailable(text)
-            }
+            _ if connection_lost(&text) => DbError::Unavailable(text),
             _ => DbError::Other(text),
         },
+        pg4::PgError::Other(text) if connection_lost(&text) => DbError::Unavailable(text),
         other => DbError::Other(format!("{other:?}")),
     }
 }
@@ -275,5 +283,18 @@ mod tests {
         assert!(matches!(classify(other), DbError::Other(_)));
         let shutdown = pg4::PgError::QueryFailed(pg4::QueryError::Text("code: \"57P01\" terminating".into()));
         assert!(matches!(classify(shutdown), DbError::Unavailable(_)));
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_an_outage_not_a_bug() {
+        // What Spin 4.1 answered when PostgreSQL restarted under load.
+        for text in ["Error { kind: Closed, cause: None }", "Error { kind: Io, cause: Some(Os { code: 104 }) }"] {
+            let closed = pg4::PgError::QueryFailed(pg4::QueryError::Text(text.into()));
+            assert!(matches!(classify(closed), DbError::Unavailable(_)), "{text}");
+            let other = pg4::PgError::Other(text.into());
+            assert!(matches!(classify(other), DbError::Unavailable(_)), "{text}");
+        }
+        let syntax = pg4::PgError::QueryFailed(pg4::QueryError::Text("syntax error at or near \"SELEC\"".into()));
+        assert!(matches!(classify(syntax), DbError::Other(_)));
     }
 }

@@ -8,17 +8,23 @@
 //!   header: a key reused by another caller never replays someone else's answer.
 //! - Keys are scoped to the endpoint and the caller's `Authorization`, so one
 //!   caller's keys can neither collide with nor block another's.
-//! - The stored answer is sealed (`user_domain::sealed`) under a key that
-//!   only the same request can rebuild: the table holds no usable token.
-//! - Requests without credentials may create at most [`anonymous_keys`] keys
-//!   per client address and minute, so strangers cannot fill the table.
+//! - The table holds no secret: the request's digest is keyed by the
+//!   service's secret (`user_domain::idempotency::request_hash`), and the
+//!   answer is sealed under a key only the same request can rebuild.
+//! - A replay passes the same access checks as a fresh request, and an
+//!   answer that holds a session's tokens replays only while the session
+//!   lives ([`Replay`]). 401 answers and sign-in challenges are not kept.
+//! - Requests without a valid access token may create at most
+//!   [`anonymous_keys`] keys per client address and minute, so strangers
+//!   cannot fill the table.
 
 use serde_json::{Value, json};
-use user_domain::envelope::Reply;
+use user_domain::envelope::{Replay, Reply};
 use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::constant_time_eq;
 use user_domain::{ApiError, idempotency};
 
+use crate::auth::Access;
 use crate::cache::Cache;
 use crate::db::Db;
 use crate::rate_limit::Limit;
@@ -61,60 +67,79 @@ fn validated_key(request: &ApiRequest) -> Result<Option<&str>, ApiError> {
     Ok(Some(key))
 }
 
-/// Claims the request's key, or says how it was answered before.
-pub fn begin(db: &Db, request: &ApiRequest, endpoint: &str) -> Result<Idempotency, ApiError> {
+/// Claims the request's key, or says how it was answered before. A replay
+/// passes `access` again first, exactly as a fresh request would (the
+/// token, its session, the account's state, staff rights now), and an
+/// answer that holds a session's tokens replays only while that session
+/// lives.
+pub fn begin(db: &Db, request: &ApiRequest, access: Access, endpoint: &str) -> Result<Idempotency, ApiError> {
     let Some(key) = validated_key(request)? else { return Ok(Idempotency::NotRequested) };
     let key = idempotency::scoped_key(endpoint, request.header("authorization"), key);
     let material = canonical(request);
-    let hash = idempotency::request_hash(&material);
+    let secret = config::var("jwt_secret")?;
+    let hash = idempotency::request_hash(secret.as_bytes(), &material);
     if store::idempotency::claim(db, &key, endpoint, &hash)? {
         purge_sometimes(db);
         return Ok(Idempotency::Claimed(key));
     }
     // Deleted between our two statements (a 5xx finished): let the client retry.
     let stored = store::idempotency::stored(db, &key)?.ok_or(ApiError::RequestInProgress)?;
+    let no_longer = || ApiError::Conflict("The first answer to this X-Request-ID can no longer be replayed");
+    if !stored.request_hash.starts_with("k1:") {
+        // Its digest was wiped (kept unkeyed before V7): it cannot be compared.
+        return Err(no_longer());
+    }
     if !constant_time_eq(&stored.request_hash, &hash) {
         return Err(ApiError::IdempotencyKeyReused);
     }
     let (Some(status), Some(answer)) = (stored.status_code, stored.response_data) else {
         return Err(ApiError::RequestInProgress);
     };
-    let body = match answer.get("sealed").and_then(Value::as_str) {
-        Some(sealed) => {
-            sealed::open(config::var("jwt_secret")?.as_bytes(), Purpose::IdempotentAnswer, &material, sealed)
-                .map_err(|_| ApiError::Conflict("The first answer to this X-Request-ID can no longer be replayed"))?
-        }
-        // Kept before answers were sealed (at most 24 hours old).
-        None => answer.to_string().into_bytes(),
-    };
+    access.check(db, request)?;
+    if let Some(session) = stored.session_id
+        && !store::sessions::is_live(db, session)?
+    {
+        return Err(ApiError::Conflict("The session this answer started has ended: sign in again"));
+    }
+    let sealed = answer.get("sealed").and_then(Value::as_str).ok_or_else(no_longer)?;
+    let body =
+        sealed::open(secret.as_bytes(), Purpose::IdempotentAnswer, &material, sealed).map_err(|_| no_longer())?;
+    let headers = vec![("content-type".into(), "application/json".into())];
     Ok(Idempotency::Replay(
-        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body }
-            .with_header("idempotent-replayed", "true"),
+        Reply { status, headers, body, replay: Replay::Always }.with_header("idempotent-replayed", "true"),
     ))
 }
 
 /// Records the answer, sealed, for replays, or frees the key after an
-/// answer that says nothing about the request itself: a 5xx, a 429 (a retry
-/// after `Retry-After` must run, not replay the refusal for 24 hours) and a
-/// 405 (no such operation: nothing to do once, and a replay would lose `Allow`).
+/// answer that says nothing about the request itself, or must not be kept:
+/// a 5xx, a 429 (a retry after `Retry-After` must run, not replay the
+/// refusal for 24 hours), a 405 (no such operation: nothing to do once, and
+/// a replay would lose `Allow`), a 401 (the credentials were refused: a
+/// repeat with the same ones is checked again) and answers marked
+/// [`Replay::Never`].
 pub fn finish(db: &Db, request: &ApiRequest, key: &str, reply: &Reply) -> Result<(), ApiError> {
-    if reply.status >= 500 || matches!(reply.status, 405 | 429) {
+    if reply.status >= 500 || matches!(reply.status, 401 | 405 | 429) || reply.replay == Replay::Never {
         return Ok(store::idempotency::forget(db, key)?);
     }
     let secret = config::var("jwt_secret")?;
     let sealed = sealed::seal(secret.as_bytes(), Purpose::IdempotentAnswer, &canonical(request), &reply.body)
         .map_err(ApiError::internal)?;
-    Ok(store::idempotency::record(db, key, reply.status, &json!({ "sealed": sealed }))?)
+    let session = match reply.replay {
+        Replay::WhileSessionLives(session) => Some(session),
+        Replay::Always | Replay::Never => None,
+    };
+    Ok(store::idempotency::record(db, key, reply.status, &json!({ "sealed": sealed }), session)?)
 }
 
 /// Runs `handler` under the request's idempotency key, if it has one.
 pub fn run(
     db: &Db,
     request: &ApiRequest,
+    access: Access,
     endpoint: &str,
     handler: impl FnOnce() -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    match begin(db, request, endpoint)? {
+    match begin(db, request, access, endpoint)? {
         Idempotency::NotRequested => handler(),
         Idempotency::Replay(reply) => Ok(reply),
         Idempotency::Claimed(key) => {
@@ -133,30 +158,26 @@ fn purge_sometimes(db: &Db) {
     }
 }
 
-/// [`guard`] for an operation that needs `Authorization`. Without one, the
-/// handler's own 401 answers at once: no key is claimed or counted for a
-/// request that cannot succeed, so a caller who forgot its token learns that,
-/// not that its address sent too many keys (429).
-pub fn guard_authenticated(
+/// [`run`] for a request to an operation that `access` guards. A database
+/// connection is opened only when the request is mutating and carries
+/// `X-Request-ID`. A request without the credentials `access` needs (no
+/// token, or one that is not valid; a wrong service key) gets the handler's
+/// own 401 at once: no key is claimed or counted for a request that cannot
+/// succeed. Requests without a valid access token may create only
+/// [`anonymous_keys`] keys per address and minute, whatever their
+/// `Authorization` header says.
+pub fn guard(
     request: &ApiRequest,
+    access: Access,
     handler: impl FnOnce() -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    if request.header("authorization").is_none() {
+    if validated_key(request)?.is_none() || !access.presented(request) {
         return handler();
     }
-    guard(request, handler)
-}
-
-/// [`run`] for any request: a database connection is opened only when the
-/// request is mutating and carries `X-Request-ID`.
-pub fn guard(request: &ApiRequest, handler: impl FnOnce() -> Result<Reply, ApiError>) -> Result<Reply, ApiError> {
-    if validated_key(request)?.is_none() {
-        return handler();
-    }
-    if request.header("authorization").is_none() {
+    if crate::auth::caller(request).is_err() {
         let cache = Cache::connect(&request.correlation_id);
-        anonymous_keys()?.hit(cache.as_ref(), request.client_ip(), user_domain::tokens::now_secs())?;
+        anonymous_keys()?.hit_address(cache.as_ref(), request, user_domain::tokens::now_secs())?;
     }
     let db = Db::connect()?;
-    run(&db, request, &format!("{} {}", request.method, request.route_path()), handler)
+    run(&db, request, access, &format!("{} {}", request.method, request.route_path()), handler)
 }

@@ -17,7 +17,8 @@
 //! - [`idempotency`]: `X-Request-ID` handling for mutating requests.
 //! - [`users`]: the user record as the API shows it.
 //! - [`sessions`]: access and refresh token issuance.
-//! - [`auth`]: who is calling (bearer tokens, staff, service keys).
+//! - [`auth`]: who is calling (bearer tokens of live sessions, staff, service keys).
+//! - [`revocation`]: ended sessions marked for the cached reads.
 //! - [`events`]: outbox events in the contract's message shape.
 //! - [`audit`]: audit trail events, written with the change they record.
 //! - [`log`]: one-line structured logs carrying the correlation ID.
@@ -38,6 +39,7 @@ pub mod log;
 pub mod rate_limit;
 pub mod reply;
 pub mod request;
+pub mod revocation;
 pub mod sessions;
 pub mod store;
 pub mod users;

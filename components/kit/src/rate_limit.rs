@@ -7,6 +7,9 @@
 use user_domain::ApiError;
 use user_domain::secrets::digest;
 
+use user_domain::client_address::limit_subject;
+
+use crate::ApiRequest;
 use crate::cache::Cache;
 
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +59,14 @@ impl Limit {
             return Err(self.limited(reset, now));
         }
         Ok(Some(Usage { limit: self.max, remaining: self.max - count, reset }))
+    }
+
+    /// [`hit`](Self::hit) with the request's client address as the subject:
+    /// an IPv6 address by its network (`rate_limit_ipv6_prefix`, /64 by
+    /// default), since one host can draw on every address of its /64.
+    pub fn hit_address(&self, cache: Option<&Cache>, request: &ApiRequest, now: u64) -> Result<Option<Usage>, ApiError> {
+        let subject = limit_subject(request.client_ip(), crate::config::ipv6_prefix()?);
+        self.hit(cache, &subject, now)
     }
 
     /// Forgets the current window's count (after a success, for failure limits).

@@ -151,6 +151,35 @@ impl ApiRequest {
         Ok(body)
     }
 
+    /// The body as JSON, or a form (`application/x-www-form-urlencoded`,
+    /// as OAuth endpoints such as introspection take it) read into a JSON
+    /// object of strings. A form naming a field twice is a 400 (RFC 6749,
+    /// section 3.1: parameters must not repeat); its values are checked as a
+    /// JSON body's strings are (no NUL).
+    pub fn form_or_json(&self) -> Result<Value, ApiError> {
+        let content_type = self.header("content-type").unwrap_or_default().to_lowercase();
+        if content_type.split(';').next().unwrap_or_default().trim() != "application/x-www-form-urlencoded" {
+            return self.json();
+        }
+        let bytes = match &self.body {
+            Body::TooLarge => return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }),
+            Body::Broken => return Err(ApiError::MalformedJson("the body could not be read".into())),
+            Body::Complete(bytes) => bytes,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| ApiError::validation_of("body", "must be UTF-8"))?;
+        let mut fields = serde_json::Map::new();
+        for pair in text.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = percent_decode(name);
+            if fields.insert(name.clone(), Value::String(percent_decode(value))).is_some() {
+                return Err(ApiError::validation_of(&name, "must be given once"));
+            }
+        }
+        let body = Value::Object(fields);
+        user_domain::carriable::check(&body)?;
+        Ok(body)
+    }
+
     /// The raw body bytes (empty when absent or unreadable).
     pub fn body_bytes(&self) -> &[u8] {
         match &self.body {

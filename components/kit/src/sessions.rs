@@ -4,8 +4,9 @@
 //! see which of their sessions is the current one. Register, login, refresh
 //! and password changes all hand out the same `data` shape, built here once.
 
+use user_domain::amr::Methods;
 use user_domain::api::responses::{SessionInfo, SessionTokens, TokenType, UserView};
-use user_domain::tokens::{RefreshToken, TokenConfig, now_secs};
+use user_domain::tokens::{Grant, RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
 use crate::ApiRequest;
@@ -56,30 +57,31 @@ impl NewRefresh {
 pub struct Session {
     pub access_token: String,
     pub refresh: NewRefresh,
-    /// The refresh-token family.
+    /// The session's id (`sid` in its access tokens).
     pub id: uuid::Uuid,
+    /// How it was signed in.
+    pub amr: Methods,
     pub expires_in: u64,
 }
 
 impl Session {
-    /// A new session (a new family) for `client`.
-    pub fn start(config: &TokenConfig, user: UserId, is_staff: bool, client: Client) -> Result<Self, ApiError> {
-        let refresh = NewRefresh::generate(config, client)?;
-        Self::with_refresh(config, user, is_staff, refresh, uuid::Uuid::new_v4())
-    }
-
-    /// The session `id` goes on with `refresh` (a rotation).
-    pub fn with_refresh(
+    /// A new session for `client`, signed in by `amr`.
+    pub fn start(
         config: &TokenConfig,
         user: UserId,
         is_staff: bool,
-        refresh: NewRefresh,
-        id: uuid::Uuid,
+        amr: Methods,
+        client: Client,
     ) -> Result<Self, ApiError> {
-        let access_token = config
-            .issue_session_access(user, is_staff, Some(id.to_string()), now_secs())
-            .map_err(ApiError::internal)?;
-        Ok(Self { access_token, refresh, id, expires_in: config.access_ttl_secs })
+        let refresh = NewRefresh::generate(config, client)?;
+        let grant = Grant { user, is_staff, session: uuid::Uuid::new_v4(), amr };
+        Self::with_refresh(config, grant, refresh)
+    }
+
+    /// The session of `grant` goes on with `refresh` (a rotation).
+    pub fn with_refresh(config: &TokenConfig, grant: Grant, refresh: NewRefresh) -> Result<Self, ApiError> {
+        let access_token = config.issue_access(&grant, now_secs()).map_err(ApiError::internal)?;
+        Ok(Self { access_token, refresh, id: grant.session, amr: grant.amr, expires_in: config.access_ttl_secs })
     }
 
     /// `data` of register and login (with the user), refresh and password change.
@@ -95,21 +97,23 @@ impl Session {
 }
 
 /// The `is_staff` claim of a new access token: staff, and, when
-/// `mfa_required_for_staff` is on, with a confirmed second factor. (Staff
-/// endpoints check the same rule in the database; the claim tells gateways.)
-pub fn staff_claim(is_staff: bool, has_mfa: bool) -> Result<bool, ApiError> {
-    Ok(is_staff && (has_mfa || !crate::config::staff_need_mfa()?))
+/// `mfa_required_for_staff` is on, in a session that proved a second factor
+/// (its `amr`). Staff endpoints check the same rule against the database;
+/// the claim tells gateways.
+pub fn staff_claim(is_staff: bool, amr: &Methods) -> Result<bool, ApiError> {
+    Ok(is_staff && (amr.is_multi_factor() || !crate::config::staff_need_mfa()?))
 }
 
 /// A session as the session lists show it; `current` is the caller's own
 /// (the `sid` of the access token presented).
-pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<&str>) -> SessionInfo {
+pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<uuid::Uuid>) -> SessionInfo {
     SessionInfo {
         id: session.id,
         device: session.device.clone(),
         client_address: session.client_address.clone(),
         created_at: crate::users::timestamp(&session.created_at),
         last_used_at: crate::users::timestamp(&session.last_used_at),
-        current: current == Some(session.id.to_string().as_str()),
+        current: current == Some(session.id),
+        amr: session.amr.clone(),
     }
 }

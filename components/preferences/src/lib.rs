@@ -7,14 +7,17 @@
 //! email services ask before every notification, so most answers should not
 //! touch PostgreSQL. Every change deletes the user's cached records (this
 //! one and the worker's) so it is seen at once everywhere; a Redis outage
-//! falls back to the database, never to an error.
+//! falls back to the database, never to an error. The owner's cached read
+//! checks the token's session in the same round trip (`MGET entry mark`),
+//! so an ended session's token is refused without the database too.
 
 use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::users::{self, Preferences};
-use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, store};
+use component_kit::auth::Access;
+use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, revocation, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use user_domain::api::requests::{PreferencesPatch, PreferencesReplace};
@@ -32,11 +35,11 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let cache = Cache::connect(&request.correlation_id);
     let cache = cache.as_ref();
-    // Every operation here needs a bearer token (or, to read, a service key).
-    idempotency::guard_authenticated(request, || match (segments.as_slice(), request.method.as_str()) {
+    // Every change here needs a bearer token (to read: a bearer token or a service key).
+    idempotency::guard(request, Access::Bearer, || match (segments.as_slice(), request.method.as_str()) {
         (["api", "v1", "users", "preferences"], "GET") => {
             let caller = auth::caller(request)?;
-            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner)?))
+            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner(caller.session))?))
         }
         (["api", "v1", "users", "preferences"], "PATCH") => update(request, cache, false),
         (["api", "v1", "users", "preferences"], "PUT") => update(request, cache, true),
@@ -51,10 +54,12 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     })
 }
 
-/// Who reads: the account itself must be active; services may read any.
+/// Who reads: the account itself, in a session that has not ended, must
+/// be active; services may read any.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reader {
-    Owner,
+    /// The owner, by an access token of this session.
+    Owner(uuid::Uuid),
     Service,
 }
 
@@ -67,15 +72,25 @@ enum Reader {
 /// preferences, and a deactivated owner gets the same 403 as everywhere else.
 fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferences, ApiError> {
     let key = cache_keys::preferences(user);
-    if let Some(cached) = cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+    // The owner's entry is read with the mark of its session, in one round trip.
+    let cached = match reader {
+        Reader::Owner(session) => revocation::cached_entry(cache, &key, &session)?,
+        Reader::Service => cache.and_then(|c| c.get(&key)),
+    };
+    if let Some(cached) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
         return Ok(cached);
     }
     let db = Db::connect()?;
-    let stored = store::preferences::of(&db, user)?;
+    let session = match reader {
+        Reader::Owner(session) => Some(session),
+        Reader::Service => None,
+    };
+    let stored = store::preferences::of(&db, user, session)?;
     let stored = match (stored, reader) {
-        (None, Reader::Owner) => return Err(ApiError::Unauthorized("The account no longer exists")),
+        (None, Reader::Owner(_)) => return Err(ApiError::Unauthorized("The account no longer exists")),
         (None, Reader::Service) => return Err(ApiError::NotFound("User")),
-        (Some(stored), Reader::Owner) if !stored.is_active => {
+        (Some(stored), Reader::Owner(_)) if !stored.session_live => return Err(revocation::ended()),
+        (Some(stored), Reader::Owner(_)) if !stored.is_active => {
             return Err(ApiError::Forbidden("This account is deactivated"));
         }
         (Some(stored), _) => stored,

@@ -14,6 +14,7 @@ mod profile;
 mod register;
 mod staff;
 
+use component_kit::auth::Access;
 use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
 use component_kit::{ApiError, ApiRequest, Reply, idempotency};
@@ -39,8 +40,14 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
     let cache = LazyCache::new(&request.correlation_id);
     let method = request.method.as_str();
     let user_id = |raw: &str| UserId::parse(raw).map_err(|_| ApiError::NotFound("User"));
-    // Registration is the one operation here that needs no credentials.
-    let public = matches!(segments.as_slice(), ["api", "v1", "users"]) && method == "POST";
+    // Who may call it: registration needs no credentials, the lookup a
+    // service key, the profile a bearer token, everything else is staff's.
+    let access = match segments.as_slice() {
+        ["api", "v1", "users"] if method == "POST" => Access::Public,
+        ["api", "v1", "users", "profile"] => Access::Bearer,
+        ["api", "v1", "internal", ..] => Access::Service,
+        _ => Access::Staff,
+    };
     let answer = || match segments.as_slice() {
         ["api", "v1", "users"] => match method {
             "POST" => register::handle(request, cache.get()),
@@ -62,15 +69,19 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
         },
         ["api", "v1", "users", id, "sessions"] => match method {
             "GET" => staff::sessions(request, user_id(id)?),
-            "DELETE" => staff::end_sessions(request, user_id(id)?),
+            "DELETE" => staff::end_sessions(request, cache.get(), user_id(id)?),
             _ => not_allowed("GET, DELETE"),
+        },
+        ["api", "v1", "users", id, "mfa"] => match method {
+            "DELETE" => staff::reset_mfa(request, cache.get(), user_id(id)?),
+            _ => not_allowed("DELETE"),
         },
         ["api", "v1", "users", id, "audit"] => match method {
             "GET" => staff::audit(request, user_id(id)?),
             _ => not_allowed("GET"),
         },
         ["api", "v1", "users", id, "sessions", session] => match method {
-            "DELETE" => staff::end_session(request, user_id(id)?, session),
+            "DELETE" => staff::end_session(request, cache.get(), user_id(id)?, session),
             _ => not_allowed("DELETE"),
         },
         ["api", "v1", "internal", "users", id] => match method {
@@ -83,5 +94,5 @@ fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
         },
         _ => Err(not_found()),
     };
-    if public { idempotency::guard(request, answer) } else { idempotency::guard_authenticated(request, answer) }
+    idempotency::guard(request, access, answer)
 }

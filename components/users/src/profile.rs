@@ -8,7 +8,7 @@ use component_kit::auth;
 use component_kit::cache::Cache;
 use component_kit::store::{self, users::Change};
 use component_kit::users;
-use component_kit::{ApiError, ApiRequest, Reply};
+use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::{Value, json};
 use user_domain::api::requests::{ProfilePatch, ProfileReplace};
 use user_domain::api::responses::Deactivated;
@@ -18,12 +18,14 @@ use user_domain::validation::Patch;
 /// The caller's profile, from the cache when it has it. The cache holds
 /// active accounts only and every change tombstones the key
 /// (`users::invalidate`), so a hit needs no database round trip and a
-/// deactivated or deleted account still gets its 401/403 on the miss.
+/// deactivated or deleted account still gets its 401/403 on the miss. The
+/// entry is read with the mark of the token's session in one round trip, so
+/// an ended session's token is refused on a hit too (`revocation`).
 pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let caller = auth::caller(request)?;
     let key = cache_keys::profile(caller.user_id);
-    if let Some(profile) =
-        cache.and_then(|c| c.get(&key)).and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+    if let Some(profile) = revocation::cached_entry(cache, &key, &caller.session)?
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
     {
         return Ok(Reply::ok(200, "Profile", profile));
     }
@@ -71,7 +73,9 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
-    store::users::deactivate(&db, caller.id, &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)))?;
+    let ended =
+        store::users::deactivate(&db, caller.id, &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)))?;
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
     users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", Deactivated { is_active: false }))
 }

@@ -16,6 +16,8 @@ use component_kit::users::Preferences;
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde_json::json;
 use user_domain::UserId;
+use user_domain::amr::Methods;
+use user_domain::envelope::Replay;
 use user_domain::api::requests::RegisterRequest;
 use user_domain::hashing::hash_password;
 use user_domain::secrets::{digest, random_token};
@@ -27,7 +29,7 @@ fn register_per_address() -> Result<Limit, ApiError> {
 }
 
 pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let usage = register_per_address()?.hit(cache, request.client_ip(), now_secs())?;
+    let usage = register_per_address()?.hit_address(cache, request, now_secs())?;
     let new_user = RegisterRequest::parse(&request.json()?)?;
     let db = Db::connect()?;
     let mut reply = create(&db, request, new_user)?;
@@ -43,7 +45,7 @@ fn create(db: &Db, request: &ApiRequest, new_user: RegisterRequest) -> Result<Re
     let tokens = config::tokens()?;
     let password_hash = hash_password(&new_user.password).map_err(ApiError::internal)?;
     let id = UserId::new();
-    let session = Session::start(&tokens, id, false, Client::of(request))?;
+    let session = Session::start(&tokens, id, false, Methods::password(), Client::of(request))?;
     let verification_token = random_token().map_err(ApiError::internal)?;
     let welcome = Event::email_to_user(
         id,
@@ -67,7 +69,9 @@ fn create(db: &Db, request: &ApiRequest, new_user: RegisterRequest) -> Result<Re
     };
     let audit = AuditEvent::new(request, "user.registered", Actor::User(id));
     match store::users::register(db, &account, &audit)? {
-        Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.tokens(Some(user.view())))),
+        // The answer holds the session's tokens: a repeat gets it again only while the session lives.
+        Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.tokens(Some(user.view())))
+            .replayed(Replay::WhileSessionLives(session.id))),
         Registered::EmailTaken => Err(ApiError::Conflict("A user with this email already exists")),
     }
 }

@@ -10,10 +10,11 @@ use component_kit::cache::Cache;
 use component_kit::sessions::describe;
 use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply};
+use component_kit::events::Event;
+use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::json;
 use user_domain::api::requests::StaffUserPatch;
-use user_domain::api::responses::{RevokedTokens, SessionEnded, UserDeleted, UserView};
+use user_domain::api::responses::{MfaReset, RevokedTokens, SessionEnded, UserDeleted, UserView};
 use user_domain::carriable;
 use user_domain::envelope::{Envelope, PageMeta};
 use user_domain::{FieldErrors, UserId};
@@ -90,9 +91,10 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     let audit = AuditEvent::new(request, "staff.user_changed", Actor::Staff(caller.id))
         .subject(id)
         .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
-    let user = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    let changed = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    revocation::announce(cache, &request.correlation_id, &changed.ended);
     users::invalidate(cache, id);
-    Ok(Reply::ok(200, "User updated", user.view()))
+    Ok(Reply::ok(200, "User updated", changed.user.view()))
 }
 
 pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
@@ -101,9 +103,8 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
     let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id)).subject(id);
-    if !store::users::erase(&db, id, &audit)? {
-        return Err(ApiError::NotFound("User"));
-    }
+    let sessions = store::users::erase(&db, id, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    revocation::announce(cache, &request.correlation_id, &sessions);
     users::invalidate(cache, id);
     Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
 }
@@ -118,29 +119,53 @@ pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
-pub fn end_sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
+pub fn end_sessions(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id)).subject(id);
-    let revoked = store::sessions::end_all(&db, id, "ended_by_staff", &audit)?;
-    Ok(Reply::ok(200, "Every session ended", RevokedTokens { revoked_tokens: revoked }))
+    let ended = store::sessions::end_all(&db, id, None, "ended_by_staff", &audit)?;
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    Ok(Reply::ok(
+        200,
+        "Every session ended",
+        RevokedTokens { revoked_tokens: ended.revoked_tokens(), sessions_ended: ended.count() },
+    ))
+}
+
+/// `DELETE /api/v1/users/{id}/mfa/`: resets a lost second factor. The
+/// factor, its recovery codes and pending challenges go; every session of
+/// the user ends (whoever holds one may hold the lost device); the user is
+/// told by email (`mfa_reset`), so a reset they did not ask for is noticed.
+pub fn reset_mfa(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
+    let (db, caller) = auth::staff(request)?;
+    let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    let notice = Event::email_to_user(
+        id,
+        "mfa_reset",
+        json!({"name": user.name, "email": user.email}),
+        &request.correlation_id,
+    )?;
+    let audit = AuditEvent::new(request, "staff.mfa_reset", Actor::Staff(caller.id)).subject(id);
+    let reset = store::mfa::reset(&db, id, &notice, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    revocation::announce(cache, &request.correlation_id, &reset.ended.sessions);
+    let message = if reset.removed { "Two-factor sign-in reset" } else { "The user had no second factor" };
+    Ok(Reply::ok(200, message, MfaReset { user_id: id, removed: reset.removed, sessions_ended: reset.ended.count() }))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
-pub fn end_session(request: &ApiRequest, id: UserId, session: &str) -> Result<Reply, ApiError> {
+pub fn end_session(request: &ApiRequest, cache: Option<&Cache>, id: UserId, session: &str) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
     let session = uuid::Uuid::parse_str(session).map_err(|_| ApiError::NotFound("Session"))?;
     let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))
         .subject(id)
         .details(json!({"session": session}));
-    if !store::sessions::end(&db, id, session, "ended_by_staff", &audit)? {
-        return Err(ApiError::NotFound("Session"));
-    }
+    let ended = store::sessions::end(&db, id, session, "ended_by_staff", &audit)?.ok_or(ApiError::NotFound("Session"))?;
+    revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(200, "Session ended", SessionEnded { id: session, ended: true }))
 }
 
 /// `GET /api/v1/users/{id}/audit/`: the trail of an account, newest first.
 pub fn audit(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     let (db, _) = auth::staff(request)?;
-    component_kit::audit::page(&db, request, id)
+    component_kit::audit::page(&db, request, id, component_kit::audit::Viewer::Staff)
 }

@@ -61,6 +61,12 @@ struct Operation {
     /// Whether a database or cache stands behind it (503).
     backed: bool,
     links: Vec<(&'static str, Value)>,
+    /// Whether a mutating method honours `X-Request-ID` (introspection, a
+    /// read that POSTs, does not: a replayed `active: true` could outlive
+    /// the session).
+    idempotent: bool,
+    /// Whether the body may also come as a form (`application/x-www-form-urlencoded`).
+    form: bool,
 }
 
 impl Operation {
@@ -80,6 +86,8 @@ impl Operation {
             meta: None,
             backed: true,
             links: Vec::new(),
+            idempotent: true,
+            form: false,
         }
     }
     fn describe(mut self, text: &'static str) -> Self {
@@ -122,8 +130,16 @@ impl Operation {
         self.links.push((name, link));
         self
     }
+    fn not_idempotent(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+    fn form_too(mut self) -> Self {
+        self.form = true;
+        self
+    }
     fn mutating(&self) -> bool {
-        matches!(self.method, "post" | "put" | "patch" | "delete")
+        matches!(self.method, "post" | "put" | "patch" | "delete") && self.idempotent
     }
 }
 
@@ -515,6 +531,17 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .access(Access::Bearer)
             .body(s.of::<PasswordChangeRequest>())
             .answer(200, "Changed: a fresh session", tokens.clone()),
+        Operation::new("post", "/api/v1/auth/introspect/", "service", "Introspect a token (RFC 7662)")
+            .describe("For gateways: whether an access or refresh token is active now (signature, expiry, its session not ended, the account active). The answer is RFC 7662's object at the top level, not the envelope: an unknown, malformed, expired or ended token is `{\"active\": false}`. Not idempotent (`X-Request-ID` is ignored): the answer is about now.")
+            .access(Access::Service)
+            .not_idempotent()
+            .form_too()
+            .body(s.of::<IntrospectRequest>())
+            .raw(200, json!({
+                "description": "The token's state (RFC 7662, section 2.2)",
+                "headers": {"X-Correlation-ID": {"$ref": "#/components/headers/X-Correlation-ID"}},
+                "content": {"application/json": {"schema": s.of::<Introspection>()}},
+            })),
         Operation::new("get", "/api/v1/auth/sessions/", "auth", "The caller's sessions")
             .access(Access::Bearer)
             .answer(200, "Sessions that can still be refreshed, newest use first", array(session.clone()))
@@ -530,7 +557,9 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
                 .answer(200, "Events, newest first", array(audit.clone())),
         ),
         Operation::new("post", "/api/v1/auth/mfa/totp/", "mfa", "Start two-factor enrolment")
+            .describe("Needs the current password: a wrong one is a 400 and counts against the account's failure allowance (429 past it).")
             .access(Access::Bearer)
+            .body(s.of::<PasswordRequest>())
             .answer(200, "A pending secret", s.of::<MfaEnrolment>())
             .errors(&[409]),
         Operation::new("delete", "/api/v1/auth/mfa/totp/", "mfa", "Turn two-factor sign-in off")
@@ -538,6 +567,7 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .body(s.of::<PasswordAndCodeRequest>())
             .answer(200, "Off; every session is signed out", s.of::<MfaState>()),
         Operation::new("post", "/api/v1/auth/mfa/totp/confirm/", "mfa", "Confirm enrolment with a current code")
+            .describe("Every other session of the account ends: whoever held them signed in without this factor.")
             .access(Access::Bearer)
             .body(s.of::<CodeRequest>())
             .answer(200, "On: the recovery codes, shown once", s.of::<MfaEnabled>())
@@ -612,6 +642,12 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             .parameter(id())
             .parameter(path_id("session", "The session's id"))
             .answer(200, "Ended", s.of::<SessionEnded>())
+            .errors(&[404]),
+        Operation::new("delete", "/api/v1/users/{id}/mfa/", "staff", "Reset a user's lost second factor")
+            .describe("Removes the user's factor (pending or confirmed) and recovery codes, ends every session of the user and sends them an `mfa_reset` email event. Audited. Answers 200 with `removed: false` for a user without a factor.")
+            .access(Access::Staff)
+            .parameter(id())
+            .answer(200, "Reset", s.of::<MfaReset>())
             .errors(&[404]),
         audit_params(
             Operation::new("get", "/api/v1/users/{id}/audit/", "staff", "A user's audit trail")
@@ -736,8 +772,16 @@ fn render(op: Operation) -> Value {
         operation["requestBody"] = json!({
             "required": true,
             "description": format!("JSON, at most {MAX_BODY_BYTES} bytes. Unknown fields are ignored."),
-            "content": {"application/json": {"schema": body}},
+            "content": if op.form {
+                json!({"application/json": {"schema": body}, "application/x-www-form-urlencoded": {"schema": body}})
+            } else {
+                json!({"application/json": {"schema": body}})
+            },
         });
+        if op.form {
+            operation["requestBody"]["description"] =
+                json!(format!("JSON or a form, at most {MAX_BODY_BYTES} bytes. Unknown fields are ignored."));
+        }
     }
     operation
 }
@@ -766,6 +810,8 @@ pub fn document() -> Value {
         "ResetConfirmRequest",
         "PasswordChangeRequest",
         "PasswordAndCodeRequest",
+        "PasswordRequest",
+        "IntrospectRequest",
         "CodeRequest",
         "ProfilePatch",
         "ProfileReplace",
@@ -896,7 +942,9 @@ mod tests {
     #[test]
     fn every_documented_request_field_is_the_one_parse_reads() {
         type Parse = fn(&Value) -> Result<(), ApiError>;
-        let parsers: [(&str, Parse); 17] = [
+        let parsers: [(&str, Parse); 19] = [
+            ("PasswordRequest", |b| PasswordRequest::parse(b).map(drop)),
+            ("IntrospectRequest", |b| IntrospectRequest::parse(b).map(drop)),
             ("RegisterRequest", |b| RegisterRequest::parse(b).map(drop)),
             ("LoginRequest", |b| LoginRequest::parse(b).map(drop)),
             ("MfaLoginRequest", |b| MfaLoginRequest::parse(b).map(drop)),

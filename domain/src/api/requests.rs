@@ -228,6 +228,47 @@ impl CodeRequest {
     }
 }
 
+/// `POST /api/v1/auth/mfa/totp/`: the current password, as for any new
+/// factor, so a stolen access token alone cannot bind a thief's authenticator.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub password: String,
+}
+
+impl PasswordRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let password = fields.required_str("password").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { password: complete(password)? })
+    }
+}
+
+/// `POST /api/v1/auth/introspect/` (RFC 7662), as a form
+/// (`application/x-www-form-urlencoded`, as the RFC has it) or as JSON.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IntrospectRequest {
+    /// An access token or a refresh token.
+    pub token: String,
+    /// `access_token` or `refresh_token`: where to look first (RFC 7662,
+    /// section 2.1); a wrong hint does not change the answer.
+    pub token_type_hint: Option<String>,
+}
+
+impl IntrospectRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let token = fields.required_str("token").map(str::to_owned);
+        let token_type_hint = match fields.optional_str("token_type_hint") {
+            Patch::Value(hint) => Some(hint.to_owned()),
+            Patch::Absent | Patch::Null => None,
+        };
+        fields.finish()?;
+        Ok(Self { token: complete(token)?, token_type_hint })
+    }
+}
+
 /// `DELETE /api/v1/auth/mfa/totp/` and `POST /api/v1/auth/mfa/recovery-codes/`.
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PasswordAndCodeRequest {

@@ -90,7 +90,7 @@ pub struct InternalUser {
     pub is_active: bool,
 }
 
-/// A session (a refresh-token family) as its owner or staff see it.
+/// A session as its owner or staff see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SessionInfo {
@@ -104,6 +104,8 @@ pub struct SessionInfo {
     pub last_used_at: String,
     /// The session of the access token presented.
     pub current: bool,
+    /// How it was signed in (RFC 8176: `pwd`, `otp`, …).
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -194,11 +196,60 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
-/// How many refresh tokens an ending revoked.
+/// What an ending ended: the sessions, and their refresh tokens that could
+/// still have been used. Their access tokens are refused from now on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct RevokedTokens {
     pub revoked_tokens: u64,
+    pub sessions_ended: u64,
+}
+
+/// A staff reset of a user's second factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MfaReset {
+    pub user_id: UserId,
+    /// Whether the user had a factor (pending or confirmed) to remove.
+    pub removed: bool,
+    pub sessions_ended: u64,
+}
+
+/// RFC 7662's introspection answer, at the top level (not in the envelope:
+/// gateways' introspection clients read `active` there). An inactive token
+/// is `{"active": false}` and nothing else, whatever made it inactive.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Introspection {
+    pub active: bool,
+    /// The user's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The session the token belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// How the session was signed in (RFC 8176: `pwd`, `otp`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// Whether the bearer has staff powers now (the account is staff, and,
+    /// with `mfa_required_for_staff`, the session proved a second factor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_staff: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

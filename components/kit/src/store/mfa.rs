@@ -7,6 +7,7 @@ use spin_sdk::pg4::ParameterValue;
 use user_domain::UserId;
 
 use super::Id;
+use super::sessions::{Ended, end_sessions, ended_summary};
 use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
@@ -63,31 +64,36 @@ fn digests(recovery_code_hashes: &[String]) -> ParameterValue {
     ParameterValue::ArrayStr(recovery_code_hashes.iter().cloned().map(Some).collect())
 }
 
-/// Confirms a pending factor with the step of its first code and stores the
-/// recovery codes. Returns false if there was no pending factor.
+/// Confirms a pending factor with the step of its first code, stores the
+/// recovery codes and ends every other session of the user (whoever holds
+/// them signed in without this factor). `None` if there was no pending
+/// factor; else what it ended.
 pub fn confirm(
     db: &Db,
     user: UserId,
     step: u64,
     recovery_code_hashes: &[String],
+    current_session: uuid::Uuid,
     audit: &AuditEvent,
-) -> Result<bool, DbError> {
-    let confirmed: Vec<Id> = db.rows(
+) -> Result<Option<Ended>, DbError> {
+    db.first(
         Rows::with(
-            "confirmed AS ( \
-                 UPDATE mfa_totp SET confirmed_at = now(), last_used_step = $2 \
-                 WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id \
-             ), cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM confirmed)), \
-             codes AS ( \
-                 INSERT INTO mfa_recovery_codes (user_id, code_hash) \
-                 SELECT confirmed.user_id, digest FROM confirmed, unnest($3::text[]) AS digest \
-             )",
-            "SELECT user_id AS id FROM confirmed",
+            concat!(
+                "confirmed AS ( \
+                     UPDATE mfa_totp SET confirmed_at = now(), last_used_step = $2 \
+                     WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id \
+                 ), cleared AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM confirmed)), \
+                 codes AS ( \
+                     INSERT INTO mfa_recovery_codes (user_id, code_hash) \
+                     SELECT confirmed.user_id, digest FROM confirmed, unnest($3::text[]) AS digest \
+                 ), ",
+                end_sessions!("s.user_id IN (SELECT user_id FROM confirmed) AND s.id <> $4", "'mfa_enabled'")
+            ),
+            concat!("SELECT confirmed.user_id, summary.* FROM confirmed, (SELECT ", ended_summary!(), " FROM ended) summary"),
         )
         .audited(audit),
-        &[param::uuid(user), param::int(step as i64), digests(recovery_code_hashes)],
-    )?;
-    Ok(!confirmed.is_empty())
+        &[param::uuid(user), param::int(step as i64), digests(recovery_code_hashes), param::uuid(current_session)],
+    )
 }
 
 /// Spends the time step of an accepted code. Returns false if a code of this
@@ -159,22 +165,56 @@ pub fn replace_recovery_codes(
 }
 
 /// Removes the factor and its codes and ends every session of the user.
-pub fn disable(db: &Db, user: UserId, audit: &AuditEvent) -> Result<(), DbError> {
-    let _: Vec<Id> = db.rows(
+pub fn disable(db: &Db, user: UserId, audit: &AuditEvent) -> Result<Ended, DbError> {
+    let ended: Option<Ended> = db.first(
         Rows::with(
-            "factor AS (DELETE FROM mfa_totp WHERE user_id = $1 RETURNING user_id), \
-             codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1), \
-             challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1), \
-             revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'mfa_disabled' \
-                 WHERE user_id = $1 AND revoked_at IS NULL \
-             )",
-            "SELECT user_id AS id FROM factor",
+            concat!(
+                "factor AS (DELETE FROM mfa_totp WHERE user_id = $1 RETURNING user_id), \
+                 codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1), \
+                 challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1), ",
+                end_sessions!("s.user_id IN (SELECT user_id FROM factor)", "'mfa_disabled'")
+            ),
+            concat!("SELECT factor.user_id, summary.* FROM factor, (SELECT ", ended_summary!(), " FROM ended) summary"),
         )
         .audited(audit),
         &[param::uuid(user)],
     )?;
-    Ok(())
+    Ok(ended.unwrap_or_default())
+}
+
+/// A staff reset of a lost factor, as done.
+#[derive(Debug, Deserialize)]
+pub struct Reset {
+    /// Whether there was a factor (pending or confirmed) to remove.
+    pub removed: bool,
+    #[serde(flatten)]
+    pub ended: Ended,
+}
+
+/// Removes the user's factor, codes and challenges and, if there was a
+/// factor, ends every session of the user and queues `notice` (the email
+/// that tells them), in one statement. `None` if there is no such user.
+pub fn reset(db: &Db, user: UserId, notice: &Event, audit: &AuditEvent) -> Result<Option<Reset>, DbError> {
+    db.first(
+        Rows::with(
+            concat!(
+                "target AS (SELECT id AS user_id FROM users WHERE id = $1), \
+                 factor AS (DELETE FROM mfa_totp WHERE user_id IN (SELECT user_id FROM target) RETURNING user_id), \
+                 codes AS (DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM target)), \
+                 challenges AS (DELETE FROM mfa_challenges WHERE user_id IN (SELECT user_id FROM target)), \
+                 notice AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $2, $3, $4 FROM factor), ",
+                end_sessions!("s.user_id IN (SELECT user_id FROM factor)", "'mfa_reset_by_staff'")
+            ),
+            concat!(
+                "SELECT target.user_id, EXISTS (SELECT 1 FROM factor) AS removed, summary.* \
+                 FROM target, (SELECT ",
+                ended_summary!(),
+                " FROM ended) summary"
+            ),
+        )
+        .audited(audit),
+        &[param::uuid(user), param::text(notice.queue.clone()), param::json(&notice.payload), param::int16(notice.priority)],
+    )
 }
 
 /// Records a sign-in challenge (by digest) valid for `ttl_secs`.

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use user_domain::{Email, PushToken, UserId, UserName};
 
 use super::Id;
+use super::sessions::{Ended, end_sessions, ended_summary, new_session_params, start_session};
 use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
 use crate::events::Event;
@@ -30,6 +31,33 @@ macro_rules! select_users {
 /// The user with this id, if there is one.
 pub fn by_id(db: &Db, id: UserId) -> Result<Option<UserRecord>, DbError> {
     db.first(Rows::select(concat!(select_users!(), " WHERE u.id = $1")), &[param::uuid(id)])
+}
+
+/// The account behind an access token, with the state of the token's session.
+#[derive(Debug, Deserialize)]
+pub struct SignedIn {
+    #[serde(flatten)]
+    pub user: UserRecord,
+    /// The session exists, belongs to this user and has not ended.
+    pub session_live: bool,
+    /// How the session was signed in (empty if it is not the user's).
+    pub amr: Vec<String>,
+}
+
+/// The user with this id and whether `session` is one of theirs that has
+/// not ended, in one round trip: every authenticated request asks this.
+pub fn signed_in(db: &Db, id: UserId, session: uuid::Uuid) -> Result<Option<SignedIn>, DbError> {
+    db.first(
+        Rows::select(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", s.id IS NOT NULL AS session_live, coalesce(s.amr, '{}') AS amr \
+             FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
+             LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id AND s.ended_at IS NULL \
+             WHERE u.id = $1"
+        )),
+        &[param::uuid(id), param::uuid(session)],
+    )
 }
 
 /// What a login needs: the account and its password hash.
@@ -60,24 +88,18 @@ pub fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, DbErro
 /// Records a successful login: the new session (family) and `last_login`.
 /// Returns the account as it is now, or `None` if the user is gone.
 pub fn record_login(db: &Db, id: UserId, session: &Session, audit: &AuditEvent) -> Result<Option<UserRecord>, DbError> {
-    let refresh = &session.refresh;
+    let mut params = vec![param::uuid(id)];
+    params.extend(new_session_params(Some(session)));
     db.first(
         Rows::with(
-            "session AS ( \
-                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
-                 VALUES ($1, $2, $3, to_timestamp($4), $5, $6) \
-             ), u AS (UPDATE users SET last_login = now() WHERE id = $1 RETURNING *)",
+            concat!(
+                "u AS (UPDATE users SET last_login = now() WHERE id = $1 RETURNING *), ",
+                start_session!(from: "u", user: "u.id", params: "$2", "$3", "$4", "$5", "$6", "$7")
+            ),
             concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
         )
         .audited(audit),
-        &[
-            param::uuid(id),
-            param::uuid(session.id),
-            param::text(refresh.token.digest.clone()),
-            param::epoch_secs(refresh.expires_at),
-            param::opt_text(refresh.client.device.clone()),
-            param::text(refresh.client.address.clone()),
-        ],
+        &params,
     )
 }
 
@@ -105,20 +127,19 @@ pub enum Registered {
 /// Creates the user, its preferences, its first session and its
 /// verification email in one statement: all of them or none.
 pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result<Registered, DbError> {
+    let [session_id, digest, expires, device, address, amr] = new_session_params(Some(account.session));
     let created = db.first(
         Rows::with(
-            "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
+            concat!("p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
              u AS ( \
                  INSERT INTO users (id, email, name, password, push_token, preferences_id, \
                                     email_verification_token, email_verification_expires_at) \
                  SELECT $3, $4, $5, $6, $7, p.id, $8, now() + interval '24 hours' FROM p \
                  RETURNING * \
              ), \
-             event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, $11 FROM u), \
-             session AS ( \
-                 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
-                 SELECT u.id, $12, $13, to_timestamp($14), $15, $16 FROM u \
-             )",
+             event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, $11 FROM u), ",
+            start_session!(from: "u", user: "u.id", params: "$12", "$13", "$14", "$15", "$16", "$17")
+            ),
             concat!("SELECT ", user_columns!(), " FROM u, p"),
         )
         .audited(audit),
@@ -134,11 +155,12 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
             param::text(account.welcome.queue.clone()),
             param::json(&account.welcome.payload),
             param::int16(account.welcome.priority),
-            param::uuid(account.session.id),
-            param::text(account.session.refresh.token.digest.clone()),
-            param::epoch_secs(account.session.refresh.expires_at),
-            param::opt_text(account.session.refresh.client.device.clone()),
-            param::text(account.session.refresh.client.address.clone()),
+            session_id,
+            digest,
+            expires,
+            device,
+            address,
+            amr,
         ],
     );
     match created {
@@ -203,6 +225,15 @@ pub struct StaffChange {
     pub name: Option<UserName>,
 }
 
+/// A staff change as applied: the account as it is now, and the sessions a
+/// deactivation ended.
+#[derive(Debug, Deserialize)]
+pub struct StaffChanged {
+    #[serde(flatten)]
+    pub user: UserRecord,
+    pub ended: Vec<uuid::Uuid>,
+}
+
 /// Applies a staff change; a deactivation also ends every session.
 /// Returns the changed account, or `None` if there is no such user.
 pub fn apply_staff_change(
@@ -210,18 +241,23 @@ pub fn apply_staff_change(
     id: UserId,
     change: &StaffChange,
     audit: &AuditEvent,
-) -> Result<Option<UserRecord>, DbError> {
+) -> Result<Option<StaffChanged>, DbError> {
     db.first(
         Rows::with(
-            "u AS ( \
-                 UPDATE users SET is_active = COALESCE($2, is_active), is_staff = COALESCE($3, is_staff), \
-                        name = COALESCE($4, name), updated_at = now() \
-                 WHERE id = $1 RETURNING * \
-             ), revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'deactivated_by_staff' \
-                 WHERE user_id IN (SELECT id FROM u WHERE NOT is_active) AND revoked_at IS NULL \
-             )",
-            concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
+            concat!(
+                "u AS ( \
+                     UPDATE users SET is_active = COALESCE($2, is_active), is_staff = COALESCE($3, is_staff), \
+                            name = COALESCE($4, name), updated_at = now() \
+                     WHERE id = $1 RETURNING * \
+                 ), ",
+                end_sessions!("s.user_id IN (SELECT id FROM u WHERE NOT is_active)", "'deactivated_by_staff'")
+            ),
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                ", (SELECT coalesce(array_agg(id), '{}') FROM ended) AS ended \
+                 FROM u JOIN user_preferences p ON p.id = u.preferences_id"
+            ),
         )
         .audited(audit),
         &[
@@ -233,19 +269,25 @@ pub fn apply_staff_change(
     )
 }
 
+#[derive(Deserialize)]
+struct Erased {
+    sessions: Vec<uuid::Uuid>,
+}
+
 /// Erases an account and its preferences (its sessions go by cascade).
-/// Returns whether there was such a user.
-pub fn erase(db: &Db, id: UserId, audit: &AuditEvent) -> Result<bool, DbError> {
-    let gone: Vec<Id> = db.rows(
+/// Returns the sessions that were live, or `None` if there was no such user.
+pub fn erase(db: &Db, id: UserId, audit: &AuditEvent) -> Result<Option<Vec<uuid::Uuid>>, DbError> {
+    let gone: Option<Erased> = db.first(
         Rows::with(
-            "gone AS (DELETE FROM users WHERE id = $1 RETURNING id, preferences_id), \
+            "live AS (SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL), \
+             gone AS (DELETE FROM users WHERE id = $1 RETURNING id, preferences_id), \
              prefs AS (DELETE FROM user_preferences WHERE id IN (SELECT preferences_id FROM gone))",
-            "SELECT id FROM gone",
+            "SELECT id, (SELECT coalesce(array_agg(id), '{}') FROM live) AS sessions FROM gone",
         )
         .audited(audit),
         &[param::uuid(id)],
     )?;
-    Ok(!gone.is_empty())
+    Ok(gone.map(|g| g.sessions))
 }
 
 /// A change to a field that may be cleared.
@@ -289,19 +331,19 @@ pub fn update_profile(
 }
 
 /// Deactivates an account and ends its sessions.
-pub fn deactivate(db: &Db, id: UserId, audit: &AuditEvent) -> Result<(), DbError> {
-    let _: Vec<Id> = db.rows(
+pub fn deactivate(db: &Db, id: UserId, audit: &AuditEvent) -> Result<Ended, DbError> {
+    let ended: Option<Ended> = db.first(
         Rows::with(
-            "revoked AS ( \
-                 UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'account_deactivated' \
-                 WHERE user_id = $1 AND revoked_at IS NULL \
-             )",
-            "UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 RETURNING id",
+            concat!(
+                "u AS (UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 RETURNING id), ",
+                end_sessions!("s.user_id IN (SELECT id FROM u)", "'account_deactivated'")
+            ),
+            concat!("SELECT u.id, summary.* FROM u, (SELECT ", ended_summary!(), " FROM ended) summary"),
         )
         .audited(audit),
         &[param::uuid(id)],
     )?;
-    Ok(())
+    Ok(ended.unwrap_or_default())
 }
 
 /// Spends an email verification token (by its digest). Returns whose it was,
@@ -361,6 +403,27 @@ pub fn active_by_email(db: &Db, email: &Email) -> Result<Option<Contact>, DbErro
     )
 }
 
+/// Records a password reset request for `email`: if an active account has
+/// it, queues `notice` (its `user_id` and `variables.name` filled in from
+/// the account) and answers the account's id. One statement whether or not
+/// the account exists, so the two cases cost the same.
+pub fn reset_requested(db: &Db, email: &Email, notice: &Event) -> Result<Option<UserId>, DbError> {
+    let found: Option<Id> = db.first(
+        Rows::with(
+            "u AS (SELECT id, name FROM users WHERE email = $1 AND is_active), \
+             notice AS ( \
+                 INSERT INTO outbox (routing_key, payload, priority) \
+                 SELECT $2, jsonb_set(jsonb_set($3::jsonb, '{user_id}', to_jsonb(u.id)), \
+                                      '{variables,name}', to_jsonb(u.name)), $4 \
+                 FROM u \
+             )",
+            "SELECT id FROM u",
+        ),
+        &[param::text(email.as_ref()), param::text(notice.queue.clone()), param::json(&notice.payload), param::int16(notice.priority)],
+    )?;
+    Ok(found.map(|row| row.id))
+}
+
 /// The active account with this id, if any.
 pub fn active_contact(db: &Db, id: UserId) -> Result<Option<Contact>, DbError> {
     db.first(Rows::select("SELECT id, name, email FROM users WHERE id = $1 AND is_active"), &[param::uuid(id)])
@@ -388,38 +451,31 @@ pub struct PasswordChange<'a> {
     pub new_session: Option<&'a Session>,
 }
 
-/// In one statement: stores the new hash, revokes every refresh token of
-/// the user, queues the email and records the new session, if any.
-pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>, audit: &AuditEvent) -> Result<(), DbError> {
-    let session = change.new_session;
-    let _: Vec<Id> = db.rows(
+/// In one statement: stores the new hash, ends every session of the user,
+/// queues the email and starts the new session (the caller's), if any.
+/// Returns what it ended.
+pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>, audit: &AuditEvent) -> Result<Ended, DbError> {
+    let mut params = vec![
+        param::uuid(id),
+        param::text(change.password_hash),
+        param::text(change.reason),
+        param::text(change.notice.queue.clone()),
+        param::json(&change.notice.payload),
+        param::int16(change.notice.priority),
+    ];
+    params.extend(new_session_params(change.new_session));
+    let ended: Option<Ended> = db.first(
         Rows::with(
-            "updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), \
-         revoked AS ( \
-             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
-             WHERE user_id = $1 AND revoked_at IS NULL \
-         ), \
-         event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $4, $5, $6 FROM updated), \
-         session AS ( \
-             INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, device, client_address) \
-             SELECT updated.id, $9, $7, to_timestamp($8), $10, $11 FROM updated WHERE $7::text IS NOT NULL \
-         )",
-            "SELECT id FROM updated",
+            concat!(
+                "updated AS (UPDATE users SET password = $2, updated_at = now() WHERE id = $1 RETURNING id), ",
+                end_sessions!("s.user_id IN (SELECT id FROM updated)", "$3"),
+                ", event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $4, $5, $6 FROM updated), ",
+                start_session!(from: "updated", user: "updated.id", params: "$7", "$8", "$9", "$10", "$11", "$12")
+            ),
+            concat!("SELECT updated.id, summary.* FROM updated, (SELECT ", ended_summary!(), " FROM ended) summary"),
         )
         .audited(audit),
-        &[
-            param::uuid(id),
-            param::text(change.password_hash),
-            param::text(change.reason),
-            param::text(change.notice.queue.clone()),
-            param::json(&change.notice.payload),
-            param::int16(change.notice.priority),
-            param::opt_text(session.map(|s| s.refresh.token.digest.clone())),
-            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, |s| param::epoch_secs(s.refresh.expires_at)),
-            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, |s| param::uuid(s.id)),
-            param::opt_text(session.and_then(|s| s.refresh.client.device.clone())),
-            param::opt_text(session.map(|s| s.refresh.client.address.clone())),
-        ],
+        &params,
     )?;
-    Ok(())
+    Ok(ended.unwrap_or_default())
 }
