@@ -116,7 +116,9 @@ impl Cache {
         for (key, value, ttl) in entries {
             pipe.cmd("SET").arg(key).arg(*value).arg("EX").arg(*ttl).ignore();
         }
-        tokio::time::timeout(OP_TIMEOUT * 4, pipe.query_async::<()>(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        tokio::time::timeout(OP_TIMEOUT * 4, pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| CacheError::Timeout)??;
         Ok(())
     }
 

@@ -49,8 +49,8 @@ impl Sessions {
         let window = cache_keys::session_ended_ttl(self.access_ttl_secs) as f64;
         let client = timed(self.pool.get()).await?;
         let rows = timed(client.query(
-            "SELECT id, ceil($1 - extract(epoch FROM now() - ended_at))::bigint AS ttl FROM sessions \
-             WHERE ended_at > now() - make_interval(secs => $1)",
+            "SELECT id, ceil($1::float8 - extract(epoch FROM now() - ended_at)::float8)::bigint AS ttl \
+             FROM sessions WHERE ended_at > now() - make_interval(secs => $1::float8)",
             &[&window],
         ))
         .await?;
@@ -76,10 +76,9 @@ impl Sessions {
             &[&secs],
         ))
         .await?;
-        let refresh_tokens = timed(client.execute(
-            "DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)",
-            &[&secs],
-        ))
+        let refresh_tokens = timed(
+            client.execute("DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)", &[&secs]),
+        )
         .await?;
         let challenges =
             timed(client.execute("DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'", &[]))

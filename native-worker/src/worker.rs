@@ -151,7 +151,8 @@ impl Worker {
     /// `SESSION_MARKS_INTERVAL_MS`, whatever RabbitMQ is doing: the cached
     /// reads depend on them, not on AMQP.
     fn spawn_session_marks(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let (sessions, metrics, every) = (self.sessions.clone(), self.metrics.clone(), self.config.session_marks_interval());
+        let (sessions, metrics, every) =
+            (self.sessions.clone(), self.metrics.clone(), self.config.session_marks_interval());
         tokio::spawn(async move {
             let mut failing = false;
             loop {
@@ -235,7 +236,9 @@ impl Worker {
         tokio::spawn(async move {
             loop {
                 match sessions.purge().await {
-                    Ok(purged) if purged != Default::default() => tracing::info!(?purged, "sessions past retention purged"),
+                    Ok(purged) if purged != Default::default() => {
+                        tracing::info!(?purged, "sessions past retention purged")
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "session purge failed"),
                 }

@@ -174,8 +174,117 @@ async fn turning_it_off_needs_the_password_and_a_code_and_ends_every_session() {
     assert_eq!(turned_off.status, 200, "{}", turned_off.text);
     let refreshed = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": user.refresh})).await;
     assert_eq!(refreshed.status, 401, "every session ended");
+    crate::revocation::assert_ended(&[&app], &user.token).await;
     let login = app.login(&user.email, &user.password).await;
     assert!(login.json()["data"]["access_token"].is_string(), "a plain sign-in again: {}", login.text);
+}
+
+#[tokio::test]
+async fn enrolment_needs_the_current_password_and_wrong_ones_count() {
+    let app = app_with_mfa(Spawn::default().variable("rate_limit_login_failures", "2")).await;
+    avoid_window_edge(300).await;
+    let (_, password, registered) = app.registered_user().await;
+    let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
+    // A stolen access token alone cannot bind the thief's authenticator.
+    let none = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
+    assert_eq!(none.status, 400, "{}", none.text);
+    assert!(none.json()["details"]["password"].is_array(), "{}", none.text);
+    let wrong = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": "not-the-password"})).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert_eq!(wrong.json()["details"]["password"][0], "is incorrect");
+    let pending: i64 = app.db().await.query_one("SELECT count(*) FROM mfa_totp", &[]).await.unwrap().get(0);
+    assert_eq!(pending, 0, "nothing enrolled");
+    // Two wrong passwords spent the allowance: even the right one waits.
+    let _ = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": "still-not-it"})).await;
+    let locked = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    assert_eq!(locked.status, 429, "{}", locked.text);
+}
+
+#[tokio::test]
+async fn confirming_a_factor_ends_the_other_sessions() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let (email, password, registered) = app.registered_user().await;
+    let other = registered["data"]["access_token"].as_str().unwrap().to_owned();
+    crate::revocation::prime(&app, &other).await;
+    let login = app.login(&email, &password).await.json();
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    let secret = started.json()["data"]["secret"].as_str().unwrap().to_owned();
+    let confirmed =
+        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step_now())})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    // Whoever held the other session signed in without this factor.
+    crate::revocation::assert_ended(&[&app], &other).await;
+    let refresh =
+        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+    assert_eq!(refresh.status, 401, "{}", refresh.text);
+    crate::revocation::assert_live(&app, &token).await;
+}
+
+#[tokio::test]
+async fn sessions_carry_how_they_were_signed_in_and_staff_powers_follow_the_session() {
+    let app = app_with_mfa(Spawn::default().variable("mfa_required_for_staff", "true")).await;
+    let user = enrolled_user(&app).await;
+    app.db().await.execute("UPDATE users SET is_staff = true WHERE email = $1", &[&user.email]).await.unwrap();
+    let registered_amr = api_tests::claims_of(&user.token)["amr"].clone();
+    assert_eq!(registered_amr, json!(["pwd"]));
+    // The registration session predates the factor: one factor, no staff powers.
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &user.token, None).await.status, 403);
+
+    let first = challenge(&app, &user).await;
+    let signed_in = second_step(&app, &first, &code(&user.secret, user.confirmed_step + 1)).await;
+    let two_factor = signed_in.json()["data"]["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api_tests::claims_of(&two_factor)["amr"], json!(["pwd", "otp"]));
+    assert!(staff_claim(&two_factor));
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &two_factor, None).await.status, 200);
+    // The session list says so too, and a refresh keeps it.
+    let sessions = app.authed(Method::GET, "/api/v1/auth/sessions/", &two_factor, None).await.json();
+    let current = sessions["data"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
+    assert_eq!(current["amr"], json!(["pwd", "otp"]));
+    let refreshed = app
+        .post_json("/api/v1/auth/refresh/", &json!({"refresh_token": signed_in.json()["data"]["refresh_token"]}))
+        .await;
+    let refreshed_token = refreshed.json()["data"]["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api_tests::claims_of(&refreshed_token)["amr"], json!(["pwd", "otp"]));
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &refreshed_token, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn staff_reset_a_lost_factor() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let (_, staff) = app.staff_user().await;
+    let user = enrolled_user(&app).await;
+    let id = api_tests::claims_of(&user.token)["sub"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/{id}/mfa/");
+    // Not for the user themselves, nor for anyone else.
+    assert_eq!(app.authed(Method::DELETE, &path, &user.token, None).await.status, 403);
+    let reset = app.authed(Method::DELETE, &path, &staff, None).await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert_eq!(reset.json()["data"]["removed"], true);
+    assert_eq!(reset.json()["data"]["sessions_ended"], 1);
+    // Whoever holds the lost device may hold a session: every one ended.
+    crate::revocation::assert_ended(&[&app], &user.token).await;
+    let told = app.last_event("mfa_reset").await.expect("the user is told by email");
+    assert_eq!(told["variables"]["email"], user.email.as_str());
+    let audited: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_events WHERE action = 'staff.mfa_reset' AND subject_id::text = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1);
+    // The password alone signs in again; the user may enrol anew.
+    let login = app.login(&user.email, &user.password).await;
+    assert!(login.json()["data"]["access_token"].is_string(), "{}", login.text);
+    let again = app.authed(Method::DELETE, &path, &staff, None).await;
+    assert_eq!((again.status, again.json()["data"]["removed"].clone()), (200, json!(false)));
+    let unknown =
+        app.authed(Method::DELETE, &format!("/api/v1/users/{}/mfa/", uuid::Uuid::new_v4()), &staff, None).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
 }
 
 #[tokio::test]

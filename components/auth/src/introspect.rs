@@ -32,7 +32,12 @@ pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
         }
     };
     let body = serde_json::to_vec(&answer).map_err(ApiError::internal)?;
-    Ok(Reply { status: 200, headers: vec![("content-type".into(), "application/json".into())], body, replay: Default::default() })
+    Ok(Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+        replay: Default::default(),
+    })
 }
 
 /// An access token that verifies, of a live session of an active account.

@@ -17,9 +17,9 @@ mod refresh;
 mod sessions;
 mod verification;
 
+use component_kit::auth::Access;
 use component_kit::cache::LazyCache;
 use component_kit::reply::{not_found, respond};
-use component_kit::auth::Access;
 use component_kit::{ApiError, ApiRequest, Reply, config, idempotency};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;

@@ -26,9 +26,5 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     // Their access tokens stop working too, at once.
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     let message = if all { "Logged out of every session" } else { "Logged out" };
-    Ok(Reply::ok(
-        200,
-        message,
-        RevokedTokens { revoked_tokens: ended.revoked_tokens(), sessions_ended: ended.count() },
-    ))
+    Ok(Reply::ok(200, message, RevokedTokens { revoked_tokens: ended.revoked_tokens(), sessions_ended: ended.count() }))
 }

@@ -131,9 +131,9 @@ fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError>
 /// authenticator. A wrong one counts against the failure allowance.
 pub fn enrol(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, user) = auth::account(request)?;
-    // Without a key nothing can be sealed: say so before asking for anything.
-    config::mfa_keys()?;
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
+    // Without a key nothing can be sealed: say so before the password is judged.
+    config::mfa_keys()?;
     let now = now_secs();
     let failures = crate::limits::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;

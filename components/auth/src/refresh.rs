@@ -20,10 +20,10 @@ use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
 use component_kit::store::sessions::{Reused, Rotation};
 use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store};
 use user_domain::amr::Methods;
+use user_domain::api::requests::RefreshRequest;
 use user_domain::api::responses::{SessionTokens, TokenType};
 use user_domain::envelope::Replay;
 use user_domain::sealed::{self, Purpose};
-use user_domain::api::requests::RefreshRequest;
 use user_domain::secrets::digest;
 use user_domain::tokens::{Grant, TokenConfig, now_secs};
 
@@ -41,13 +41,9 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     // The new token is drawn before we know whose it is: the user and staff
     // flag come back from the same statement that spends the old one.
     let child = NewRefresh::generate(&tokens, Client::of(request))?;
-    let child_sealed = sealed::seal(
-        secret.as_bytes(),
-        Purpose::RefreshChild,
-        refresh_token.as_bytes(),
-        child.token.token.as_bytes(),
-    )
-    .map_err(ApiError::internal)?;
+    let child_sealed =
+        sealed::seal(secret.as_bytes(), Purpose::RefreshChild, refresh_token.as_bytes(), child.token.token.as_bytes())
+            .map_err(ApiError::internal)?;
     let per_minute = config::refresh_per_session_per_minute()?;
     match store::sessions::rotate(&db, &hash, &child, &child_sealed, per_minute)? {
         Rotation::Rotated(rotated) => {
@@ -59,8 +55,7 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
                 amr,
             };
             let session = Session::with_refresh(&tokens, grant, child)?;
-            Ok(Reply::ok(200, "Token refreshed", session.tokens(None))
-                .replayed(Replay::WhileSessionLives(session.id)))
+            Ok(Reply::ok(200, "Token refreshed", session.tokens(None)).replayed(Replay::WhileSessionLives(session.id)))
         }
         Rotation::Throttled => {
             let now = now_secs();

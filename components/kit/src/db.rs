@@ -64,9 +64,16 @@ fn sqlstate_in_text(text: &str) -> Option<&str> {
 /// `Error { kind: Closed, .. }`, or `kind: Io` for a reset socket.
 fn connection_lost(text: &str) -> bool {
     let lower = text.to_lowercase();
-    ["kind: closed", "kind: io", "connection closed", "communicating with the server", "broken pipe", "connection reset"]
-        .iter()
-        .any(|marker| lower.contains(marker))
+    [
+        "kind: closed",
+        "kind: io",
+        "connection closed",
+        "communicating with the server",
+        "broken pipe",
+        "connection reset",
+    ]
+    .iter()
+    .any(|marker| lower.contains(marker))
 }
 
 fn classify(error: pg4::PgError) -> DbError {

@@ -64,7 +64,12 @@ impl Limit {
     /// [`hit`](Self::hit) with the request's client address as the subject:
     /// an IPv6 address by its network (`rate_limit_ipv6_prefix`, /64 by
     /// default), since one host can draw on every address of its /64.
-    pub fn hit_address(&self, cache: Option<&Cache>, request: &ApiRequest, now: u64) -> Result<Option<Usage>, ApiError> {
+    pub fn hit_address(
+        &self,
+        cache: Option<&Cache>,
+        request: &ApiRequest,
+        now: u64,
+    ) -> Result<Option<Usage>, ApiError> {
         let subject = limit_subject(request.client_ip(), crate::config::ipv6_prefix()?);
         self.hit(cache, &subject, now)
     }

@@ -12,11 +12,11 @@
 //! so an ended session's token is refused without the database too.
 
 use component_kit::audit::{Actor, AuditEvent};
+use component_kit::auth::Access;
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::reply::{not_found, respond};
 use component_kit::users::{self, Preferences};
-use component_kit::auth::Access;
 use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, revocation, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;

@@ -73,8 +73,11 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
 
 pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
     let (db, caller) = auth::account(request)?;
-    let ended =
-        store::users::deactivate(&db, caller.id, &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)))?;
+    let ended = store::users::deactivate(
+        &db,
+        caller.id,
+        &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)),
+    )?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     users::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", Deactivated { is_active: false }))

@@ -7,10 +7,10 @@
 use component_kit::audit::{Actor, AuditEvent};
 use component_kit::auth;
 use component_kit::cache::Cache;
+use component_kit::events::Event;
 use component_kit::sessions::describe;
 use component_kit::store::{self, users::Filter, users::StaffChange};
 use component_kit::users::{self, UserRecord};
-use component_kit::events::Event;
 use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::json;
 use user_domain::api::requests::StaffUserPatch;
@@ -159,7 +159,8 @@ pub fn end_session(request: &ApiRequest, cache: Option<&Cache>, id: UserId, sess
     let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))
         .subject(id)
         .details(json!({"session": session}));
-    let ended = store::sessions::end(&db, id, session, "ended_by_staff", &audit)?.ok_or(ApiError::NotFound("Session"))?;
+    let ended =
+        store::sessions::end(&db, id, session, "ended_by_staff", &audit)?.ok_or(ApiError::NotFound("Session"))?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(200, "Session ended", SessionEnded { id: session, ended: true }))
 }

@@ -15,5 +15,6 @@ mod panics;
 mod quorum;
 mod relay;
 mod reseal;
+mod sessions;
 mod tls;
 mod topology;

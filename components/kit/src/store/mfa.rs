@@ -89,7 +89,11 @@ pub fn confirm(
                  ), ",
                 end_sessions!("s.user_id IN (SELECT user_id FROM confirmed) AND s.id <> $4", "'mfa_enabled'")
             ),
-            concat!("SELECT confirmed.user_id, summary.* FROM confirmed, (SELECT ", ended_summary!(), " FROM ended) summary"),
+            concat!(
+                "SELECT confirmed.user_id, summary.* FROM confirmed, (SELECT ",
+                ended_summary!(),
+                " FROM ended) summary"
+            ),
         )
         .audited(audit),
         &[param::uuid(user), param::int(step as i64), digests(recovery_code_hashes), param::uuid(current_session)],
@@ -213,7 +217,12 @@ pub fn reset(db: &Db, user: UserId, notice: &Event, audit: &AuditEvent) -> Resul
             ),
         )
         .audited(audit),
-        &[param::uuid(user), param::text(notice.queue.clone()), param::json(&notice.payload), param::int16(notice.priority)],
+        &[
+            param::uuid(user),
+            param::text(notice.queue.clone()),
+            param::json(&notice.payload),
+            param::int16(notice.priority),
+        ],
     )
 }
 

@@ -75,11 +75,29 @@ macro_rules! start_session {
      $device:literal, $address:literal, $amr:literal) => {
         concat!(
             "new_session AS ( \
-                 INSERT INTO sessions (id, user_id, amr) SELECT ", $id, "::uuid, ", $user, ", ", $amr, "::text[] \
-                 FROM ", $from, " WHERE ", $id, "::uuid IS NOT NULL RETURNING id, user_id \
+                 INSERT INTO sessions (id, user_id, amr) SELECT ",
+            $id,
+            "::uuid, ",
+            $user,
+            ", ",
+            $amr,
+            "::text[] \
+                 FROM ",
+            $from,
+            " WHERE ",
+            $id,
+            "::uuid IS NOT NULL RETURNING id, user_id \
              ), new_refresh AS ( \
                  INSERT INTO refresh_tokens (user_id, session_id, token_hash, expires_at, device, client_address) \
-                 SELECT user_id, id, ", $digest, ", to_timestamp(", $expires, "), ", $device, ", ", $address, " \
+                 SELECT user_id, id, ",
+            $digest,
+            ", to_timestamp(",
+            $expires,
+            "), ",
+            $device,
+            ", ",
+            $address,
+            " \
                  FROM new_session \
              )"
         )

@@ -130,7 +130,8 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
     let [session_id, digest, expires, device, address, amr] = new_session_params(Some(account.session));
     let created = db.first(
         Rows::with(
-            concat!("p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
+            concat!(
+                "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
              u AS ( \
                  INSERT INTO users (id, email, name, password, push_token, preferences_id, \
                                     email_verification_token, email_verification_expires_at) \
@@ -138,7 +139,7 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
                  RETURNING * \
              ), \
              event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, $11 FROM u), ",
-            start_session!(from: "u", user: "u.id", params: "$12", "$13", "$14", "$15", "$16", "$17")
+                start_session!(from: "u", user: "u.id", params: "$12", "$13", "$14", "$15", "$16", "$17")
             ),
             concat!("SELECT ", user_columns!(), " FROM u, p"),
         )
@@ -419,7 +420,12 @@ pub fn reset_requested(db: &Db, email: &Email, notice: &Event) -> Result<Option<
              )",
             "SELECT id FROM u",
         ),
-        &[param::text(email.as_ref()), param::text(notice.queue.clone()), param::json(&notice.payload), param::int16(notice.priority)],
+        &[
+            param::text(email.as_ref()),
+            param::text(notice.queue.clone()),
+            param::json(&notice.payload),
+            param::int16(notice.priority),
+        ],
     )?;
     Ok(found.map(|row| row.id))
 }
