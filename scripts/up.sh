@@ -12,17 +12,10 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/user_serv
 export SPIN_VARIABLE_DATABASE_URL=${SPIN_VARIABLE_DATABASE_URL:-$DATABASE_URL}
 target/release/native-worker migrate
 
-# The JWT signing key and the MFA sealing key must survive restarts (or every
-# session, or every second factor, dies with them): generate them the first
-# time and keep them in .env, which the host reads as
-# `spin up` does. .env is ignored by git.
-for name in JWT_SECRET MFA_KEY; do
-  var="SPIN_VARIABLE_$name"
-  if [ -z "${!var:-}" ] && ! grep -qs "^$var=" .env; then
-    echo "$var=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" >> .env
-    echo "[up] generated $var in .env"
-  fi
-done
+# The service's secrets (the idempotency sealing key, the MFA sealing key,
+# the Ed25519 key access tokens are signed with) are made the first time and
+# kept in .env, which the host reads as `spin up` does: scripts/secrets.sh.
+scripts/secrets.sh .env
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait; }

@@ -159,3 +159,34 @@ async fn the_trail_is_append_only() {
     let error = db.execute("UPDATE audit_events SET action = 'x'", &[]).await.unwrap_err();
     assert!(error.as_db_error().unwrap().message().contains("append-only"));
 }
+
+#[tokio::test]
+async fn owners_see_that_staff_or_a_service_acted_but_not_who_or_from_where() {
+    let app = spawn_with(Spawn::default().variable("service_keys", "audit-view-key")).await;
+    let (staff_id, staff) = app.staff_user().await;
+    let (id, token) = app.plain_user().await;
+    assert_eq!(app.authed(Method::GET, &format!("/api/v1/users/{id}/"), &staff, None).await.status, 200);
+    let lookup = app
+        .send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", "audit-view-key"))
+        .await;
+    assert_eq!(lookup.status, 200, "{}", lookup.text);
+
+    let own = own_events(&app, &token).await;
+    for kind in ["staff", "service"] {
+        let event = own.iter().find(|e| e["actor"]["kind"] == kind).unwrap_or_else(|| panic!("a {kind} event"));
+        assert_eq!(event["actor"]["id"], Value::Null, "{kind}: {event}");
+        assert_eq!(event["client_address"], Value::Null, "{kind}: {event}");
+        assert_eq!(event["correlation_id"], Value::Null, "{kind}: {event}");
+    }
+    let text = serde_json::to_string(&own).unwrap();
+    assert!(!text.contains(&staff_id), "no staff identity in the owner's view");
+    // The owner's own events keep their address.
+    let registered = own.iter().find(|e| e["action"] == "user.registered").unwrap();
+    assert_eq!(registered["client_address"], app.client_ip.to_string());
+
+    // Staff see the whole record.
+    let full = app.authed(Method::GET, &format!("/api/v1/users/{id}/audit/?limit=100"), &staff, None).await.json();
+    let viewed = full["data"].as_array().unwrap().iter().find(|e| e["action"] == "staff.user_viewed").unwrap().clone();
+    assert_eq!(viewed["actor"]["id"], staff_id.as_str());
+    assert_eq!(viewed["client_address"], app.client_ip.to_string());
+}

@@ -327,3 +327,44 @@ async fn set_push_behind_the_back(app: &TestApp, id: &str, push: bool) {
         "UPDATE user_preferences SET push = $2 WHERE id = (SELECT preferences_id FROM users WHERE id = $1::text::uuid)";
     app.db().await.execute(sql, &[&id, &push]).await.unwrap();
 }
+
+/// Per-address limits count an IPv6 client by its /64: one host can draw on
+/// every address of its network, and must not get a fresh allowance from
+/// each (issue 16, item 11). The clients arrive through a trusted proxy.
+#[tokio::test]
+async fn ipv6_clients_are_limited_by_their_network() {
+    let spawn = |prefix: &str| {
+        Spawn::default()
+            .variable("rate_limit_login_per_minute", "3")
+            .variable("trusted_proxies", "127.0.0.0/8")
+            .variable("rate_limit_ipv6_prefix", prefix)
+    };
+    async fn login(app: &TestApp, from: String) -> u16 {
+        let request = app
+            .client
+            .post(app.url("/api/v1/auth/login/"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"email": unique_email("v6"), "password": "whatever-it-is"}));
+        app.send(request).await.status
+    }
+    let network = |n: u16| format!("2001:db8:{:x}:{:x}", rand_word(), n);
+    avoid_window_edge(60).await;
+    let app = spawn_with(spawn("64")).await;
+    let net = network(1);
+    let mut statuses = Vec::new();
+    for host in 1..=4 {
+        statuses.push(login(&app, format!("{net}::{host:x}")).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "four addresses of one /64 share one allowance");
+    assert_eq!(login(&app, format!("{}::1", network(2))).await, 401, "another /64 has its own");
+
+    let per_address = spawn_with(spawn("128")).await;
+    let net = network(3);
+    for host in 1..=4 {
+        assert_eq!(login(&per_address, format!("{net}::{host:x}")).await, 401, "with /128 each address is its own");
+    }
+}
+
+fn rand_word() -> u16 {
+    uuid::Uuid::new_v4().as_bytes()[0] as u16 * 256 + uuid::Uuid::new_v4().as_bytes()[1] as u16
+}

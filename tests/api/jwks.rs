@@ -159,3 +159,47 @@ async fn a_gateway_verifies_tokens_from_the_jwks_alone_across_a_rotation() {
     assert!(verdicts["wrong_audience"].as_str().unwrap().contains("Audience"), "{verdicts}");
     assert!(verdicts["expired"].as_str().unwrap().contains("Expired"), "{verdicts}");
 }
+
+/// `scripts/secrets.sh` (what `scripts/up.sh` runs) makes a new deployment
+/// sign EdDSA tokens with a non-empty JWKS, without any step of the
+/// operator's, and leaves the keys alone on the next run (issue 16, item 13).
+#[tokio::test]
+async fn a_new_deployment_signs_eddsa_tokens_out_of_the_box() {
+    let dir = std::env::temp_dir().join(format!("secrets-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env_file = dir.join(".env");
+    let run = || {
+        let status = Command::new(repo_root().join("scripts/secrets.sh"))
+            .arg(&env_file)
+            .env_remove("SPIN_VARIABLE_JWT_SECRET")
+            .env_remove("SPIN_VARIABLE_MFA_KEY")
+            .env_remove("SPIN_VARIABLE_JWT_SIGNING_KEY")
+            .stderr(Stdio::null())
+            .status()
+            .expect("the script runs");
+        assert!(status.success());
+        std::fs::read_to_string(&env_file).unwrap()
+    };
+    let first = run();
+    assert_eq!(run(), first, "a second run keeps the secrets");
+    let variables: Vec<(String, String)> = first
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.trim_start_matches("SPIN_VARIABLE_").to_lowercase(), value.to_owned()))
+        .collect();
+    let names: Vec<&str> = variables.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["jwt_secret", "mfa_key", "jwt_signing_key"], "no HS256 grace for a new deployment");
+    let mut spawn = Spawn::default();
+    for (name, value) in &variables {
+        spawn = spawn.variable(name, value.clone());
+    }
+    let app = spawn_with(spawn).await;
+    let jwks = app.get("/.well-known/jwks.json").await.json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+    let token = access_token(&app).await;
+    let header = header_of(&token);
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await.status, 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

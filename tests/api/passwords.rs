@@ -149,3 +149,52 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
     assert_eq!(app.login(&email, &password).await.status, 401);
     assert_eq!(app.login(&email, "Brand#New-Pass-1").await.status, 200);
 }
+
+#[tokio::test]
+async fn password_reset_requests_are_limited_per_address_whatever_the_emails() {
+    let app = spawn_with(Spawn::default().variable("rate_limit_password_reset_per_address_per_hour", "3")).await;
+    api_tests::avoid_window_edge(3600).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let email = api_tests::unique_email("spray");
+        statuses.push(app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "one client cannot mail every registered address");
+}
+
+/// Known and unknown emails get the same answer after the same work: the
+/// same Redis keys are written for both (a token and the email's newest
+/// token), so neither the answer nor the work done tells them apart.
+#[tokio::test]
+async fn known_and_unknown_emails_cost_the_same() {
+    let app = spawn_app().await;
+    let (known, _, _) = app.registered_user().await;
+    let unknown = api_tests::unique_email("nobody");
+    let cache = native_worker::cache::Cache::new("redis://127.0.0.1:6379").unwrap();
+    let mut answers = Vec::new();
+    for email in [&known, &unknown] {
+        let answer = app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answers.push(answer.json());
+        let newest = format!("password_reset_email:{}", user_domain::secrets::digest(email));
+        let token_digest = cache.get(&newest).await.unwrap().unwrap_or_else(|| panic!("{email}: no token recorded"));
+        assert_eq!(token_digest.len(), 64, "{email}");
+        let owner = cache.get(&format!("password_reset:{token_digest}")).await.unwrap();
+        assert!(owner.is_some(), "{email}: a token kept as for any request");
+    }
+    assert_eq!(answers[0], answers[1], "the same answer");
+    // Only the known account is emailed.
+    let events: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM outbox WHERE payload->>'template_code' = 'password_reset'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1);
+    let event = app.last_event("password_reset").await.unwrap();
+    assert_eq!(event["variables"]["email"], known.as_str());
+    assert_eq!(event["variables"]["name"], "Test User", "the name comes from the account");
+    let user: String = app.db().await.query_one("SELECT id::text FROM users WHERE email = $1", &[&known]).await.unwrap().get(0);
+    assert_eq!(event["user_id"], user.as_str());
+}

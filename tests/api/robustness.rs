@@ -69,3 +69,61 @@ async fn malformed_input_to_every_endpoint_is_a_clear_4xx() {
     }
     assert!(checked >= 250, "only {checked} requests were checked");
 }
+
+/// A pooled connection the server closed (a restart, an idle timeout, an
+/// operator's `pg_terminate_backend`) is an outage: 503 with the envelope,
+/// never a 500 (issue 16, item 12: Spin answered `Error { kind: Closed }`
+/// as a 500 when PostgreSQL restarted under load). The app's connections
+/// are closed from the server's side again and again while clients read.
+#[tokio::test]
+async fn connections_the_server_closes_under_load_are_503_never_500() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = api_tests::spawn_app().await;
+    let (_, token) = app.plain_user().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (stop, db, admin) = (stop.clone(), app.database_name.clone(), app.db().await);
+        tokio::spawn(async move {
+            let mut closed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let rows = admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&db],
+                    )
+                    .await
+                    .expect("the server answers");
+                closed += rows.len() as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            closed
+        })
+    };
+    let client = |_| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..40 {
+                let answer = app.authed(reqwest::Method::GET, "/api/v1/auth/sessions/", &token, None).await;
+                if answer.status == 503 {
+                    assert_eq!(answer.json()["code"], "service_unavailable", "{}", answer.text);
+                }
+                seen.push(answer.status);
+            }
+            seen
+        }
+    };
+    let statuses: Vec<u16> = futures::future::join_all((0..8).map(client)).await.into_iter().flatten().collect();
+    stop.store(true, Ordering::Relaxed);
+    let closed = killer.await.unwrap();
+    let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
+    eprintln!("closed {closed} connections; 200: {}, 503: {}, other: {:?}", count(200), count(503),
+        statuses.iter().filter(|s| !matches!(s, 200 | 503)).collect::<Vec<_>>());
+    assert!(closed > 0, "the server closed some of the app's connections");
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "only answers or outages: {statuses:?}");
+    // And it recovers by itself.
+    let after = app.authed(reqwest::Method::GET, "/api/v1/auth/sessions/", &token, None).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+}
