@@ -167,7 +167,9 @@ async fn owners_see_that_staff_or_a_service_acted_but_not_who_or_from_where() {
     let (id, token) = app.plain_user().await;
     assert_eq!(app.authed(Method::GET, &format!("/api/v1/users/{id}/"), &staff, None).await.status, 200);
     let lookup = app
-        .send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", "audit-view-key"))
+        .send(
+            app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", "audit-view-key"),
+        )
         .await;
     assert_eq!(lookup.status, 200, "{}", lookup.text);
 

@@ -29,6 +29,19 @@ struct Credentials {
     staff_token: String,
     service_key: String,
     victim_token: String,
+    /// A user whose own sessions the run lists and ends.
+    sessions_token: String,
+}
+
+/// Fresh users for one run: a run may end the sessions of the users it was
+/// given (that is what some operations do), and the next run starts whole.
+async fn credentials(app: &TestApp, service_key: &str) -> Credentials {
+    let (_, staff_token) = app.staff_user().await;
+    let (_, victim_token) = app.plain_user().await;
+    let (_, sessions_token) = app.plain_user().await;
+    // The credentials work before anything is generated with them.
+    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &staff_token, None).await.status, 200);
+    Credentials { staff_token, service_key: service_key.to_owned(), victim_token, sessions_token }
 }
 
 /// Runs `st run` once; returns the failure report if it found anything.
@@ -53,6 +66,7 @@ async fn schemathesis(app: &TestApp, credentials: &Credentials, seed: u64, label
         .env("FUZZ_STAFF_TOKEN", &credentials.staff_token)
         .env("FUZZ_SERVICE_KEY", &credentials.service_key)
         .env("FUZZ_VICTIM_TOKEN", &credentials.victim_token)
+        .env("FUZZ_SESSIONS_TOKEN", &credentials.sessions_token)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "160")
         .kill_on_drop(true);
@@ -99,22 +113,16 @@ async fn schemathesis_finds_no_failure_with_every_check() {
             .variable("rate_limit_anonymous_request_ids_per_minute", "100000"),
     )
     .await;
-    let (_, staff_token) = app.staff_user().await;
-    let (_, victim_token) = app.plain_user().await;
-    // The credentials work before anything is generated with them.
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &staff_token, None).await.status, 200);
-    let credentials = Credentials { staff_token, service_key, victim_token };
-
     let mut failures: Vec<String> = Vec::new();
-    failures.extend(schemathesis(&app, &credentials, FIXED_SEED, "fixed").await);
+    failures.extend(schemathesis(&app, &credentials(&app, &service_key).await, FIXED_SEED, "fixed").await);
     let given = std::env::var("FUZZ_SEEDS").unwrap_or_default();
     for seed in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let seed = seed.parse().unwrap_or_else(|_| panic!("FUZZ_SEEDS holds {seed:?}, not a seed"));
-        failures.extend(schemathesis(&app, &credentials, seed, "given").await);
+        failures.extend(schemathesis(&app, &credentials(&app, &service_key).await, seed, "given").await);
     }
     for _ in 0..setting("FUZZ_RANDOM_RUNS", 1) {
         let random: u64 = rand::random::<u32>().into();
-        failures.extend(schemathesis(&app, &credentials, random, "random").await);
+        failures.extend(schemathesis(&app, &credentials(&app, &service_key).await, random, "random").await);
     }
     assert!(failures.is_empty(), "{} of the runs failed:\n{}", failures.len(), failures.join("\n\n"));
 }

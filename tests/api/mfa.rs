@@ -252,7 +252,10 @@ async fn sessions_carry_how_they_were_signed_in_and_staff_powers_follow_the_sess
 #[tokio::test]
 async fn staff_reset_a_lost_factor() {
     let app = app_with_mfa(Spawn::default()).await;
-    let (_, staff) = app.staff_user().await;
+    let (staff_id, staff) = app.staff_user().await;
+    // Not their own: turning one's own factor off takes the password and a code.
+    let own = app.authed(Method::DELETE, &format!("/api/v1/users/{staff_id}/mfa/"), &staff, None).await;
+    assert_eq!(own.status, 400, "{}", own.text);
     let user = enrolled_user(&app).await;
     let id = api_tests::claims_of(&user.token)["sub"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/users/{id}/mfa/");

@@ -195,6 +195,7 @@ async fn known_and_unknown_emails_cost_the_same() {
     let event = app.last_event("password_reset").await.unwrap();
     assert_eq!(event["variables"]["email"], known.as_str());
     assert_eq!(event["variables"]["name"], "Test User", "the name comes from the account");
-    let user: String = app.db().await.query_one("SELECT id::text FROM users WHERE email = $1", &[&known]).await.unwrap().get(0);
+    let user: String =
+        app.db().await.query_one("SELECT id::text FROM users WHERE email = $1", &[&known]).await.unwrap().get(0);
     assert_eq!(event["user_id"], user.as_str());
 }

@@ -119,8 +119,12 @@ async fn connections_the_server_closes_under_load_are_503_never_500() {
     stop.store(true, Ordering::Relaxed);
     let closed = killer.await.unwrap();
     let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
-    eprintln!("closed {closed} connections; 200: {}, 503: {}, other: {:?}", count(200), count(503),
-        statuses.iter().filter(|s| !matches!(s, 200 | 503)).collect::<Vec<_>>());
+    eprintln!(
+        "closed {closed} connections; 200: {}, 503: {}, other: {:?}",
+        count(200),
+        count(503),
+        statuses.iter().filter(|s| !matches!(s, 200 | 503)).collect::<Vec<_>>()
+    );
     assert!(closed > 0, "the server closed some of the app's connections");
     assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "only answers or outages: {statuses:?}");
     // And it recovers by itself.

@@ -153,9 +153,9 @@ impl ApiRequest {
 
     /// The body as JSON, or a form (`application/x-www-form-urlencoded`,
     /// as OAuth endpoints such as introspection take it) read into a JSON
-    /// object of strings. A form naming a field twice is a 400 (RFC 6749,
-    /// section 3.1: parameters must not repeat); its values are checked as a
-    /// JSON body's strings are (no NUL).
+    /// object of strings (a name given twice: a list of them, which a field
+    /// read as a string refuses); its values are checked as a JSON body's
+    /// strings are (no NUL).
     pub fn form_or_json(&self) -> Result<Value, ApiError> {
         let content_type = self.header("content-type").unwrap_or_default().to_lowercase();
         if content_type.split(';').next().unwrap_or_default().trim() != "application/x-www-form-urlencoded" {
@@ -170,9 +170,18 @@ impl ApiRequest {
         let mut fields = serde_json::Map::new();
         for pair in text.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = percent_decode(name);
-            if fields.insert(name.clone(), Value::String(percent_decode(value))).is_some() {
-                return Err(ApiError::validation_of(&name, "must be given once"));
+            let value = Value::String(percent_decode(value));
+            // A repeated name becomes a list, which a field read as a
+            // string refuses (a parameter must not repeat, RFC 6749
+            // section 3.1); an unknown one is ignored like any other.
+            match fields.entry(percent_decode(name)) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(mut slot) => match slot.get_mut() {
+                    Value::Array(values) => values.push(value),
+                    first => *first = Value::Array(vec![first.take(), value]),
+                },
             }
         }
         let body = Value::Object(fields);

@@ -1,8 +1,11 @@
 //! Staff administration: `GET /api/v1/users/` (paginated, `?search=` on
 //! email or name, `?is_active=`), and `GET`, `PATCH` (`is_active`,
-//! `is_staff`, `name`), `DELETE /api/v1/users/{id}/`. Staff cannot demote,
-//! deactivate or delete themselves, so an instance cannot lock itself out by
-//! accident. DELETE erases the account; deactivation is `PATCH is_active`.
+//! `is_staff`, `name`), `DELETE /api/v1/users/{id}/`; a user's sessions and
+//! second factor. Staff cannot demote, deactivate or delete themselves, so
+//! an instance cannot lock itself out by accident, nor end their own
+//! sessions or reset their own factor here (their own endpoints do that,
+//! with their own checks). DELETE erases the account; deactivation is
+//! `PATCH is_active`.
 
 use component_kit::audit::{Actor, AuditEvent};
 use component_kit::auth;
@@ -109,6 +112,12 @@ pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
 }
 
+/// Staff act on other accounts through these endpoints; on their own, the
+/// account's own endpoints apply, with their own checks (400 naming `id`).
+fn not_oneself(caller: &UserRecord, id: UserId, why: &str) -> Result<(), ApiError> {
+    if caller.id == id { Err(ApiError::validation_of("id", why)) } else { Ok(()) }
+}
+
 /// `GET /api/v1/users/{id}/sessions/`: the user's active sessions.
 pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
@@ -121,6 +130,7 @@ pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
 /// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
 pub fn end_sessions(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
+    not_oneself(&caller, id, "staff end their own sessions at /api/v1/auth/sessions/ or by logging out")?;
     users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id)).subject(id);
     let ended = store::sessions::end_all(&db, id, None, "ended_by_staff", &audit)?;
@@ -138,6 +148,9 @@ pub fn end_sessions(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> 
 /// told by email (`mfa_reset`), so a reset they did not ask for is noticed.
 pub fn reset_mfa(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
+    // Turning one's own factor off takes the password and a current code
+    // (`DELETE /api/v1/auth/mfa/totp/`): a stolen staff session must not skip them.
+    not_oneself(&caller, id, "staff cannot reset their own second factor")?;
     let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let notice = Event::email_to_user(
         id,
@@ -155,6 +168,7 @@ pub fn reset_mfa(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Res
 /// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
 pub fn end_session(request: &ApiRequest, cache: Option<&Cache>, id: UserId, session: &str) -> Result<Reply, ApiError> {
     let (db, caller) = auth::staff(request)?;
+    not_oneself(&caller, id, "staff end their own sessions at /api/v1/auth/sessions/ or by logging out")?;
     let session = uuid::Uuid::parse_str(session).map_err(|_| ApiError::NotFound("Session"))?;
     let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))
         .subject(id)

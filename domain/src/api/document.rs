@@ -633,22 +633,24 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
             )
             .errors(&[404]),
         Operation::new("delete", "/api/v1/users/{id}/sessions/", "staff", "End every session of a user")
+            .describe("Their refresh and access tokens stop working at once. Not for the caller's own account (400: use `/api/v1/auth/sessions/` or log out).")
             .access(Access::Staff)
             .parameter(id())
             .answer(200, "Ended", s.of::<RevokedTokens>())
-            .errors(&[404]),
+            .errors(&[400, 404]),
         Operation::new("delete", "/api/v1/users/{id}/sessions/{session}/", "staff", "End one session of a user")
+            .describe("Its refresh and access tokens stop working at once. Not for the caller's own account (400).")
             .access(Access::Staff)
             .parameter(id())
             .parameter(path_id("session", "The session's id"))
             .answer(200, "Ended", s.of::<SessionEnded>())
-            .errors(&[404]),
+            .errors(&[400, 404]),
         Operation::new("delete", "/api/v1/users/{id}/mfa/", "staff", "Reset a user's lost second factor")
-            .describe("Removes the user's factor (pending or confirmed) and recovery codes, ends every session of the user and sends them an `mfa_reset` email event. Audited. Answers 200 with `removed: false` for a user without a factor.")
+            .describe("Removes the user's factor (pending or confirmed) and recovery codes, ends every session of the user and sends them an `mfa_reset` email event. Audited. Answers 200 with `removed: false` for a user without a factor. Not for the caller's own factor (400: turning it off takes the password and a code).")
             .access(Access::Staff)
             .parameter(id())
             .answer(200, "Reset", s.of::<MfaReset>())
-            .errors(&[404]),
+            .errors(&[400, 404]),
         audit_params(
             Operation::new("get", "/api/v1/users/{id}/audit/", "staff", "A user's audit trail")
                 .access(Access::Staff)
