@@ -29,6 +29,20 @@ use host::{Application, HostConfig};
 use rand::Rng;
 use serde_json::{Value, json};
 pub use spin_process::spin_cli;
+pub use user_domain::api::endpoints::Op;
+
+/// The path of the endpoint `op`, as the endpoint table declares it (with
+/// its `{…}` segments, if it has any): tests call endpoints by name.
+pub fn path_of(op: Op) -> &'static str {
+    user_domain::api::endpoints::of(op).path
+}
+
+/// The path of the endpoint `op` with `params` in its `{…}` segments, in order.
+pub fn path_with(op: Op, params: &[&dyn std::fmt::Display]) -> String {
+    let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+    let params: Vec<&str> = params.iter().map(String::as_str).collect();
+    user_domain::api::endpoints::of(op).path_with(&params)
+}
 
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 pub const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
@@ -304,11 +318,11 @@ impl TestApp {
     }
 
     pub async fn register(&self, body: &Value) -> Answer {
-        self.post_json("/api/v1/users/", body).await
+        self.post_json(path_of(Op::Register), body).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Answer {
-        self.post_json("/api/v1/auth/login/", &json!({"email": email, "password": password})).await
+        self.post_json(path_of(Op::Login), &json!({"email": email, "password": password})).await
     }
 
     /// Registers a valid user and returns (email, password, answer body).

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api_tests::instances::{AppProcess, WorkerProcess};
-use api_tests::{JWT_SECRET, database_url, repo_root, unique_email};
+use api_tests::{JWT_SECRET, Op, database_url, path_of, repo_root, unique_email};
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
@@ -247,7 +247,8 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
         let client = client_from(random_loopback());
         let mut answers = Vec::new();
         for app in [a, b, a, b, a, b, a, b] {
-            answers.push(post(&client, app, "/api/v1/users/", &registration(&unique_email("two-reg")), None).await);
+            answers
+                .push(post(&client, app, path_of(Op::ListUsers), &registration(&unique_email("two-reg")), None).await);
         }
         answers
     })
@@ -265,7 +266,7 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
         let mut answers = Vec::new();
         for app in [a, b, a, b, a, b, a, b] {
             let login = json!({"email": unique_email("nobody"), "password": "not-the-password"});
-            answers.push(post(&client, app, "/api/v1/auth/login/", &login, None).await);
+            answers.push(post(&client, app, path_of(Op::Login), &login, None).await);
         }
         answers
     })
@@ -282,13 +283,13 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
     let answers = in_one_window(300, async || {
         let client = client_from(random_loopback());
         let email = unique_email("two-lock");
-        assert_eq!(post(&client, a, "/api/v1/users/", &registration(&email), None).await.status, 201);
+        assert_eq!(post(&client, a, path_of(Op::ListUsers), &registration(&email), None).await.status, 201);
         let mut answers = Vec::new();
         for (app, password) in
             [(a, "wrong-password-1"), (b, "wrong-password-1"), (a, "wrong-password-1"), (b, PASSWORD), (a, PASSWORD)]
         {
             let login = json!({"email": email, "password": password});
-            answers.push(post(&client, app, "/api/v1/auth/login/", &login, None).await);
+            answers.push(post(&client, app, path_of(Op::Login), &login, None).await);
         }
         answers
     })
@@ -300,15 +301,15 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
     let client = client_from(random_loopback());
     let email = unique_email("two-idem");
     let key = format!("two-{}", uuid::Uuid::new_v4());
-    let first = post(&client, a, "/api/v1/users/", &registration(&email), Some(&key)).await;
+    let first = post(&client, a, path_of(Op::ListUsers), &registration(&email), Some(&key)).await;
     assert_eq!(first.status, 201, "{}", first.body);
-    let replay = post(&client, b, "/api/v1/users/", &registration(&email), Some(&key)).await;
+    let replay = post(&client, b, path_of(Op::ListUsers), &registration(&email), Some(&key)).await;
     assert_eq!(replay.status, 201, "{}", replay.body);
     assert_eq!(replay.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
     assert_eq!(replay.body, first.body, "the same answer, tokens included");
     let mut other = registration(&email);
     other["name"] = json!("Someone Else");
-    let reused = post(&client, b, "/api/v1/users/", &other, Some(&key)).await;
+    let reused = post(&client, b, path_of(Op::ListUsers), &other, Some(&key)).await;
     assert_eq!((reused.status, reused.body["code"].as_str()), (422, Some("idempotency_key_reused")));
 
     // A double submit to both at once: one account, one first answer; the
@@ -317,8 +318,8 @@ async fn limits_lockouts_and_idempotency_hold_across_two_instances() {
     let key = format!("two-{}", uuid::Uuid::new_v4());
     let body = registration(&email);
     let (x, y) = tokio::join!(
-        post(&client, a, "/api/v1/users/", &body, Some(&key)),
-        post(&client, b, "/api/v1/users/", &body, Some(&key))
+        post(&client, a, path_of(Op::ListUsers), &body, Some(&key)),
+        post(&client, b, path_of(Op::ListUsers), &body, Some(&key))
     );
     let replayed = |r: &Answer| r.headers.contains_key("idempotent-replayed");
     let firsts = [&x, &y].iter().filter(|r| r.status == 201 && !replayed(r)).count();
@@ -429,7 +430,7 @@ async fn pushes_and_outbox_events_pass_once_through_two_workers_and_survive_one_
     let mut users = Vec::new();
     for n in 0..20 {
         let app = &deployment.apps[n % 2];
-        let answer = post(&client, app, "/api/v1/users/", &registration(&unique_email("two-push")), None).await;
+        let answer = post(&client, app, path_of(Op::ListUsers), &registration(&unique_email("two-push")), None).await;
         assert_eq!(answer.status, 201, "{}", answer.body);
         users.push(answer.body["data"]["user"]["id"].as_str().unwrap().to_owned());
     }
@@ -437,18 +438,18 @@ async fn pushes_and_outbox_events_pass_once_through_two_workers_and_survive_one_
     // again, then push.queue, then the workers).
     let staff_email = unique_email("two-staff");
     assert_eq!(
-        post(&client, &deployment.apps[0], "/api/v1/users/", &registration(&staff_email), None).await.status,
+        post(&client, &deployment.apps[0], path_of(Op::ListUsers), &registration(&staff_email), None).await.status,
         201
     );
     deployment.db().await.execute("UPDATE users SET is_staff = true WHERE email = $1", &[&staff_email]).await.unwrap();
     let login = json!({"email": staff_email, "password": PASSWORD});
-    let staff = post(&client, &deployment.apps[1], "/api/v1/auth/login/", &login, None).await;
+    let staff = post(&client, &deployment.apps[1], path_of(Op::Login), &login, None).await;
     let token = staff.body["data"]["access_token"].as_str().expect("a staff token").to_owned();
     let mut test_pushes = Vec::new();
     for (n, user) in users.iter().enumerate() {
         let app = &deployment.apps[n % 2];
         let answer = client
-            .post(app.url("/api/v1/notifications/test/"))
+            .post(app.url(path_of(Op::TestNotification)))
             .bearer_auth(&token)
             .json(&json!({"user_id": user}))
             .send()

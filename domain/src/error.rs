@@ -19,7 +19,8 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("Method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    /// `allow`: the methods the path serves, as the `Allow` header lists them.
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(&'static str),
     #[error("The request body is larger than {limit} bytes")]
@@ -98,7 +99,7 @@ impl ApiError {
     /// Headers the status code calls for (`Allow`, `Retry-After`, rate-limit state).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            Self::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
+            Self::MethodNotAllowed { allow } => vec![("allow", allow.clone())],
             Self::RateLimited { limit, retry_after, reset } => vec![
                 ("retry-after", retry_after.to_string()),
                 ("x-ratelimit-limit", limit.to_string()),
@@ -150,7 +151,7 @@ mod tests {
     fn rate_limits_and_405_carry_their_headers() {
         let limited = ApiError::RateLimited { limit: 30, retry_after: 12, reset: 1_700_000_000 };
         assert!(limited.headers().contains(&("retry-after", "12".to_owned())));
-        let not_allowed = ApiError::MethodNotAllowed { allow: "GET, PATCH" };
+        let not_allowed = ApiError::MethodNotAllowed { allow: "GET, PATCH".into() };
         assert_eq!(not_allowed.headers(), vec![("allow", "GET, PATCH".to_owned())]);
     }
 }

@@ -2,12 +2,12 @@
 //! the change), readable by the account's owner and by staff, newest first
 //! with a cursor; the table refuses updates; no secret is ever recorded.
 
-use api_tests::{Spawn, TestApp, spawn_app, spawn_with};
+use api_tests::{Op, Spawn, TestApp, path_of, path_with, spawn_app, spawn_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn own_events(app: &TestApp, token: &str) -> Vec<Value> {
-    let answer = app.authed(Method::GET, "/api/v1/auth/audit/?limit=100", token, None).await;
+    let answer = app.authed(Method::GET, &format!("{}?limit=100", path_of(Op::OwnAudit)), token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.json()["data"].as_array().unwrap().clone()
 }
@@ -26,17 +26,17 @@ async fn a_users_own_actions_leave_events_without_secrets() {
     let login = app.login(&email, &password).await.json();
     let token2 = login["data"]["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"name": "Renamed"}))).await.status,
+        app.authed(Method::PATCH, path_of(Op::PatchProfile), &token, Some(&json!({"name": "Renamed"}))).await.status,
         200
     );
     assert_eq!(
-        app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await.status,
+        app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false}))).await.status,
         200
     );
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": refresh})).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &json!({"refresh_token": refresh})).await.status, 200);
     let new_password = "Zx9$kQw3!plm-longer";
     let change = json!({"current_password": password, "new_password": new_password});
-    let changed = app.post_authed("/api/v1/auth/password-change/", &token2, &change).await;
+    let changed = app.post_authed(path_of(Op::ChangePassword), &token2, &change).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     // The change ended every session: the caller goes on in the new one.
     let token3 = changed.json()["data"]["access_token"].as_str().unwrap().to_owned();
@@ -98,8 +98,8 @@ async fn security_events_are_recorded_as_refusals() {
     // A second session reads the trail: the reuse below ends the first.
     let token = app.login(&email, &password).await.json()["data"]["access_token"].as_str().unwrap().to_owned();
     let first = registered["data"]["refresh_token"].clone();
-    assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": first})).await.status, 200);
-    assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": first})).await.status, 401);
+    assert_eq!(app.post_json(path_of(Op::Refresh), &json!({"refresh_token": first})).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Refresh), &json!({"refresh_token": first})).await.status, 401);
     for _ in 0..2 {
         assert_eq!(app.login(&email, "wrong-wrong-wrong").await.status, 401);
     }
@@ -118,18 +118,18 @@ async fn staff_read_an_accounts_trail_page_by_page_and_their_actions_are_in_it()
     let (staff_id, staff) = app.staff_user().await;
     let (id, token) = app.plain_user().await;
     let change = json!({"name": "Set By Staff"});
-    assert_eq!(app.authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff, Some(&change)).await.status, 200);
-    assert_eq!(app.authed(Method::GET, &format!("/api/v1/users/{id}/"), &staff, None).await.status, 200);
-    assert_eq!(app.authed(Method::GET, &format!("/api/v1/users/{id}/sessions/"), &staff, None).await.status, 200);
+    assert_eq!(app.authed(Method::PATCH, &path_with(Op::PatchUser, &[&id]), &staff, Some(&change)).await.status, 200);
+    assert_eq!(app.authed(Method::GET, &path_with(Op::GetUser, &[&id]), &staff, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, &path_with(Op::ListUserSessions, &[&id]), &staff, None).await.status, 200);
 
-    let refused = app.authed(Method::GET, &format!("/api/v1/users/{id}/audit/"), &token, None).await;
+    let refused = app.authed(Method::GET, &path_with(Op::UserAudit, &[&id]), &token, None).await;
     assert_eq!(refused.status, 403);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/api/v1/users/{id}/audit/?limit=2&cursor={c}"),
-            None => format!("/api/v1/users/{id}/audit/?limit=2"),
+            Some(c) => format!("{}?limit=2&cursor={c}", path_with(Op::UserAudit, &[&id])),
+            None => format!("{}?limit=2", path_with(Op::UserAudit, &[&id])),
         };
         let page = app.authed(Method::GET, &path, &staff, None).await;
         assert_eq!(page.status, 200, "{}", page.text);
@@ -145,7 +145,7 @@ async fn staff_read_an_accounts_trail_page_by_page_and_their_actions_are_in_it()
     let changed = &seen[2];
     assert_eq!(changed["actor"], json!({"kind": "staff", "id": staff_id}));
     assert_eq!(changed["details"]["fields"], json!(["name"]));
-    let bad = app.authed(Method::GET, &format!("/api/v1/users/{id}/audit/?cursor=x"), &staff, None).await;
+    let bad = app.authed(Method::GET, &format!("{}?cursor=x", path_with(Op::UserAudit, &[&id])), &staff, None).await;
     assert_eq!(bad.status, 400);
 }
 
@@ -165,11 +165,9 @@ async fn owners_see_that_staff_or_a_service_acted_but_not_who_or_from_where() {
     let app = spawn_with(Spawn::default().variable("service_keys", "audit-view-key")).await;
     let (staff_id, staff) = app.staff_user().await;
     let (id, token) = app.plain_user().await;
-    assert_eq!(app.authed(Method::GET, &format!("/api/v1/users/{id}/"), &staff, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, &path_with(Op::GetUser, &[&id]), &staff, None).await.status, 200);
     let lookup = app
-        .send(
-            app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", "audit-view-key"),
-        )
+        .send(app.client.get(app.url(&path_with(Op::InternalUser, &[&id]))).header("x-service-key", "audit-view-key"))
         .await;
     assert_eq!(lookup.status, 200, "{}", lookup.text);
 
@@ -187,7 +185,8 @@ async fn owners_see_that_staff_or_a_service_acted_but_not_who_or_from_where() {
     assert_eq!(registered["client_address"], app.client_ip.to_string());
 
     // Staff see the whole record.
-    let full = app.authed(Method::GET, &format!("/api/v1/users/{id}/audit/?limit=100"), &staff, None).await.json();
+    let full =
+        app.authed(Method::GET, &format!("{}?limit=100", path_with(Op::UserAudit, &[&id])), &staff, None).await.json();
     let viewed = full["data"].as_array().unwrap().iter().find(|e| e["action"] == "staff.user_viewed").unwrap().clone();
     assert_eq!(viewed["actor"]["id"], staff_id.as_str());
     assert_eq!(viewed["client_address"], app.client_ip.to_string());

@@ -1,12 +1,12 @@
 //! The OpenAPI document describes exactly the API that is served.
 
-use api_tests::{Spawn, spawn_app, spawn_with};
+use api_tests::{Op, Spawn, path_of, spawn_app, spawn_with};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_served_endpoint() {
     let app = spawn_app().await;
-    let answer = app.get("/api/v1/openapi.json").await;
+    let answer = app.get(path_of(Op::OpenApi)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("content-type"), Some("application/json"));
     let document: Value = answer.json();
@@ -31,8 +31,7 @@ async fn the_openapi_document_lists_every_served_endpoint() {
             );
         }
     }
-    for expected in
-        ["/api/v1/users/", "/api/v1/auth/login/", "/api/v1/users/preferences/", "/api/v1/internal/users/{id}/"]
+    for expected in [path_of(Op::ListUsers), path_of(Op::Login), path_of(Op::GetPreferences), path_of(Op::InternalUser)]
     {
         assert!(paths.contains_key(expected), "{expected} is undocumented");
     }
@@ -45,7 +44,7 @@ async fn the_served_document_is_the_one_generated_from_the_api_types() {
     // the same document. A field added to a request type (which its `parse`
     // must then read) changes both: there is no hand-written copy to forget.
     let app = spawn_app().await;
-    let served: Value = app.get("/api/v1/openapi.json").await.json();
+    let served: Value = app.get(path_of(Op::OpenApi)).await.json();
     let generated = user_domain::api::document::document();
     assert!(served == generated, "the served document differs from the one the types generate");
     let register = &served["components"]["schemas"]["RegisterRequest"];
@@ -73,7 +72,7 @@ async fn every_request_body_requires_exactly_what_its_handler_refuses_without() 
     )
     .await;
     let (staff_id, staff_token) = app.staff_user().await;
-    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let document: Value = app.get(path_of(Op::OpenApi)).await.json();
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -118,19 +117,19 @@ async fn every_request_body_requires_exactly_what_its_handler_refuses_without() 
 #[tokio::test]
 async fn every_operation_lists_its_statuses_security_and_envelopes() {
     let app = spawn_app().await;
-    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let document: Value = app.get(path_of(Op::OpenApi)).await.json();
     let statuses = |method: &str, path: &str| -> Vec<String> {
         document["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
     };
     // A body and a mutating method: every status the pipeline can answer.
     for status in ["201", "400", "409", "413", "415", "422", "429", "503"] {
-        assert!(statuses("post", "/api/v1/users/").contains(&status.to_owned()), "register lacks {status}");
+        assert!(statuses("post", path_of(Op::Register)).contains(&status.to_owned()), "register lacks {status}");
     }
-    assert!(!statuses("get", "/api/v1/users/profile/").contains(&"415".to_owned()), "no body, no 415");
+    assert!(!statuses("get", path_of(Op::GetProfile)).contains(&"415".to_owned()), "no body, no 415");
     let security = |method: &str, path: &str| document["paths"][path][method]["security"].clone();
-    assert_eq!(security("get", "/api/v1/users/"), json!([{"bearerAuth": []}]));
-    assert_eq!(security("get", "/api/v1/internal/users/{id}/"), json!([{"serviceKey": []}]));
-    assert_eq!(security("post", "/api/v1/auth/login/"), json!([]));
+    assert_eq!(security("get", path_of(Op::ListUsers)), json!([{"bearerAuth": []}]));
+    assert_eq!(security("get", path_of(Op::InternalUser)), json!([{"serviceKey": []}]));
+    assert_eq!(security("post", path_of(Op::Login)), json!([]));
     assert_eq!(document["components"]["securitySchemes"]["serviceKey"]["name"], "X-Service-Key");
     // Each error status carries the codes the error type gives it.
     let codes = |status: &str| {
@@ -146,10 +145,10 @@ async fn every_operation_lists_its_statuses_security_and_envelopes() {
 #[tokio::test]
 async fn the_docs_page_serves_swagger_ui_from_this_origin() {
     let app = spawn_app().await;
-    let page = app.get("/api/v1/docs/").await;
+    let page = app.get(path_of(Op::DocsPage)).await;
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
-    for asset in ["/api/v1/docs/swagger-ui-bundle.js", "/api/v1/docs/swagger-ui.css", "/api/v1/docs/start.js"] {
+    for asset in [path_of(Op::DocsBundle), path_of(Op::DocsStyle), path_of(Op::DocsStart)] {
         assert!(page.text.contains(asset), "the page loads {asset}");
     }
     // Nothing from another origin: the viewer works without the internet.
@@ -158,15 +157,15 @@ async fn the_docs_page_serves_swagger_ui_from_this_origin() {
     for directive in ["script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
         assert!(policy.contains(directive), "{policy}");
     }
-    let bundle = app.get("/api/v1/docs/swagger-ui-bundle.js").await;
+    let bundle = app.get(path_of(Op::DocsBundle)).await;
     assert_eq!(bundle.status, 200);
     assert!(bundle.header("content-type").unwrap().starts_with("text/javascript"));
     assert!(bundle.text.contains("SwaggerUIBundle"));
-    let start = app.get("/api/v1/docs/start.js").await;
-    assert!(start.text.contains("/api/v1/openapi.json"), "{}", start.text);
-    let styles = app.get("/api/v1/docs/swagger-ui.css").await;
+    let start = app.get(path_of(Op::DocsStart)).await;
+    assert!(start.text.contains(path_of(Op::OpenApi)), "{}", start.text);
+    let styles = app.get(path_of(Op::DocsStyle)).await;
     assert!(styles.header("content-type").unwrap().starts_with("text/css"));
-    let post = app.send(app.client.post(app.url("/api/v1/docs/"))).await;
+    let post = app.send(app.client.post(app.url(path_of(Op::DocsPage)))).await;
     assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD")));
     assert_eq!(app.get("/api/v1/docs/nothing.js").await.status, 404);
 }
@@ -194,11 +193,11 @@ async fn the_document_and_the_viewer_travel_compressed_to_clients_that_take_gzip
             (encoding, vary, response.bytes().await.unwrap().to_vec())
         }
     };
-    let plain_document = fetch("/api/v1/openapi.json", None).await.2;
+    let plain_document = fetch(path_of(Op::OpenApi), None).await.2;
     let cases = [
-        ("/api/v1/docs/swagger-ui-bundle.js", vendored("swagger-ui-bundle.js")),
-        ("/api/v1/docs/swagger-ui.css", vendored("swagger-ui.css")),
-        ("/api/v1/openapi.json", plain_document.clone()),
+        (path_of(Op::DocsBundle), vendored("swagger-ui-bundle.js")),
+        (path_of(Op::DocsStyle), vendored("swagger-ui.css")),
+        (path_of(Op::OpenApi), plain_document.clone()),
     ];
     for (path, original) in cases {
         let (encoding, vary, body) = fetch(path, Some("br, gzip")).await;
@@ -227,7 +226,7 @@ async fn every_unrouted_path_gets_the_envelope_404() {
         assert!(answer.header("x-correlation-id").is_some(), "{path}");
     }
     // Routed paths still reach their own components.
-    assert_eq!(app.get("/api/v1/openapi.json").await.status, 200);
+    assert_eq!(app.get(path_of(Op::OpenApi)).await.status, 200);
     let post = app.send(app.client.post(app.url("/nowhere")).body("x")).await;
     assert_eq!(post.status, 404, "{}", post.text);
 }

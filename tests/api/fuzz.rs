@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use api_tests::{Spawn, TestApp, repo_root, spawn_with};
+use api_tests::{Op, Spawn, TestApp, path_of, repo_root, spawn_with};
 use reqwest::Method;
 
 use crate::python_tools;
@@ -40,7 +40,7 @@ async fn credentials(app: &TestApp, service_key: &str) -> Credentials {
     let (_, victim_token) = app.plain_user().await;
     let (_, sessions_token) = app.plain_user().await;
     // The credentials work before anything is generated with them.
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &staff_token, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &staff_token, None).await.status, 200);
     Credentials { staff_token, service_key: service_key.to_owned(), victim_token, sessions_token }
 }
 
@@ -53,7 +53,7 @@ async fn schemathesis(app: &TestApp, credentials: &Credentials, seed: u64, label
         .arg("--config-file")
         .arg(repo_root().join("tests/fuzz/schemathesis.toml"))
         .arg("run")
-        .arg(app.url("/api/v1/openapi.json"))
+        .arg(app.url(path_of(Op::OpenApi)))
         .args(["--url", &app.url("")])
         // Every check is on through the configuration file (`[checks] enabled
         // = true`), not `--checks all`: a check named on the command line

@@ -2,7 +2,7 @@
 //! rights, deactivated accounts, raced lockouts, unlimited password guesses,
 //! hostile JSON, forged client addresses, cacheable tokens.
 
-use api_tests::{Spawn, TestApp, avoid_window_edge, spawn_app, spawn_with, unique_email};
+use api_tests::{Op, Spawn, TestApp, avoid_window_edge, path_of, path_with, spawn_app, spawn_with, unique_email};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -18,16 +18,16 @@ async fn staff_powers_follow_the_database_not_the_token() {
     let app = spawn_app().await;
     let (staff_id, token) = app.staff_user().await;
     let (other_id, _) = app.plain_user().await;
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &token, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &token, None).await.status, 200);
 
     // Demoted: the token still says is_staff, the database no longer does.
     set(&app, "UPDATE users SET is_staff = false WHERE id = $1", &staff_id).await;
     for (method, path, body) in [
-        (Method::GET, "/api/v1/users/".to_owned(), None),
-        (Method::GET, format!("/api/v1/users/{other_id}/"), None),
-        (Method::PATCH, format!("/api/v1/users/{staff_id}/"), Some(json!({"is_staff": true}))),
-        (Method::DELETE, format!("/api/v1/users/{other_id}/"), None),
-        (Method::POST, "/api/v1/notifications/test/".to_owned(), Some(json!({"user_id": other_id}))),
+        (Method::GET, path_of(Op::ListUsers).to_owned(), None),
+        (Method::GET, path_with(Op::GetUser, &[&other_id]), None),
+        (Method::PATCH, path_with(Op::PatchUser, &[&staff_id]), Some(json!({"is_staff": true}))),
+        (Method::DELETE, path_with(Op::EraseUser, &[&other_id]), None),
+        (Method::POST, path_of(Op::TestNotification).to_owned(), Some(json!({"user_id": other_id}))),
     ] {
         let answer = app.authed(method.clone(), &path, &token, body.as_ref()).await;
         assert_eq!(answer.status, 403, "{method} {path}: {}", answer.text);
@@ -43,9 +43,9 @@ async fn staff_powers_follow_the_database_not_the_token() {
 
     // Deactivated staff: 403; deleted staff: 401.
     set(&app, "UPDATE users SET is_staff = true, is_active = false WHERE id = $1", &staff_id).await;
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &token, None).await.status, 403);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &token, None).await.status, 403);
     set(&app, "DELETE FROM users WHERE id = $1", &staff_id).await;
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &token, None).await.status, 401);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &token, None).await.status, 401);
 }
 
 #[tokio::test]
@@ -54,17 +54,17 @@ async fn a_deactivated_account_is_refused_its_preferences() {
     // Deactivated behind the API's back, before anything was cached.
     let (id, token) = app.plain_user().await;
     set(&app, "UPDATE users SET is_active = false WHERE id = $1", &id).await;
-    let answer = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(answer.status, 403, "{}", answer.text);
-    let patch = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
+    let patch = app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false}))).await;
     assert_eq!(patch.status, 403, "{}", patch.text);
 
     // Deactivated through the API while its preferences sit in the cache.
     let (_, token) = app.plain_user().await;
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await.status, 200);
-    assert_eq!(app.authed(Method::DELETE, "/api/v1/users/profile/", &token, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await.status, 200);
+    assert_eq!(app.authed(Method::DELETE, path_of(Op::DeactivateProfile), &token, None).await.status, 200);
     // Deactivation ended the session: its token is refused as such.
-    let answer = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(answer.status, 401, "{}", answer.text);
     assert_eq!(answer.json()["error"], "The session has ended");
 }
@@ -90,10 +90,10 @@ async fn password_change_guesses_count_against_the_account() {
     let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
     let change = |current: &str| json!({"current_password": current, "new_password": "Zx9$kQw3!plm-longer"});
     for _ in 0..3 {
-        let answer = app.post_authed("/api/v1/auth/password-change/", &token, &change("not-it-at-all")).await;
+        let answer = app.post_authed(path_of(Op::ChangePassword), &token, &change("not-it-at-all")).await;
         assert_eq!(answer.status, 400, "{}", answer.text);
     }
-    let locked = app.post_authed("/api/v1/auth/password-change/", &token, &change(&password)).await;
+    let locked = app.post_authed(path_of(Op::ChangePassword), &token, &change(&password)).await;
     assert_eq!(locked.status, 429, "{}", locked.text);
     assert!(locked.header("retry-after").is_some());
     assert_eq!(app.login(&email, &password).await.status, 429, "the same allowance as logins");
@@ -104,12 +104,12 @@ async fn nul_characters_are_refused_by_name() {
     let app = spawn_app().await;
     let (user_id, _) = app.plain_user().await;
     let (_, staff) = app.staff_user().await;
-    let search = app.authed(Method::GET, "/api/v1/users/?search=%00", &staff, None).await;
+    let search = app.authed(Method::GET, &format!("{}?search=%00", path_of(Op::ListUsers)), &staff, None).await;
     assert_eq!(search.status, 400, "{}", search.text);
     assert!(search.json()["details"]["search"].is_array(), "{}", search.text);
 
     let test_push = json!({"user_id": user_id, "metadata": {"note": "a\u{0}b"}});
-    let answer = app.post_authed("/api/v1/notifications/test/", &staff, &test_push).await;
+    let answer = app.post_authed(path_of(Op::TestNotification), &staff, &test_push).await;
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert!(answer.json()["details"]["metadata.note"].is_array(), "{}", answer.text);
 
@@ -127,7 +127,7 @@ async fn json_the_pipeline_cannot_carry_back_is_refused_at_the_edge() {
     let huge = format!(r#"{{"user_id": "{user_id}", "metadata": {{"n": 1.7976931348623157e308}}}}"#);
     let request = app
         .client
-        .post(app.url("/api/v1/notifications/test/"))
+        .post(app.url(path_of(Op::TestNotification)))
         .bearer_auth(&staff)
         .header("content-type", "application/json")
         .body(huge);
@@ -140,7 +140,7 @@ async fn json_the_pipeline_cannot_carry_back_is_refused_at_the_edge() {
         deep = json!({"d": deep});
     }
     let answer =
-        app.post_authed("/api/v1/notifications/test/", &staff, &json!({"user_id": user_id, "metadata": deep})).await;
+        app.post_authed(path_of(Op::TestNotification), &staff, &json!({"user_id": user_id, "metadata": deep})).await;
     assert_eq!(answer.status, 400, "{}", answer.text);
     let queued: i64 = app
         .db()
@@ -154,7 +154,7 @@ async fn json_the_pipeline_cannot_carry_back_is_refused_at_the_edge() {
 
 async fn register_from(app: &TestApp, forwarded_for: &str) -> u16 {
     let body = json!({"name": "Proxied", "email": unique_email("proxied"), "password": PASSWORD});
-    let request = app.client.post(app.url("/api/v1/users/")).header("x-forwarded-for", forwarded_for).json(&body);
+    let request = app.client.post(app.url(path_of(Op::Register))).header("x-forwarded-for", forwarded_for).json(&body);
     app.send(request).await.status
 }
 
@@ -196,7 +196,7 @@ async fn token_answers_are_never_cached() {
     let login = app.login(&email, &password).await;
     assert_eq!(login.header("cache-control"), Some("no-store"));
     let refresh_token = login.json()["data"]["refresh_token"].as_str().unwrap().to_owned();
-    let refreshed = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": refresh_token})).await;
+    let refreshed = app.post_json(path_of(Op::Refresh), &json!({"refresh_token": refresh_token})).await;
     assert_eq!((refreshed.status, refreshed.header("cache-control")), (200, Some("no-store")));
     let register = app.register(&json!({"name": "N", "email": unique_email("cc"), "password": PASSWORD})).await;
     assert_eq!(register.header("cache-control"), Some("no-store"));
@@ -209,12 +209,12 @@ async fn signing_out_everywhere_needs_a_live_refresh_token() {
     let first: Value = registered["data"]["refresh_token"].clone();
     let other = app.login(&email, &password).await.json()["data"]["refresh_token"].clone();
     // Spend the first token.
-    let rotated = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": first})).await;
+    let rotated = app.post_json(path_of(Op::Refresh), &json!({"refresh_token": first})).await;
     assert_eq!(rotated.status, 200);
-    let answer = app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": first, "all": true})).await;
+    let answer = app.post_json(path_of(Op::Logout), &json!({"refresh_token": first, "all": true})).await;
     assert_eq!(answer.status, 401, "{}", answer.text);
     // The other session survived the attempt, and can end every session itself.
-    let answer = app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": other, "all": true})).await;
+    let answer = app.post_json(path_of(Op::Logout), &json!({"refresh_token": other, "all": true})).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
@@ -224,7 +224,7 @@ async fn idempotent_answers_keep_no_usable_token_at_rest() {
     let (email, password, _) = app.registered_user().await;
     let login = || {
         let body = json!({"email": email, "password": password});
-        app.client.post(app.url("/api/v1/auth/login/")).header("x-request-id", "login-once").json(&body)
+        app.client.post(app.url(path_of(Op::Login))).header("x-request-id", "login-once").json(&body)
     };
     let first = app.send(login()).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -256,7 +256,7 @@ async fn idempotency_keys_are_scoped_to_their_caller() {
     let (_, bob) = app.plain_user().await;
     let patch = |token: &str, name: &str| {
         app.client
-            .patch(app.url("/api/v1/users/profile/"))
+            .patch(app.url(path_of(Op::PatchProfile)))
             .bearer_auth(token)
             .header("x-request-id", "shared-key")
             .json(&json!({"name": name}))
@@ -276,7 +276,7 @@ async fn strangers_cannot_fill_the_idempotency_table() {
     for n in 0..61 {
         let request = app
             .client
-            .post(app.url("/api/v1/auth/logout/"))
+            .post(app.url(path_of(Op::Logout)))
             .header("x-request-id", format!("stranger-{n}"))
             .json(&json!({"refresh_token": "not-a-token"}));
         statuses.push(app.send(request).await.status);
@@ -300,7 +300,7 @@ async fn the_anonymous_key_limit_is_a_setting() {
     for n in 0..3 {
         let request = app
             .client
-            .post(app.url("/api/v1/auth/logout/"))
+            .post(app.url(path_of(Op::Logout)))
             .header("x-request-id", format!("stranger-{n}"))
             .json(&json!({"refresh_token": "not-a-token"}));
         statuses.push(app.send(request).await.status);
@@ -312,8 +312,9 @@ async fn the_anonymous_key_limit_is_a_setting() {
 async fn a_read_that_began_before_a_change_cannot_cache_the_old_value() {
     let app = spawn_app().await;
     let (id, token) = app.plain_user().await;
-    let read = || app.authed(Method::GET, "/api/v1/users/preferences/", &token, None);
-    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"email": false}))).await;
+    let read = || app.authed(Method::GET, path_of(Op::GetPreferences), &token, None);
+    let patched =
+        app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"email": false}))).await;
     assert_eq!(patched.status, 200);
     // Right after a change, a read finds the key invalidated and must not
     // refill it: it could be a read that fetched the old row before the change.
@@ -342,7 +343,7 @@ async fn ipv6_clients_are_limited_by_their_network() {
     async fn login(app: &TestApp, from: String) -> u16 {
         let request = app
             .client
-            .post(app.url("/api/v1/auth/login/"))
+            .post(app.url(path_of(Op::Login)))
             .header("x-forwarded-for", from)
             .json(&json!({"email": unique_email("v6"), "password": "whatever-it-is"}));
         app.send(request).await.status

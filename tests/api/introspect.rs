@@ -2,7 +2,7 @@
 //! that verifies access tokens by the JWKS cannot see that a session ended;
 //! one that asks `POST /api/v1/auth/introspect/` can.
 
-use api_tests::{JWT_SECRET, Spawn, TestApp, claims_of, spawn_with};
+use api_tests::{JWT_SECRET, Op, Spawn, TestApp, claims_of, path_of, spawn_with};
 use serde_json::{Value, json};
 use user_domain::tokens::now_secs;
 
@@ -13,14 +13,14 @@ async fn app() -> TestApp {
 }
 
 async fn introspect_json(app: &TestApp, body: &Value) -> api_tests::Answer {
-    let request = app.client.post(app.url("/api/v1/auth/introspect/")).header("x-service-key", KEY).json(body);
+    let request = app.client.post(app.url(path_of(Op::Introspect))).header("x-service-key", KEY).json(body);
     app.send(request).await
 }
 
 async fn introspect_form(app: &TestApp, form: &str) -> api_tests::Answer {
     let request = app
         .client
-        .post(app.url("/api/v1/auth/introspect/"))
+        .post(app.url(path_of(Op::Introspect)))
         .header("x-service-key", KEY)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_owned());
@@ -71,7 +71,7 @@ async fn an_access_token_is_active_until_its_session_ends() {
     assert_eq!(answer["sid"], claims["sid"]);
 
     let logout = json!({"refresh_token": refresh});
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &logout).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &logout).await.status, 200);
     for token in [&token, &refresh] {
         let answer = introspect_json(&app, &json!({"token": token})).await;
         assert_eq!(answer.status, 200);
@@ -112,7 +112,7 @@ async fn unknown_malformed_expired_and_forged_tokens_are_inactive() {
 async fn only_services_introspect_and_the_token_is_required() {
     let app = app().await;
     let (_, token) = app.plain_user().await;
-    let url = app.url("/api/v1/auth/introspect/");
+    let url = app.url(path_of(Op::Introspect));
     let none = app.send(app.client.post(&url).json(&json!({"token": token}))).await;
     assert_eq!(none.status, 401, "{}", none.text);
     let wrong = app.send(app.client.post(&url).header("x-service-key", "nope").json(&json!({"token": token}))).await;
@@ -145,14 +145,14 @@ async fn an_introspection_is_never_replayed() {
     let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
     let request = || {
         app.client
-            .post(app.url("/api/v1/auth/introspect/"))
+            .post(app.url(path_of(Op::Introspect)))
             .header("x-service-key", KEY)
             .header("x-request-id", "same-key")
             .json(&json!({"token": token}))
     };
     assert_eq!(app.send(request()).await.json()["active"], true);
     let logout = json!({"refresh_token": registered["data"]["refresh_token"]});
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &logout).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &logout).await.status, 200);
     let again = app.send(request()).await;
     assert!(again.header("idempotent-replayed").is_none());
     assert_eq!(again.json(), json!({"active": false}), "the answer is about now");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use api_tests::{JWT_SECRET, Spawn, TestApp, grant_like, repo_root, spawn_with};
+use api_tests::{JWT_SECRET, Op, Spawn, TestApp, grant_like, path_of, repo_root, spawn_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 use user_domain::tokens::{TokenConfig, now_secs};
@@ -37,7 +37,7 @@ fn header_of(token: &str) -> Value {
 #[tokio::test]
 async fn tokens_are_eddsa_and_the_jwks_lists_their_keys() {
     let app = spawn_with(signing("first.pem", "second.pub.pem", "")).await;
-    for path in ["/.well-known/jwks.json", "/api/v1/auth/jwks.json"] {
+    for path in [path_of(Op::Jwks), path_of(Op::JwksUnderApi)] {
         let answer = app.get(path).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text);
         assert_eq!(answer.header("cache-control"), Some("public, max-age=300"));
@@ -48,10 +48,10 @@ async fn tokens_are_eddsa_and_the_jwks_lists_their_keys() {
     let token = access_token(&app).await;
     let header = header_of(&token);
     assert_eq!(header["alg"], "EdDSA");
-    let jwks = app.get("/.well-known/jwks.json").await.json();
+    let jwks = app.get(path_of(Op::Jwks)).await.json();
     assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await.status, 200);
-    assert_eq!(app.send(app.client.post(app.url("/.well-known/jwks.json"))).await.status, 405);
+    assert_eq!(app.authed(Method::GET, path_of(Op::GetProfile), &token, None).await.status, 200);
+    assert_eq!(app.send(app.client.post(app.url(path_of(Op::Jwks)))).await.status, 405);
 }
 
 #[tokio::test]
@@ -63,13 +63,13 @@ async fn hs256_tokens_are_accepted_after_the_switch_only_until_the_configured_ti
     let (_, token) = lenient.plain_user().await;
     let config = TokenConfig::new(JWT_SECRET, "user-service", "notification-platform", 900, 60).unwrap();
     let legacy = config.issue_access(&grant_like(&token, false), now_secs()).unwrap();
-    assert_eq!(lenient.authed(Method::GET, "/api/v1/users/profile/", &legacy, None).await.status, 200);
+    assert_eq!(lenient.authed(Method::GET, path_of(Op::GetProfile), &legacy, None).await.status, 200);
 
     let strict =
         spawn_with(signing("first.pem", "", "").variable("jwt_hs256_accepted_until", "2020-01-01T00:00:00Z")).await;
     let (_, token) = strict.plain_user().await;
     let legacy = config.issue_access(&grant_like(&token, false), now_secs()).unwrap();
-    let refused = strict.authed(Method::GET, "/api/v1/users/profile/", &legacy, None).await;
+    let refused = strict.authed(Method::GET, path_of(Op::GetProfile), &legacy, None).await;
     assert_eq!(refused.status, 401, "{}", refused.text);
     assert_eq!(refused.json()["error"], "The access token is not valid");
 }
@@ -149,7 +149,7 @@ async fn a_gateway_verifies_tokens_from_the_jwks_alone_across_a_rotation() {
         "wrong_audience": wrong_audience,
         "expired": expired,
     });
-    let jwks_url = after.url("/.well-known/jwks.json");
+    let jwks_url = after.url(path_of(Op::Jwks));
     let verdicts = tokio::task::spawn_blocking(move || verify_in_python(&jwks_url, &cases)).await.unwrap();
     assert_eq!(verdicts["old"], "ok", "{verdicts}");
     assert_eq!(verdicts["new"], "ok", "{verdicts}");
@@ -194,12 +194,12 @@ async fn a_new_deployment_signs_eddsa_tokens_out_of_the_box() {
         spawn = spawn.variable(name, value.clone());
     }
     let app = spawn_with(spawn).await;
-    let jwks = app.get("/.well-known/jwks.json").await.json();
+    let jwks = app.get(path_of(Op::Jwks)).await.json();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
     let token = access_token(&app).await;
     let header = header_of(&token);
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/profile/", &token, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::GetProfile), &token, None).await.status, 200);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,4 +1,4 @@
-use api_tests::{JWT_SECRET, Spawn, spawn_app, spawn_with};
+use api_tests::{JWT_SECRET, Op, Spawn, path_of, spawn_app, spawn_with};
 use serde_json::json;
 use user_domain::tokens::TokenConfig;
 
@@ -46,7 +46,7 @@ async fn unknown_email_and_wrong_password_fail_alike() {
 #[tokio::test]
 async fn missing_fields_are_a_validation_error() {
     let app = spawn_app().await;
-    let answer = app.post_json("/api/v1/auth/login/", &json!({"email": "a@b.co"})).await;
+    let answer = app.post_json(path_of(Op::Login), &json!({"email": "a@b.co"})).await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["details"]["password"][0], "is required");
 }
@@ -94,7 +94,7 @@ async fn unknown_auth_paths_are_404_and_wrong_methods_405() {
     let unknown = app.post_json("/api/v1/auth/nothing-here/", &json!({})).await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["code"], "not_found");
-    let get = app.get("/api/v1/auth/login/").await;
+    let get = app.get(path_of(Op::Login)).await;
     assert_eq!(get.status, 405);
     assert_eq!(get.header("allow"), Some("POST"));
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod docs;
+mod endpoints;
 mod fuzz;
 mod fuzz_findings;
 mod hardening;

@@ -2,7 +2,7 @@
 //! the secret (as an authenticator app would), replay refusal, recovery
 //! codes, lockout through wrong codes, turning it off, the staff policy.
 
-use api_tests::{Answer, JWT_SECRET, Spawn, TestApp, avoid_window_edge, spawn_app, spawn_with};
+use api_tests::{Answer, JWT_SECRET, Op, Spawn, TestApp, avoid_window_edge, path_of, path_with, spawn_app, spawn_with};
 use reqwest::Method;
 use serde_json::json;
 use user_domain::sealed::{Keyring, Purpose};
@@ -40,14 +40,13 @@ async fn enrolled_user(app: &TestApp) -> Enrolled {
     let (email, password, registered) = app.registered_user().await;
     let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
     let refresh = registered["data"]["refresh_token"].as_str().unwrap().to_owned();
-    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    let started = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": password})).await;
     assert_eq!(started.status, 200, "{}", started.text);
     let data = started.json()["data"].clone();
     let secret = data["secret"].as_str().unwrap().to_owned();
     assert!(data["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
     let step = step_now();
-    let confirmed =
-        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step)})).await;
+    let confirmed = app.post_authed(path_of(Op::ConfirmMfa), &token, &json!({"code": code(&secret, step)})).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     let recovery_codes: Vec<String> = confirmed.json()["data"]["recovery_codes"]
         .as_array()
@@ -68,7 +67,7 @@ async fn challenge(app: &TestApp, user: &Enrolled) -> String {
 }
 
 async fn second_step(app: &TestApp, challenge: &str, code: &str) -> Answer {
-    app.post_json("/api/v1/auth/login/mfa/", &json!({"challenge_token": challenge, "code": code})).await
+    app.post_json(path_of(Op::LoginMfa), &json!({"challenge_token": challenge, "code": code})).await
 }
 
 #[tokio::test]
@@ -152,27 +151,27 @@ async fn turning_it_off_needs_the_password_and_a_code_and_ends_every_session() {
     let wrong = app
         .authed(
             Method::DELETE,
-            "/api/v1/auth/mfa/totp/",
+            path_of(Op::DisableMfa),
             &user.token,
             Some(&off("wrong-password", code(&user.secret, step_now()))),
         )
         .await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
     let stale = app
-        .authed(Method::DELETE, "/api/v1/auth/mfa/totp/", &user.token, Some(&off(&user.password, "123456".into())))
+        .authed(Method::DELETE, path_of(Op::DisableMfa), &user.token, Some(&off(&user.password, "123456".into())))
         .await;
     assert_eq!(stale.status, 401, "{}", stale.text);
     let fresh_step = user.confirmed_step + 1;
     let turned_off = app
         .authed(
             Method::DELETE,
-            "/api/v1/auth/mfa/totp/",
+            path_of(Op::DisableMfa),
             &user.token,
             Some(&off(&user.password, code(&user.secret, fresh_step))),
         )
         .await;
     assert_eq!(turned_off.status, 200, "{}", turned_off.text);
-    let refreshed = app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": user.refresh})).await;
+    let refreshed = app.post_json(path_of(Op::Refresh), &json!({"refresh_token": user.refresh})).await;
     assert_eq!(refreshed.status, 401, "every session ended");
     crate::revocation::assert_ended(&[&app], &user.token).await;
     let login = app.login(&user.email, &user.password).await;
@@ -186,17 +185,17 @@ async fn enrolment_needs_the_current_password_and_wrong_ones_count() {
     let (_, password, registered) = app.registered_user().await;
     let token = registered["data"]["access_token"].as_str().unwrap().to_owned();
     // A stolen access token alone cannot bind the thief's authenticator.
-    let none = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({})).await;
+    let none = app.post_authed(path_of(Op::StartMfa), &token, &json!({})).await;
     assert_eq!(none.status, 400, "{}", none.text);
     assert!(none.json()["details"]["password"].is_array(), "{}", none.text);
-    let wrong = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": "not-the-password"})).await;
+    let wrong = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": "not-the-password"})).await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
     assert_eq!(wrong.json()["details"]["password"][0], "is incorrect");
     let pending: i64 = app.db().await.query_one("SELECT count(*) FROM mfa_totp", &[]).await.unwrap().get(0);
     assert_eq!(pending, 0, "nothing enrolled");
     // Two wrong passwords spent the allowance: even the right one waits.
-    let _ = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": "still-not-it"})).await;
-    let locked = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    let _ = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": "still-not-it"})).await;
+    let locked = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": password})).await;
     assert_eq!(locked.status, 429, "{}", locked.text);
 }
 
@@ -208,15 +207,14 @@ async fn confirming_a_factor_ends_the_other_sessions() {
     crate::revocation::prime(&app, &other).await;
     let login = app.login(&email, &password).await.json();
     let token = login["data"]["access_token"].as_str().unwrap().to_owned();
-    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    let started = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": password})).await;
     let secret = started.json()["data"]["secret"].as_str().unwrap().to_owned();
-    let confirmed =
-        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step_now())})).await;
+    let confirmed = app.post_authed(path_of(Op::ConfirmMfa), &token, &json!({"code": code(&secret, step_now())})).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     // Whoever held the other session signed in without this factor.
     crate::revocation::assert_ended(&[&app], &other).await;
     let refresh =
-        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+        app.post_json(path_of(Op::Refresh), &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(refresh.status, 401, "{}", refresh.text);
     crate::revocation::assert_live(&app, &token).await;
 }
@@ -229,24 +227,23 @@ async fn sessions_carry_how_they_were_signed_in_and_staff_powers_follow_the_sess
     let registered_amr = api_tests::claims_of(&user.token)["amr"].clone();
     assert_eq!(registered_amr, json!(["pwd"]));
     // The registration session predates the factor: one factor, no staff powers.
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &user.token, None).await.status, 403);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &user.token, None).await.status, 403);
 
     let first = challenge(&app, &user).await;
     let signed_in = second_step(&app, &first, &code(&user.secret, user.confirmed_step + 1)).await;
     let two_factor = signed_in.json()["data"]["access_token"].as_str().unwrap().to_owned();
     assert_eq!(api_tests::claims_of(&two_factor)["amr"], json!(["pwd", "otp"]));
     assert!(staff_claim(&two_factor));
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &two_factor, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &two_factor, None).await.status, 200);
     // The session list says so too, and a refresh keeps it.
-    let sessions = app.authed(Method::GET, "/api/v1/auth/sessions/", &two_factor, None).await.json();
+    let sessions = app.authed(Method::GET, path_of(Op::ListOwnSessions), &two_factor, None).await.json();
     let current = sessions["data"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
     assert_eq!(current["amr"], json!(["pwd", "otp"]));
-    let refreshed = app
-        .post_json("/api/v1/auth/refresh/", &json!({"refresh_token": signed_in.json()["data"]["refresh_token"]}))
-        .await;
+    let refreshed =
+        app.post_json(path_of(Op::Refresh), &json!({"refresh_token": signed_in.json()["data"]["refresh_token"]})).await;
     let refreshed_token = refreshed.json()["data"]["access_token"].as_str().unwrap().to_owned();
     assert_eq!(api_tests::claims_of(&refreshed_token)["amr"], json!(["pwd", "otp"]));
-    assert_eq!(app.authed(Method::GET, "/api/v1/users/", &refreshed_token, None).await.status, 200);
+    assert_eq!(app.authed(Method::GET, path_of(Op::ListUsers), &refreshed_token, None).await.status, 200);
 }
 
 #[tokio::test]
@@ -254,11 +251,11 @@ async fn staff_reset_a_lost_factor() {
     let app = app_with_mfa(Spawn::default()).await;
     let (staff_id, staff) = app.staff_user().await;
     // Not their own: turning one's own factor off takes the password and a code.
-    let own = app.authed(Method::DELETE, &format!("/api/v1/users/{staff_id}/mfa/"), &staff, None).await;
+    let own = app.authed(Method::DELETE, &path_with(Op::ResetUserMfa, &[&staff_id]), &staff, None).await;
     assert_eq!(own.status, 400, "{}", own.text);
     let user = enrolled_user(&app).await;
     let id = api_tests::claims_of(&user.token)["sub"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/users/{id}/mfa/");
+    let path = path_with(Op::ResetUserMfa, &[&id]);
     // Not for the user themselves, nor for anyone else.
     assert_eq!(app.authed(Method::DELETE, &path, &user.token, None).await.status, 403);
     let reset = app.authed(Method::DELETE, &path, &staff, None).await;
@@ -286,7 +283,7 @@ async fn staff_reset_a_lost_factor() {
     let again = app.authed(Method::DELETE, &path, &staff, None).await;
     assert_eq!((again.status, again.json()["data"]["removed"].clone()), (200, json!(false)));
     let unknown =
-        app.authed(Method::DELETE, &format!("/api/v1/users/{}/mfa/", uuid::Uuid::new_v4()), &staff, None).await;
+        app.authed(Method::DELETE, &path_with(Op::ResetUserMfa, &[&uuid::Uuid::new_v4()]), &staff, None).await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
 }
 
@@ -298,18 +295,17 @@ async fn staff_without_a_second_factor_sign_in_only_to_enrol() {
     let login = app.login(&email, &password).await;
     let token = login.json()["data"]["access_token"].as_str().unwrap().to_owned();
     assert!(!staff_claim(&token), "no staff power in the token");
-    let refused = app.authed(Method::GET, "/api/v1/users/", &token, None).await;
+    let refused = app.authed(Method::GET, path_of(Op::ListUsers), &token, None).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
 
-    let started = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": password})).await;
+    let started = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": password})).await;
     let secret = started.json()["data"]["secret"].as_str().unwrap().to_owned();
     let step = step_now();
-    let confirmed =
-        app.post_authed("/api/v1/auth/mfa/totp/confirm/", &token, &json!({"code": code(&secret, step)})).await;
+    let confirmed = app.post_authed(path_of(Op::ConfirmMfa), &token, &json!({"code": code(&secret, step)})).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     // Assurance is the session's: this one was opened with the password
     // alone, and confirming a factor in it does not make it a two-factor one.
-    let still = app.authed(Method::GET, "/api/v1/users/", &token, None).await;
+    let still = app.authed(Method::GET, path_of(Op::ListUsers), &token, None).await;
     assert_eq!(still.status, 403, "{}", still.text);
     let login = app.login(&email, &password).await;
     let challenge = login.json()["data"]["challenge_token"].as_str().unwrap().to_owned();
@@ -327,7 +323,7 @@ async fn recovery_codes_can_be_replaced() {
     let app = app_with_mfa(Spawn::default()).await;
     let user = enrolled_user(&app).await;
     let body = json!({"password": user.password, "code": code(&user.secret, user.confirmed_step + 1)});
-    let replaced = app.post_authed("/api/v1/auth/mfa/recovery-codes/", &user.token, &body).await;
+    let replaced = app.post_authed(path_of(Op::ReplaceRecoveryCodes), &user.token, &body).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text);
     let fresh = replaced.json()["data"]["recovery_codes"][0].as_str().unwrap().to_owned();
     let old = challenge(&app, &user).await;
@@ -340,7 +336,7 @@ async fn recovery_codes_can_be_replaced() {
 async fn without_an_mfa_key_two_factor_sign_in_is_unavailable() {
     let app = spawn_app().await;
     let (_, token) = app.plain_user().await;
-    let answer = app.post_authed("/api/v1/auth/mfa/totp/", &token, &json!({"password": "any"})).await;
+    let answer = app.post_authed(path_of(Op::StartMfa), &token, &json!({"password": "any"})).await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.json()["code"], "service_unavailable");
 }
@@ -419,7 +415,7 @@ async fn rotating_the_mfa_key_turns_no_factor_off() {
     )
     .await;
     let refused =
-        mistyped.post_authed("/api/v1/auth/mfa/totp/", &signs_in.token, &json!({"password": signs_in.password})).await;
+        mistyped.post_authed(path_of(Op::StartMfa), &signs_in.token, &json!({"password": signs_in.password})).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert!(refused.text.contains("mfa_previous_keys"), "{}", refused.text);
 }

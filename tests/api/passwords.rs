@@ -1,6 +1,6 @@
 //! Email verification, password reset and password change.
 
-use api_tests::{Spawn, spawn_app, spawn_with};
+use api_tests::{Op, Spawn, path_of, spawn_app, spawn_with};
 use serde_json::json;
 
 #[tokio::test]
@@ -9,14 +9,14 @@ async fn the_verification_token_from_the_email_verifies_once() {
     let (email, password, _) = app.registered_user().await;
     let event = app.last_event("email_verification").await.expect("registration queued an email");
     let token = event["variables"]["verification_token"].as_str().unwrap();
-    let answer = app.post_json("/api/v1/auth/verify-email/", &json!({"token": token})).await;
+    let answer = app.post_json(path_of(Op::VerifyEmail), &json!({"token": token})).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let user = app.login(&email, &password).await.json();
     assert_eq!(user["data"]["user"]["email_verified"], true);
-    let again = app.post_json("/api/v1/auth/verify-email/", &json!({"token": token})).await;
+    let again = app.post_json(path_of(Op::VerifyEmail), &json!({"token": token})).await;
     assert_eq!(again.status, 400, "a used token is refused");
     assert_eq!(again.json()["details"]["token"][0], "is invalid, expired or already used");
-    assert_eq!(app.post_json("/api/v1/auth/verify-email/", &json!({"token": "bogus"})).await.status, 400);
+    assert_eq!(app.post_json(path_of(Op::VerifyEmail), &json!({"token": "bogus"})).await.status, 400);
 }
 
 #[tokio::test]
@@ -25,17 +25,17 @@ async fn resend_issues_a_new_token_and_the_old_one_stops_working() {
     let (_, _, registered) = app.registered_user().await;
     let access = registered["data"]["access_token"].as_str().unwrap();
     let old = app.last_event("email_verification").await.unwrap()["variables"]["verification_token"].clone();
-    let resent = app.post_authed("/api/v1/auth/verify-email/resend/", access, &json!({})).await;
+    let resent = app.post_authed(path_of(Op::ResendVerification), access, &json!({})).await;
     assert_eq!(resent.status, 200, "{}", resent.text);
     let new = app.last_event("email_verification").await.unwrap()["variables"]["verification_token"].clone();
     assert_ne!(old, new);
-    assert_eq!(app.post_json("/api/v1/auth/verify-email/", &json!({"token": old})).await.status, 400);
-    assert_eq!(app.post_json("/api/v1/auth/verify-email/", &json!({"token": new})).await.status, 200);
-    let after = app.post_authed("/api/v1/auth/verify-email/resend/", access, &json!({})).await;
+    assert_eq!(app.post_json(path_of(Op::VerifyEmail), &json!({"token": old})).await.status, 400);
+    assert_eq!(app.post_json(path_of(Op::VerifyEmail), &json!({"token": new})).await.status, 200);
+    let after = app.post_authed(path_of(Op::ResendVerification), access, &json!({})).await;
     assert_eq!(after.status, 409, "already verified: {}", after.text);
-    let anonymous = app.post_json("/api/v1/auth/verify-email/resend/", &json!({})).await;
+    let anonymous = app.post_json(path_of(Op::ResendVerification), &json!({})).await;
     assert_eq!(anonymous.status, 401);
-    let forged = app.post_authed("/api/v1/auth/verify-email/resend/", "not.a.jwt", &json!({})).await;
+    let forged = app.post_authed(path_of(Op::ResendVerification), "not.a.jwt", &json!({})).await;
     assert_eq!(forged.status, 401);
 }
 
@@ -44,8 +44,8 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
     let app = spawn_app().await;
     let (email, old_password, registered) = app.registered_user().await;
     let unknown =
-        app.post_json("/api/v1/auth/password-reset/", &json!({"email": api_tests::unique_email("nobody")})).await;
-    let known = app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+        app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": api_tests::unique_email("nobody")})).await;
+    let known = app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await;
     assert_eq!((unknown.status, known.status), (200, 200));
     assert_eq!(unknown.json()["message"], known.json()["message"]);
     let event = app.last_event("password_reset").await.expect("a reset email was queued");
@@ -54,7 +54,7 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
 
     let mismatch = app
         .post_json(
-            "/api/v1/auth/password-reset/confirm/",
+            path_of(Op::ConfirmPasswordReset),
             &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "other"}),
         )
         .await;
@@ -63,7 +63,7 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
 
     let confirm = app
         .post_json(
-            "/api/v1/auth/password-reset/confirm/",
+            path_of(Op::ConfirmPasswordReset),
             &json!({"token": token, "password": "Brand#New-Pass-1", "password_confirm": "Brand#New-Pass-1"}),
         )
         .await;
@@ -71,11 +71,11 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
     assert_eq!(app.login(&email, &old_password).await.status, 401, "the old password stops working");
     assert_eq!(app.login(&email, "Brand#New-Pass-1").await.status, 200);
     let old_session =
-        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
+        app.post_json(path_of(Op::Refresh), &json!({"refresh_token": registered["data"]["refresh_token"]})).await;
     assert_eq!(old_session.status, 401, "every refresh token was revoked");
     let reused = app
         .post_json(
-            "/api/v1/auth/password-reset/confirm/",
+            path_of(Op::ConfirmPasswordReset),
             &json!({"token": token, "password": "Another#Pass-22", "password_confirm": "Another#Pass-22"}),
         )
         .await;
@@ -87,11 +87,11 @@ async fn password_reset_answers_alike_and_the_token_works_once() {
 async fn a_newer_reset_token_replaces_the_older_one() {
     let app = spawn_app().await;
     let (email, _, _) = app.registered_user().await;
-    app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+    app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await;
     let first = app.last_event("password_reset").await.unwrap()["variables"]["reset_token"].clone();
-    app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+    app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await;
     let body = json!({"token": first, "password": "Brand#New-Pass-1", "password_confirm": "Brand#New-Pass-1"});
-    assert_eq!(app.post_json("/api/v1/auth/password-reset/confirm/", &body).await.status, 400);
+    assert_eq!(app.post_json(path_of(Op::ConfirmPasswordReset), &body).await.status, 400);
 }
 
 #[tokio::test]
@@ -100,9 +100,9 @@ async fn password_reset_requests_are_limited_per_email() {
     api_tests::avoid_window_edge(3600).await;
     let email = format!("limited-{}@example.com", uuid::Uuid::new_v4().simple());
     for _ in 0..2 {
-        assert_eq!(app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await.status, 200);
+        assert_eq!(app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await.status, 200);
     }
-    let limited = app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+    let limited = app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await;
     assert_eq!(limited.status, 429, "{}", limited.text);
 }
 
@@ -115,7 +115,7 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
 
     let wrong = app
         .post_authed(
-            "/api/v1/auth/password-change/",
+            path_of(Op::ChangePassword),
             access,
             &json!({"current_password": "nope", "new_password": "Brand#New-Pass-1"}),
         )
@@ -124,7 +124,7 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
     assert_eq!(wrong.json()["details"]["current_password"][0], "is incorrect");
     let weak = app
         .post_authed(
-            "/api/v1/auth/password-change/",
+            path_of(Op::ChangePassword),
             access,
             &json!({"current_password": password, "new_password": "12345678"}),
         )
@@ -134,7 +134,7 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
 
     let changed = app
         .post_authed(
-            "/api/v1/auth/password-change/",
+            path_of(Op::ChangePassword),
             access,
             &json!({"current_password": password, "new_password": "Brand#New-Pass-1"}),
         )
@@ -142,10 +142,10 @@ async fn password_change_needs_the_current_password_and_signs_out_other_sessions
     assert_eq!(changed.status, 200, "{}", changed.text);
     let fresh = changed.json()["data"]["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": other["data"]["refresh_token"]})).await.status,
+        app.post_json(path_of(Op::Refresh), &json!({"refresh_token": other["data"]["refresh_token"]})).await.status,
         401
     );
-    assert_eq!(app.post_json("/api/v1/auth/refresh/", &json!({"refresh_token": fresh})).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Refresh), &json!({"refresh_token": fresh})).await.status, 200);
     assert_eq!(app.login(&email, &password).await.status, 401);
     assert_eq!(app.login(&email, "Brand#New-Pass-1").await.status, 200);
 }
@@ -157,7 +157,7 @@ async fn password_reset_requests_are_limited_per_address_whatever_the_emails() {
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let email = api_tests::unique_email("spray");
-        statuses.push(app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await.status);
+        statuses.push(app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await.status);
     }
     assert_eq!(statuses, [200, 200, 200, 429], "one client cannot mail every registered address");
 }
@@ -173,7 +173,7 @@ async fn known_and_unknown_emails_cost_the_same() {
     let cache = native_worker::cache::Cache::new("redis://127.0.0.1:6379").unwrap();
     let mut answers = Vec::new();
     for email in [&known, &unknown] {
-        let answer = app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await;
+        let answer = app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answers.push(answer.json());
         let newest = format!("password_reset_email:{}", user_domain::secrets::digest(email));

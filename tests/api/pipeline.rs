@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use api_tests::{Spawn, TestApp, spawn_with};
+use api_tests::{Op, Spawn, TestApp, path_of, spawn_with};
 use lapin::options::BasicGetOptions;
 use native_worker::config::Config;
 use native_worker::worker::{Parts, Worker};
@@ -95,7 +95,7 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     // A staff test push goes through the outbox, push.queue and enrichment.
     let (_, staff) = app.staff_user().await;
     let queued =
-        app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
+        app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user_id}))).await;
     assert_eq!(queued.status, 202, "{}", queued.text);
     let request_id = queued.json()["data"]["request_id"].clone();
     let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
@@ -106,10 +106,10 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
 
     // Push turned off through the API: the next test push is skipped, not forwarded.
     let token = app.login(&email, "Vq8#mLp2!zr-long").await.json()["data"]["access_token"].as_str().unwrap().to_owned();
-    let off = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
+    let off = app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false}))).await;
     assert_eq!(off.status, 200);
     let second =
-        app.authed(Method::POST, "/api/v1/notifications/test/", &staff, Some(&json!({"user_id": user_id}))).await;
+        app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user_id}))).await;
     let second_id = second.json()["data"]["request_id"].clone();
     let status = next_message(&system.channel, &system.config.status_queue, |m| {
         m.to_string().contains(second_id.as_str().unwrap())

@@ -1,4 +1,4 @@
-use api_tests::{Spawn, spawn_app, spawn_with};
+use api_tests::{Op, Spawn, path_of, path_with, spawn_app, spawn_with};
 use reqwest::Method;
 use serde_json::json;
 
@@ -8,7 +8,7 @@ const KEY: &str = "service-key-for-tests";
 async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
     let app = spawn_app().await;
     let (id, token) = app.plain_user().await;
-    let first = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let first = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.json()["data"], json!({"email": true, "push": true}));
 
@@ -18,22 +18,22 @@ async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
         .execute("UPDATE user_preferences SET push = false WHERE id = (SELECT preferences_id FROM users WHERE id = $1::text::uuid)", &[&id])
         .await
         .unwrap();
-    let cached = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let cached = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(cached.json()["data"]["push"], true, "served from Redis");
 
     // Changed through the API: the cache is dropped and the change shows.
-    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"email": false}))).await;
+    let patched =
+        app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"email": false}))).await;
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(patched.json()["data"], json!({"email": false, "push": false}));
-    let after = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let after = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(after.json()["data"], json!({"email": false, "push": false}));
 
-    let put_partial =
-        app.authed(Method::PUT, "/api/v1/users/preferences/", &token, Some(&json!({"email": true}))).await;
+    let put_partial = app.authed(Method::PUT, path_of(Op::PutPreferences), &token, Some(&json!({"email": true}))).await;
     assert_eq!(put_partial.status, 400);
     assert_eq!(put_partial.json()["details"]["push"][0], "is required");
     let wrong_type =
-        app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": "no"}))).await;
+        app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": "no"}))).await;
     assert_eq!(wrong_type.status, 400);
 }
 
@@ -43,9 +43,9 @@ async fn a_redis_outage_serves_preferences_from_the_database() {
         spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
             .await;
     let (_, token) = app.plain_user().await;
-    let answer = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let patched = app.authed(Method::PATCH, "/api/v1/users/preferences/", &token, Some(&json!({"push": false}))).await;
+    let patched = app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false}))).await;
     assert_eq!(patched.status, 200);
 }
 
@@ -53,7 +53,7 @@ async fn a_redis_outage_serves_preferences_from_the_database() {
 async fn services_read_preferences_with_any_configured_key() {
     let app = spawn_with(Spawn::default().variable("service_keys", format!("old-key, {KEY}"))).await;
     let (id, _) = app.plain_user().await;
-    let path = format!("/api/v1/users/{id}/preferences/");
+    let path = path_with(Op::ServicePreferences, &[&id]);
     for key in [KEY, "old-key"] {
         let answer = app.send(app.client.get(app.url(&path)).header("x-service-key", key)).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -64,7 +64,7 @@ async fn services_read_preferences_with_any_configured_key() {
     let unknown = app
         .send(
             app.client
-                .get(app.url(&format!("/api/v1/users/{}/preferences/", uuid::Uuid::new_v4())))
+                .get(app.url(&path_with(Op::ServicePreferences, &[&uuid::Uuid::new_v4()])))
                 .header("x-service-key", KEY),
         )
         .await;
@@ -75,9 +75,9 @@ async fn services_read_preferences_with_any_configured_key() {
 async fn the_internal_lookup_gives_what_delivery_needs() {
     let app = spawn_with(Spawn::default().variable("service_keys", KEY)).await;
     let (id, token) = app.plain_user().await;
-    app.authed(Method::PATCH, "/api/v1/users/profile/", &token, Some(&json!({"push_token": "fcm:1"}))).await;
+    app.authed(Method::PATCH, path_of(Op::PatchProfile), &token, Some(&json!({"push_token": "fcm:1"}))).await;
     let answer =
-        app.send(app.client.get(app.url(&format!("/api/v1/internal/users/{id}/"))).header("x-service-key", KEY)).await;
+        app.send(app.client.get(app.url(&path_with(Op::InternalUser, &[&id]))).header("x-service-key", KEY)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let data = answer.json()["data"].clone();
     assert_eq!(data["user_id"], id.as_str());
@@ -85,6 +85,6 @@ async fn the_internal_lookup_gives_what_delivery_needs() {
     assert_eq!(data["preferences"], json!({"email": true, "push": true}));
     assert_eq!(data["is_active"], true);
     assert!(data.get("password").is_none());
-    let no_key = app.get(&format!("/api/v1/internal/users/{id}/")).await;
+    let no_key = app.get(&path_with(Op::InternalUser, &[&id])).await;
     assert_eq!(no_key.status, 401);
 }

@@ -1,4 +1,4 @@
-use api_tests::{JWT_SECRET, spawn_app};
+use api_tests::{JWT_SECRET, Op, path_of, spawn_app};
 use serde_json::json;
 use user_domain::tokens::TokenConfig;
 
@@ -119,19 +119,24 @@ async fn invalid_fields_are_all_reported_with_details() {
 async fn malformed_bodies_get_400_413_and_415() {
     let app = spawn_app().await;
     let malformed = app
-        .send(app.client.post(app.url("/api/v1/users/")).header("content-type", "application/json").body("{\"name\":"))
+        .send(
+            app.client
+                .post(app.url(path_of(Op::Register)))
+                .header("content-type", "application/json")
+                .body("{\"name\":"),
+        )
         .await;
     assert_eq!(malformed.status, 400, "{}", malformed.text);
     assert_eq!(malformed.json()["code"], "malformed_json");
 
     let not_json =
-        app.send(app.client.post(app.url("/api/v1/users/")).header("content-type", "text/plain").body("hi")).await;
+        app.send(app.client.post(app.url(path_of(Op::Register))).header("content-type", "text/plain").body("hi")).await;
     assert_eq!(not_json.status, 415, "{}", not_json.text);
 
     let huge = app
         .send(
             app.client
-                .post(app.url("/api/v1/users/"))
+                .post(app.url(path_of(Op::Register)))
                 .header("content-type", "application/json")
                 .body(vec![b' '; 70 * 1024]),
         )
@@ -139,7 +144,7 @@ async fn malformed_bodies_get_400_413_and_415() {
     assert_eq!(huge.status, 413, "{}", huge.text);
     assert_eq!(huge.json()["code"], "payload_too_large");
 
-    let array = app.post_json("/api/v1/users/", &json!([1, 2])).await;
+    let array = app.post_json(path_of(Op::Register), &json!([1, 2])).await;
     assert_eq!(array.status, 400);
 }
 
@@ -149,7 +154,7 @@ async fn a_repeated_request_id_replays_and_a_reused_one_is_refused() {
     let body = json!({"name": "Ada", "email": new_email(), "password": "Analytical#Engine1843"});
     let key = uuid::Uuid::new_v4().to_string();
     let send = |body: serde_json::Value| {
-        app.client.post(app.url("/api/v1/users/")).header("x-request-id", key.clone()).json(&body)
+        app.client.post(app.url(path_of(Op::Register))).header("x-request-id", key.clone()).json(&body)
     };
     let first = app.send(send(body.clone())).await;
     assert_eq!(first.status, 201, "{}", first.text);
@@ -174,10 +179,10 @@ async fn a_key_whose_first_request_still_runs_is_409() {
     let key = uuid::Uuid::new_v4().to_string();
     let body = json!({"name": "Ada", "email": new_email(), "password": "Analytical#Engine1843"});
     // Simulate a first request in flight: the key is claimed but unanswered.
-    let request = app.client.post(app.url("/api/v1/users/")).header("x-request-id", key.clone()).json(&body);
+    let request = app.client.post(app.url(path_of(Op::Register))).header("x-request-id", key.clone()).json(&body);
     let built = request.try_clone().unwrap().build().unwrap();
     let bytes = built.body().unwrap().as_bytes().unwrap().to_vec();
-    let material = user_domain::idempotency::request_material("POST", "/api/v1/users/", None, &bytes);
+    let material = user_domain::idempotency::request_material("POST", path_of(Op::Register), None, &bytes);
     let hash = user_domain::idempotency::request_hash(api_tests::JWT_SECRET.as_bytes(), &material);
     let stored_key = user_domain::idempotency::scoped_key("POST /api/v1/users/", None, &key);
     app.db()

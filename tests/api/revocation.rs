@@ -11,14 +11,15 @@
 
 use std::sync::Arc;
 
-use api_tests::{JWT_SECRET, Spawn, TestApp, claims_of, spawn_app, spawn_with};
+use api_tests::{JWT_SECRET, Op, Spawn, TestApp, claims_of, path_of, path_with, spawn_app, spawn_with};
 use native_worker::cache::Cache;
 use reqwest::Method;
 use serde_json::{Value, json};
 use user_domain::cache_keys;
 use user_domain::tokens::now_secs;
 
-const CACHED_READS: [&str; 2] = ["/api/v1/users/profile/", "/api/v1/users/preferences/"];
+/// The reads answered from Redis without the database.
+const CACHED_READS: [Op; 2] = [Op::GetProfile, Op::GetPreferences];
 
 fn redis() -> Cache {
     Cache::new("redis://127.0.0.1:6379").expect("a Redis URL")
@@ -32,7 +33,7 @@ fn user_of(token: &str) -> user_domain::UserId {
 /// reads are hits. (A login tombstones the profile for a minute; callers
 /// prime a session whose user has not logged in since registering.)
 pub(crate) async fn prime(app: &TestApp, token: &str) {
-    for path in CACHED_READS {
+    for path in CACHED_READS.map(path_of) {
         let answer = app.authed(Method::GET, path, token, None).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text);
     }
@@ -48,7 +49,7 @@ pub(crate) async fn prime(app: &TestApp, token: &str) {
 /// reads and by a read that goes to the database, on each app given.
 pub(crate) async fn assert_ended(apps: &[&TestApp], token: &str) {
     for app in apps {
-        for path in CACHED_READS.into_iter().chain(["/api/v1/auth/sessions/"]) {
+        for path in CACHED_READS.into_iter().chain([Op::ListOwnSessions]).map(path_of) {
             let answer = app.authed(Method::GET, path, token, None).await;
             assert_eq!(answer.status, 401, "{path} under {}: {}", app.runtime, answer.text);
             assert_eq!(answer.json()["code"], "unauthorized");
@@ -58,7 +59,7 @@ pub(crate) async fn assert_ended(apps: &[&TestApp], token: &str) {
 }
 
 pub(crate) async fn assert_live(app: &TestApp, token: &str) {
-    for path in CACHED_READS.into_iter().chain(["/api/v1/auth/sessions/"]) {
+    for path in CACHED_READS.into_iter().chain([Op::ListOwnSessions]).map(path_of) {
         let answer = app.authed(Method::GET, path, token, None).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text);
     }
@@ -83,7 +84,7 @@ async fn logging_out_ends_the_sessions_access_tokens_on_every_instance() {
     let token = data(&registered, "access_token");
     prime(&app, &token).await;
     let logout =
-        app.post_json("/api/v1/auth/logout/", &json!({"refresh_token": data(&registered, "refresh_token")})).await;
+        app.post_json(path_of(Op::Logout), &json!({"refresh_token": data(&registered, "refresh_token")})).await;
     assert_eq!(logout.status, 200, "{}", logout.text);
     assert_eq!(logout.json()["data"]["sessions_ended"], 1);
     assert_ended(&[&app, &other], &token).await;
@@ -92,7 +93,7 @@ async fn logging_out_ends_the_sessions_access_tokens_on_every_instance() {
     let second = app.login(&email, &password).await.json();
     let third = app.login(&email, &password).await.json();
     let all = json!({"refresh_token": data(&second, "refresh_token"), "all": true});
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &all).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &all).await.status, 200);
     assert_ended(&[&app, &other], &data(&second, "access_token")).await;
     assert_ended(&[&app, &other], &data(&third, "access_token")).await;
 }
@@ -105,7 +106,7 @@ async fn ending_one_session_leaves_the_others() {
     prime(&app, &first).await;
     let second = data(&app.login(&email, &password).await.json(), "access_token");
     let sid = claims_of(&first)["sid"].as_str().unwrap().to_owned();
-    let ended = app.authed(Method::DELETE, &format!("/api/v1/auth/sessions/{sid}/"), &second, None).await;
+    let ended = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&sid]), &second, None).await;
     assert_eq!(ended.status, 200, "{}", ended.text);
     assert_ended(&[&app], &first).await;
     assert_live(&app, &second).await;
@@ -122,14 +123,14 @@ async fn staff_ending_a_users_sessions_ends_their_access_tokens() {
 
     // One session by id.
     let sid = claims_of(&first)["sid"].as_str().unwrap().to_owned();
-    let one = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/sessions/{sid}/"), &staff, None).await;
+    let one = app.authed(Method::DELETE, &path_with(Op::EndUserSession, &[&id, &sid]), &staff, None).await;
     assert_eq!(one.status, 200, "{}", one.text);
     assert_ended(&[&app, &other], &first).await;
 
     // Then every one.
     let second = data(&app.login(&email, &password).await.json(), "access_token");
     assert_live(&app, &second).await;
-    let all = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/sessions/"), &staff, None).await;
+    let all = app.authed(Method::DELETE, &path_with(Op::EndUserSessions, &[&id]), &staff, None).await;
     assert_eq!(all.status, 200, "{}", all.text);
     assert_eq!(all.json()["data"]["sessions_ended"], 1);
     assert_ended(&[&app, &other], &second).await;
@@ -144,17 +145,17 @@ async fn a_password_change_or_reset_ends_the_other_sessions_access_tokens() {
     let second = data(&app.login(&email, &password).await.json(), "access_token");
     let new_password = "Changed#Pass-2026";
     let change = json!({"current_password": password, "new_password": new_password});
-    let changed = app.post_authed("/api/v1/auth/password-change/", &second, &change).await;
+    let changed = app.post_authed(path_of(Op::ChangePassword), &second, &change).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert_ended(&[&app], &first).await;
     let fresh = data(&changed.json(), "access_token");
     assert_live(&app, &fresh).await;
 
     // A reset ends every session, the one that asked for nothing included.
-    assert_eq!(app.post_json("/api/v1/auth/password-reset/", &json!({"email": email})).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::RequestPasswordReset), &json!({"email": email})).await.status, 200);
     let reset_token = app.last_event("password_reset").await.unwrap()["variables"]["reset_token"].clone();
     let confirm = json!({"token": reset_token, "password": "Reset#Pass-2026!", "password_confirm": "Reset#Pass-2026!"});
-    assert_eq!(app.post_json("/api/v1/auth/password-reset/confirm/", &confirm).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::ConfirmPasswordReset), &confirm).await.status, 200);
     assert_ended(&[&app], &fresh).await;
 }
 
@@ -165,10 +166,10 @@ async fn a_detected_refresh_token_copy_ends_the_sessions_access_tokens() {
     let token = data(&registered, "access_token");
     prime(&app, &token).await;
     let refresh = json!({"refresh_token": data(&registered, "refresh_token")});
-    let rotated = app.post_json("/api/v1/auth/refresh/", &refresh).await;
+    let rotated = app.post_json(path_of(Op::Refresh), &refresh).await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     let rotated_token = data(&rotated.json(), "access_token");
-    assert_eq!(app.post_json("/api/v1/auth/refresh/", &refresh).await.status, 401, "a copy");
+    assert_eq!(app.post_json(path_of(Op::Refresh), &refresh).await.status, 401, "a copy");
     assert_ended(&[&app], &token).await;
     assert_ended(&[&app], &rotated_token).await;
 }
@@ -180,7 +181,7 @@ async fn deactivation_ends_the_sessions_access_tokens() {
     let (_, _, registered) = app.registered_user().await;
     let token = data(&registered, "access_token");
     prime(&app, &token).await;
-    assert_eq!(app.authed(Method::DELETE, "/api/v1/users/profile/", &token, None).await.status, 200);
+    assert_eq!(app.authed(Method::DELETE, path_of(Op::DeactivateProfile), &token, None).await.status, 200);
     assert_ended(&[&app, &other], &token).await;
 
     // By staff.
@@ -188,7 +189,7 @@ async fn deactivation_ends_the_sessions_access_tokens() {
     let (id, token) = app.plain_user().await;
     prime(&app, &token).await;
     let off = json!({"is_active": false});
-    assert_eq!(app.authed(Method::PATCH, &format!("/api/v1/users/{id}/"), &staff, Some(&off)).await.status, 200);
+    assert_eq!(app.authed(Method::PATCH, &path_with(Op::PatchUser, &[&id]), &staff, Some(&off)).await.status, 200);
     assert_ended(&[&app, &other], &token).await;
 }
 
@@ -198,8 +199,8 @@ async fn an_erased_accounts_tokens_are_refused() {
     let (_, staff) = app.staff_user().await;
     let (id, token) = app.plain_user().await;
     prime(&app, &token).await;
-    assert_eq!(app.authed(Method::DELETE, &format!("/api/v1/users/{id}/"), &staff, None).await.status, 200);
-    for path in CACHED_READS {
+    assert_eq!(app.authed(Method::DELETE, &path_with(Op::EraseUser, &[&id]), &staff, None).await.status, 200);
+    for path in CACHED_READS.map(path_of) {
         assert_eq!(app.authed(Method::GET, path, &token, None).await.status, 401, "{path}");
     }
 }
@@ -217,7 +218,7 @@ async fn a_token_that_names_no_session_is_refused() {
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
     let sessionless = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-    for path in CACHED_READS.into_iter().chain(["/api/v1/auth/sessions/"]) {
+    for path in CACHED_READS.into_iter().chain([Op::ListOwnSessions]).map(path_of) {
         let answer = app.authed(Method::GET, path, &sessionless, None).await;
         assert_eq!(answer.status, 401, "{path}: {}", answer.text);
     }
@@ -226,7 +227,7 @@ async fn a_token_that_names_no_session_is_refused() {
     let mut borrowed = claims.clone();
     borrowed["sid"] = claims_of(&stranger)["sid"].clone();
     let borrowed = jsonwebtoken::encode(&header, &borrowed, &key).unwrap();
-    let answer = app.authed(Method::GET, "/api/v1/auth/sessions/", &borrowed, None).await;
+    let answer = app.authed(Method::GET, path_of(Op::ListOwnSessions), &borrowed, None).await;
     assert_eq!(answer.status, 401, "{}", answer.text);
 }
 
@@ -239,7 +240,7 @@ async fn without_redis_the_database_refuses_an_ended_sessions_tokens() {
     let token = data(&registered, "access_token");
     assert_live(&app, &token).await;
     let logout = json!({"refresh_token": data(&registered, "refresh_token")});
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &logout).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &logout).await.status, 200);
     assert_ended(&[&app], &token).await;
 }
 
@@ -250,7 +251,7 @@ async fn a_lost_mark_is_written_again_by_the_worker() {
     let token = data(&registered, "access_token");
     prime(&app, &token).await;
     let logout = json!({"refresh_token": data(&registered, "refresh_token")});
-    assert_eq!(app.post_json("/api/v1/auth/logout/", &logout).await.status, 200);
+    assert_eq!(app.post_json(path_of(Op::Logout), &logout).await.status, 200);
     assert_ended(&[&app], &token).await;
 
     // Redis lost the mark (a restart, a failed write): the cached entry alone
@@ -258,7 +259,7 @@ async fn a_lost_mark_is_written_again_by_the_worker() {
     let sid = uuid::Uuid::parse_str(claims_of(&token)["sid"].as_str().unwrap()).unwrap();
     let cache = Arc::new(redis());
     cache.del(&[cache_keys::session_ended(&sid)]).await.unwrap();
-    let gap = app.authed(Method::GET, "/api/v1/users/preferences/", &token, None).await;
+    let gap = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(gap.status, 200, "the window the worker closes: {}", gap.text);
 
     let sessions = native_worker::sessions::Sessions {

@@ -2,7 +2,7 @@
 //! and hostile bodies, with and without credentials, and must answer with the
 //! envelope and a 4xx.
 
-use api_tests::{Spawn, spawn_with};
+use api_tests::{Op, Spawn, path_of, spawn_with};
 use serde_json::Value;
 
 #[tokio::test]
@@ -15,7 +15,7 @@ async fn malformed_input_to_every_endpoint_is_a_clear_4xx() {
     )
     .await;
     let (user_id, staff) = app.staff_user().await;
-    let document: Value = app.get("/api/v1/openapi.json").await.json();
+    let document: Value = app.get(path_of(Op::OpenApi)).await.json();
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let long = format!("{{\"name\":\"{}\",\"email\":\"{}\"}}", "x".repeat(60_000), "y".repeat(3000));
     let bodies: Vec<(Option<&str>, String)> = vec![
@@ -106,7 +106,7 @@ async fn connections_the_server_closes_under_load_are_503_never_500() {
         async move {
             let mut seen = Vec::new();
             for _ in 0..40 {
-                let answer = app.authed(reqwest::Method::GET, "/api/v1/auth/sessions/", &token, None).await;
+                let answer = app.authed(reqwest::Method::GET, path_of(Op::ListOwnSessions), &token, None).await;
                 if answer.status == 503 {
                     assert_eq!(answer.json()["code"], "service_unavailable", "{}", answer.text);
                 }
@@ -128,6 +128,6 @@ async fn connections_the_server_closes_under_load_are_503_never_500() {
     assert!(closed > 0, "the server closed some of the app's connections");
     assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "only answers or outages: {statuses:?}");
     // And it recovers by itself.
-    let after = app.authed(reqwest::Method::GET, "/api/v1/auth/sessions/", &token, None).await;
+    let after = app.authed(reqwest::Method::GET, path_of(Op::ListOwnSessions), &token, None).await;
     assert_eq!(after.status, 200, "{}", after.text);
 }

@@ -1,14 +1,14 @@
 //! Sessions a user can see and end (a session is a refresh-token family),
 //! and staff tools for a user's sessions.
 
-use api_tests::{TestApp, spawn_app};
+use api_tests::{Op, TestApp, path_of, path_with, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn login_from(app: &TestApp, email: &str, password: &str, agent: &str) -> Value {
     let request = app
         .client
-        .post(app.url("/api/v1/auth/login/"))
+        .post(app.url(path_of(Op::Login)))
         .header("user-agent", agent)
         .json(&json!({"email": email, "password": password}));
     let answer = app.send(request).await;
@@ -17,7 +17,7 @@ async fn login_from(app: &TestApp, email: &str, password: &str, agent: &str) -> 
 }
 
 async fn list(app: &TestApp, token: &str) -> Vec<Value> {
-    let answer = app.authed(Method::GET, "/api/v1/auth/sessions/", token, None).await;
+    let answer = app.authed(Method::GET, path_of(Op::ListOwnSessions), token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.json()["data"].as_array().unwrap().clone()
 }
@@ -25,7 +25,7 @@ async fn list(app: &TestApp, token: &str) -> Vec<Value> {
 async fn refresh(app: &TestApp, token: &Value, agent: &str) -> u16 {
     let request = app
         .client
-        .post(app.url("/api/v1/auth/refresh/"))
+        .post(app.url(path_of(Op::Refresh)))
         .header("user-agent", agent)
         .json(&json!({"refresh_token": token}));
     app.send(request).await.status
@@ -49,11 +49,11 @@ async fn users_see_their_sessions_and_end_one_at_once() {
     // End the laptop's session from the phone: its refresh token dies at once.
     let laptop_id = sessions.iter().find(|s| s["device"] == "Laptop/1.0").unwrap()["id"].as_str().unwrap().to_owned();
     let phone_token = phone["access_token"].as_str().unwrap();
-    let ended = app.authed(Method::DELETE, &format!("/api/v1/auth/sessions/{laptop_id}/"), phone_token, None).await;
+    let ended = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&laptop_id]), phone_token, None).await;
     assert_eq!(ended.status, 200, "{}", ended.text);
     assert_eq!(refresh(&app, &laptop["refresh_token"], "Laptop/1.0").await, 401);
     assert_eq!(list(&app, phone_token).await.len(), 2);
-    let again = app.authed(Method::DELETE, &format!("/api/v1/auth/sessions/{laptop_id}/"), phone_token, None).await;
+    let again = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&laptop_id]), phone_token, None).await;
     assert_eq!(again.status, 404, "an ended session is gone");
 
     // A refresh keeps the session and records where it was used from.
@@ -70,14 +70,14 @@ async fn another_users_session_cannot_be_ended() {
     let (_, bob_token) = app.plain_user().await;
     let bobs = list(&app, &bob_token).await;
     let bob_session = bobs[0]["id"].as_str().unwrap();
-    let answer = app.authed(Method::DELETE, &format!("/api/v1/auth/sessions/{bob_session}/"), &alice_token, None).await;
+    let answer = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&bob_session]), &alice_token, None).await;
     assert_eq!(answer.status, 404, "{}", answer.text);
     assert_eq!(list(&app, &bob_token).await.len(), 1, "Bob's session lives on");
     for bad in ["not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
-        let answer = app.authed(Method::DELETE, &format!("/api/v1/auth/sessions/{bad}/"), &alice_token, None).await;
+        let answer = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&bad]), &alice_token, None).await;
         assert_eq!(answer.status, 404, "{bad}");
     }
-    let anonymous = app.get("/api/v1/auth/sessions/").await;
+    let anonymous = app.get(path_of(Op::ListOwnSessions)).await;
     assert_eq!(anonymous.status, 401);
 }
 
@@ -90,23 +90,23 @@ async fn staff_list_and_end_a_users_sessions() {
     let second = login_from(&app, &email, &password, "Second/1").await;
     let user_token = registered["data"]["access_token"].as_str().unwrap().to_owned();
 
-    let refused = app.authed(Method::GET, &format!("/api/v1/users/{id}/sessions/"), &user_token, None).await;
+    let refused = app.authed(Method::GET, &path_with(Op::ListUserSessions, &[&id]), &user_token, None).await;
     assert_eq!(refused.status, 403);
-    let listed = app.authed(Method::GET, &format!("/api/v1/users/{id}/sessions/"), &staff, None).await;
+    let listed = app.authed(Method::GET, &path_with(Op::ListUserSessions, &[&id]), &staff, None).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     let sessions = listed.json()["data"].as_array().unwrap().clone();
     assert_eq!(sessions.len(), 2);
     assert!(sessions.iter().all(|s| s["current"] == false), "staff's own session is none of these");
 
     let one = sessions.iter().find(|s| s["device"] == "Second/1").unwrap()["id"].as_str().unwrap().to_owned();
-    let ended = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/sessions/{one}/"), &staff, None).await;
+    let ended = app.authed(Method::DELETE, &path_with(Op::EndUserSession, &[&id, &one]), &staff, None).await;
     assert_eq!(ended.status, 200, "{}", ended.text);
     assert_eq!(refresh(&app, &second["refresh_token"], "Second/1").await, 401);
 
-    let all = app.authed(Method::DELETE, &format!("/api/v1/users/{id}/sessions/"), &staff, None).await;
+    let all = app.authed(Method::DELETE, &path_with(Op::EndUserSessions, &[&id]), &staff, None).await;
     assert_eq!(all.status, 200, "{}", all.text);
     assert_eq!(refresh(&app, &registered["data"]["refresh_token"], "x").await, 401);
     let unknown = uuid::Uuid::new_v4();
-    let missing = app.authed(Method::GET, &format!("/api/v1/users/{unknown}/sessions/"), &staff, None).await;
+    let missing = app.authed(Method::GET, &path_with(Op::ListUserSessions, &[&unknown]), &staff, None).await;
     assert_eq!(missing.status, 404);
 }

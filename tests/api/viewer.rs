@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use api_tests::{repo_root, spawn_app};
+use api_tests::{Op, path_of, repo_root, spawn_app};
 use serde_json::Value;
 
 use crate::python_tools;
@@ -34,7 +34,7 @@ async fn swagger_ui_renders_every_operation_and_tries_health_out() {
     chromium();
     let venv = python_tools::venv();
     let app = spawn_app().await;
-    let document = app.get("/api/v1/openapi.json").await.json();
+    let document = app.get(path_of(Op::OpenApi)).await.json();
     let expected = operations(&document);
 
     let started = Instant::now();
@@ -55,7 +55,7 @@ async fn swagger_ui_renders_every_operation_and_tries_health_out() {
 
     assert_eq!(seen["operations"].as_u64(), Some(expected as u64), "every operation is rendered");
     assert_eq!(seen["status"], "200", "try-it-out of GET /api/v1/health/");
-    assert_eq!(seen["request_url"], app.url("/api/v1/health/"), "try-it-out calls the same origin");
+    assert_eq!(seen["request_url"], app.url(path_of(Op::Health)), "try-it-out calls the same origin");
     // The policy lets the viewer work: nothing it does is refused. (The
     // favicon the browser asks for on its own is the envelope's 404.)
     let errors: Vec<&str> = seen["console_errors"]

@@ -8,15 +8,16 @@
 //! active; anything else is `{"active": false}`, with nothing to tell why.
 
 use component_kit::db::Db;
-use component_kit::sessions::staff_claim;
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, store};
+use component_kit::model::session::staff_claim;
+use component_kit::router::Context;
+use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use user_domain::amr::Methods;
 use user_domain::api::requests::IntrospectRequest;
 use user_domain::api::responses::Introspection;
 use user_domain::secrets::digest;
 
-pub fn handle(request: &ApiRequest) -> Result<Reply, ApiError> {
-    auth::service(request)?;
+/// The service key was checked by the router (the endpoint is `Service`'s).
+pub fn handle(request: &ApiRequest, _ctx: &Context) -> Result<Reply, ApiError> {
     let IntrospectRequest { token, token_type_hint } = IntrospectRequest::parse(&request.form_or_json()?)?;
     let db = Db::connect()?;
     // The hint only orders the lookups (RFC 7662, section 2.1).

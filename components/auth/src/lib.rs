@@ -1,96 +1,63 @@
 //! # auth component
 //!
-//! Sessions and credentials: every `/api/v1/auth/...` endpoint and the
-//! JWKS at `/.well-known/jwks.json`, token introspection for gateways
-//! (registration lives in the users
-//! component, which owns `/api/v1/users/`). Each endpoint lives in a module; this
-//! file routes, applies `X-Request-ID` idempotency to every one of them, and
-//! turns results into responses.
+//! Sessions and credentials: every `/api/v1/auth/...` endpoint, the JWKS at
+//! `/.well-known/jwks.json`, token introspection for gateways, and the 404
+//! of every path no other component serves (registration lives in the users
+//! component, which owns `/api/v1/users/`). Which endpoint is which, and who
+//! may call it, is the endpoint table's (`user_domain::api::endpoints`);
+//! this file names the handler of each, one module per area.
 
 mod introspect;
-mod limits;
 mod login;
 mod logout;
 mod mfa;
 mod password;
 mod refresh;
 mod sessions;
+mod signin;
 mod verification;
 
-use component_kit::auth::Access;
-use component_kit::cache::LazyCache;
-use component_kit::reply::{not_found, respond};
-use component_kit::{ApiError, ApiRequest, Reply, config, idempotency};
+use component_kit::audit_trail::{self, Viewer};
+use component_kit::reply::respond;
+use component_kit::router::{self, Handler};
+use component_kit::{ApiError, ApiRequest, Reply, config};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
+use user_domain::api::endpoints::{Component, Op};
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
-    let result = route(&request);
+    let result = router::serve(&request, Component::Auth, handler);
     respond(&request, result)
 }
 
-type Handler = fn(&ApiRequest, &LazyCache) -> Result<Reply, ApiError>;
-
-/// The handler of a method on a path; 404 for an unknown path, 405 (with
-/// `Allow`) for a known path and another method.
-fn endpoint(method: &str, path: &str) -> Result<Handler, ApiError> {
-    let one_session = path
-        .strip_prefix(sessions::PREFIX)
-        .is_some_and(|rest| rest.strip_suffix('/').is_some_and(|id| !id.is_empty() && !id.contains('/')));
-    if one_session {
-        return match method {
-            "DELETE" => Ok(|r, c| sessions::end(r, c.get())),
-            _ => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
-        };
-    }
-    let handler: Handler = match (method, path) {
-        ("GET" | "HEAD", "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => |_, _| jwks(),
-        ("POST", "/api/v1/auth/login/") => |r, c| login::handle(r, c.get()),
-        ("GET", "/api/v1/auth/sessions/") => |r, _| sessions::list(r),
-        ("GET", "/api/v1/auth/audit/") => |r, _| {
-            let (db, user) = component_kit::auth::account(r)?;
-            component_kit::audit::page(&db, r, user.id, component_kit::audit::Viewer::Owner)
+/// The handler of each of this component's endpoints.
+fn handler(op: Op) -> Option<Handler> {
+    Some(match op {
+        Op::Jwks | Op::JwksUnderApi => |_, _| jwks(),
+        Op::Login => login::handle,
+        Op::LoginMfa => mfa::complete_login,
+        Op::Refresh => refresh::handle,
+        Op::Logout => logout::handle,
+        Op::Introspect => introspect::handle,
+        Op::VerifyEmail => verification::verify,
+        Op::ResendVerification => verification::resend,
+        Op::RequestPasswordReset => password::request_reset,
+        Op::ConfirmPasswordReset => password::confirm_reset,
+        Op::ChangePassword => password::change,
+        Op::ListOwnSessions => sessions::list,
+        Op::EndOwnSession => sessions::end,
+        Op::OwnAudit => |request, ctx| {
+            let (db, user) = ctx.account()?;
+            audit_trail::page(&db, request, user.id, Viewer::Owner)
         },
-        ("POST", "/api/v1/auth/login/mfa/") => |r, c| mfa::complete_login(r, c.get()),
-        ("POST", "/api/v1/auth/refresh/") => |r, c| refresh::handle(r, c.get()),
-        ("POST", "/api/v1/auth/introspect/") => |r, _| introspect::handle(r),
-        ("POST", "/api/v1/auth/logout/") => |r, c| logout::handle(r, c.get()),
-        ("POST", "/api/v1/auth/verify-email/") => |r, c| verification::verify(r, c.get()),
-        ("POST", "/api/v1/auth/verify-email/resend/") => |r, c| verification::resend(r, c.get()),
-        ("POST", "/api/v1/auth/password-reset/") => |r, c| password::request_reset(r, c.get()),
-        ("POST", "/api/v1/auth/password-reset/confirm/") => |r, c| password::confirm_reset(r, c.get()),
-        ("POST", "/api/v1/auth/password-change/") => |r, c| password::change(r, c.get()),
-        ("POST", "/api/v1/auth/mfa/totp/") => |r, c| mfa::enrol(r, c.get()),
-        ("DELETE", "/api/v1/auth/mfa/totp/") => |r, c| mfa::disable(r, c.get()),
-        ("POST", "/api/v1/auth/mfa/totp/confirm/") => |r, c| mfa::confirm(r, c.get()),
-        ("POST", "/api/v1/auth/mfa/recovery-codes/") => |r, c| mfa::replace_recovery_codes(r, c.get()),
-        (_, "/api/v1/auth/mfa/totp/") => return Err(ApiError::MethodNotAllowed { allow: "POST, DELETE" }),
-        (_, "/api/v1/auth/sessions/" | "/api/v1/auth/audit/") => {
-            return Err(ApiError::MethodNotAllowed { allow: "GET" });
-        }
-        (_, "/api/v1/auth/jwks.json/" | "/.well-known/jwks.json/") => {
-            return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
-        }
-        (
-            _,
-            "/api/v1/auth/login/"
-            | "/api/v1/auth/login/mfa/"
-            | "/api/v1/auth/refresh/"
-            | "/api/v1/auth/introspect/"
-            | "/api/v1/auth/logout/"
-            | "/api/v1/auth/verify-email/"
-            | "/api/v1/auth/verify-email/resend/"
-            | "/api/v1/auth/password-reset/"
-            | "/api/v1/auth/password-reset/confirm/"
-            | "/api/v1/auth/password-change/"
-            | "/api/v1/auth/mfa/totp/confirm/"
-            | "/api/v1/auth/mfa/recovery-codes/",
-        ) => return Err(ApiError::MethodNotAllowed { allow: "POST" }),
-        _ => return Err(not_found()),
-    };
-    Ok(handler)
+        Op::StartMfa => mfa::enrol,
+        Op::DisableMfa => mfa::disable,
+        Op::ConfirmMfa => mfa::confirm,
+        Op::ReplaceRecoveryCodes => mfa::replace_recovery_codes,
+        _ => return None,
+    })
 }
 
 /// The public keys access tokens verify with, for gateways and edge
@@ -108,43 +75,4 @@ fn jwks() -> Result<Reply, ApiError> {
         body,
         replay: Default::default(),
     })
-}
-
-/// Who may call the operations of a path: services introspect, anyone
-/// may call the public ones, and every other needs a bearer token.
-fn access(path: &str) -> Access {
-    if path == "/api/v1/auth/introspect/" {
-        Access::Service
-    } else if is_public(path) {
-        Access::Public
-    } else {
-        Access::Bearer
-    }
-}
-
-/// Operations anyone may call.
-fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/v1/auth/login/"
-            | "/api/v1/auth/login/mfa/"
-            | "/api/v1/auth/refresh/"
-            | "/api/v1/auth/logout/"
-            | "/api/v1/auth/verify-email/"
-            | "/api/v1/auth/password-reset/"
-            | "/api/v1/auth/password-reset/confirm/"
-            | "/api/v1/auth/jwks.json/"
-            | "/.well-known/jwks.json/"
-    )
-}
-
-fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let path = request.route_path();
-    let handler = endpoint(&request.method, &path)?;
-    let cache = LazyCache::new(&request.correlation_id);
-    if path == "/api/v1/auth/introspect/" {
-        // A read that POSTs: never replayed (an answer is about now).
-        return handler(request, &cache);
-    }
-    idempotency::guard(request, access(&path), || handler(request, &cache))
 }

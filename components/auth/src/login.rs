@@ -7,12 +7,11 @@
 //! an account with two-factor sign-in, the right password answers a
 //! challenge for `POST /api/v1/auth/login/mfa/` instead of a session.
 
-use component_kit::audit::{Actor, AuditEvent, Outcome};
-use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::sessions::{Client, Session, staff_claim};
-use component_kit::users::{self, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, config, store};
+use component_kit::model::audit::{Actor, AuditEvent, Outcome};
+use component_kit::rate_limit;
+use component_kit::router::Context;
+use component_kit::{ApiError, ApiRequest, Reply, store};
 use serde_json::json;
 use user_domain::amr::Methods;
 use user_domain::api::requests::LoginRequest;
@@ -21,9 +20,10 @@ use user_domain::hashing::{verify_against_dummy, verify_password};
 use user_domain::tokens::now_secs;
 use user_domain::{Email, UserId};
 
-pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let now = now_secs();
-    let usage = crate::limits::login_per_address()?.hit_address(cache, request, now)?;
+    let usage = rate_limit::login_per_address()?.hit_address(cache, request, now)?;
     let LoginRequest { email, password } = LoginRequest::parse(&request.json()?)?;
     let (email, password) = (email.as_str(), password.as_str());
 
@@ -32,7 +32,7 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     // Counted before the password is checked: a burst of concurrent guesses
     // from many addresses cannot all pass a check made before any of them
     // was recorded. A success clears the count.
-    let failures = crate::limits::login_failures_per_account()?;
+    let failures = rate_limit::login_failures_per_account()?;
     let email = Email::parse(email).ok();
     if let Err(locked) = failures.hit(cache, &account_key, now) {
         // Best effort: the lockout stands whether or not it could be recorded.
@@ -73,10 +73,10 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
         // clearing it here would give every correct password a fresh
         // allowance of code guesses. A challenge is single use and cheap to
         // issue again: a repeat with the same X-Request-ID gets a new one.
-        Reply::ok(200, "A second factor is required", crate::mfa::challenge(&db, &user)?).replayed(Replay::Never)
+        Reply::ok(200, "A second factor is required", crate::signin::challenge(&db, &user)?).replayed(Replay::Never)
     } else {
         failures.reset(cache, &account_key, now);
-        start_session(request, cache, &db, &user, Methods::password())?
+        crate::signin::start_session(request, cache, &db, &user, Methods::password())?
     };
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
@@ -94,32 +94,9 @@ fn failed_login(
     outcome: Outcome,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let mut event = AuditEvent::new(request, "auth.login_failed", Actor::Anonymous)
+    let mut event = AuditEvent::new(request, "auth.login_failed", Actor::Anonymous)?
         .outcome(outcome)
         .details(json!({"reason": reason}));
     event.subject = subject;
     Ok(store::audit::record(db, &event)?)
-}
-
-/// A signed-in user's new session, signed in by `amr`, and `last_login`.
-/// With `mfa_required_for_staff`, a session without a second factor gets a
-/// token without staff power (the staff endpoints check the same rule).
-/// The answer holds the session's tokens: an `X-Request-ID` repeat gets it
-/// again only while the session lives.
-pub fn start_session(
-    request: &ApiRequest,
-    cache: Option<&Cache>,
-    db: &Db,
-    user: &UserRecord,
-    amr: Methods,
-) -> Result<Reply, ApiError> {
-    let staff = staff_claim(user.is_staff, &amr)?;
-    let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id))
-        .details(json!({"second_factor": amr.is_multi_factor(), "amr": amr.names()}));
-    let session = Session::start(&config::tokens()?, user.id, staff, amr, Client::of(request))?;
-    let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
-    // `last_login` changed, and the cached profile shows it.
-    users::invalidate_profile(cache, user.id);
-    Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view())))
-        .replayed(Replay::WhileSessionLives(session.id)))
 }

@@ -20,24 +20,24 @@
 //! step is spent). Wrong codes, like wrong passwords, count against the
 //! account's failure allowance, counted before the check.
 
-use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::events::Event;
-use component_kit::users::{self, UserRecord};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, revocation, store};
+use component_kit::model::audit::{Actor, AuditEvent, Outcome};
+use component_kit::model::event::Event;
+use component_kit::model::user::UserRecord;
+use component_kit::rate_limit;
+use component_kit::router::Context;
+use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store};
 use serde_json::json;
 use user_domain::amr::Methods;
 use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest, PasswordRequest};
-use user_domain::api::responses::{MfaChallenge, MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
+use user_domain::api::responses::{MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
 use user_domain::sealed::{Purpose, SealedUnder};
-use user_domain::secrets::{digest, random_bytes, random_token};
+use user_domain::secrets::{digest, random_bytes};
 use user_domain::tokens::now_secs;
 use user_domain::totp::{DIGITS, PERIOD_SECS, Secret};
 
-/// How long a sign-in challenge waits for its second factor.
-pub const CHALLENGE_TTL_SECS: u64 = 300;
 const RECOVERY_CODES: usize = 10;
 /// The name authenticator apps show beside the account.
 const ISSUER: &str = "User Service";
@@ -109,7 +109,7 @@ fn check_password_and_code(
     code: &str,
 ) -> Result<(), ApiError> {
     let now = now_secs();
-    let failures = crate::limits::login_failures_per_account()?;
+    let failures = rate_limit::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
     let stored = store::users::password_hash(db, user.id)?.unwrap_or_default();
     if !verify_password(password, &stored) {
@@ -129,13 +129,14 @@ fn password_and_code(request: &ApiRequest) -> Result<(String, String), ApiError>
 /// Starts an enrolment. The current password is required, as for any new
 /// factor: a stolen access token alone must not bind the thief's
 /// authenticator. A wrong one counts against the failure allowance.
-pub fn enrol(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let (db, user) = auth::account(request)?;
+pub fn enrol(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, user) = ctx.account()?;
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
     // Without a key nothing can be sealed: say so before the password is judged.
     config::mfa_keys()?;
     let now = now_secs();
-    let failures = crate::limits::login_failures_per_account()?;
+    let failures = rate_limit::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
     let stored = store::users::password_hash(&db, user.id)?.unwrap_or_default();
     if !verify_password(&password, &stored) {
@@ -143,7 +144,7 @@ pub fn enrol(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiEr
     }
     failures.reset(cache, &user.email, now);
     let secret = Secret::generate().map_err(ApiError::internal)?;
-    let audit = AuditEvent::new(request, "auth.mfa_enrolment_started", Actor::User(user.id));
+    let audit = AuditEvent::new(request, "auth.mfa_enrolment_started", Actor::User(user.id))?;
     if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?, &audit)? {
         return Err(ApiError::Conflict("Two-factor sign-in is already on"));
     }
@@ -162,8 +163,9 @@ pub fn enrol(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiEr
 
 /// Turns the pending factor on, and ends every other session of the
 /// account: whoever holds them signed in without it.
-pub fn confirm(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let signed = auth::signed_in(&auth::caller(request)?)?;
+pub fn confirm(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let signed = ctx.signed_in()?;
     let (db, user) = (signed.db, signed.user);
     let CodeRequest { code } = CodeRequest::parse(&request.json()?)?;
     let factor = store::mfa::factor(&db, user.id)?.ok_or(ApiError::Conflict("Start an enrolment first"))?;
@@ -174,7 +176,7 @@ pub fn confirm(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, Api
         .verify(&code, now_secs())
         .ok_or_else(|| ApiError::validation_of("code", "is not the current code"))?;
     let (shown, digests) = recovery_codes()?;
-    let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id));
+    let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id))?;
     let ended = store::mfa::confirm(&db, user.id, step, &digests, signed.session, &audit)?
         .ok_or(ApiError::Conflict("Two-factor sign-in is already on"))?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
@@ -185,46 +187,46 @@ pub fn confirm(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, Api
     ))
 }
 
-pub fn disable(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let (db, user) = auth::account(request)?;
+pub fn disable(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, user) = ctx.account()?;
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
     let ended =
-        store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id)))?;
+        store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id))?)?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", MfaState { enabled: false }))
 }
 
-pub fn replace_recovery_codes(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let (db, user) = auth::account(request)?;
+pub fn replace_recovery_codes(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, user) = ctx.account()?;
     let (password, code) = password_and_code(request)?;
     check_password_and_code(&db, cache, &user, &password, &code)?;
     let (shown, digests) = recovery_codes()?;
-    let audit = AuditEvent::new(request, "auth.mfa_recovery_codes_replaced", Actor::User(user.id));
+    let audit = AuditEvent::new(request, "auth.mfa_recovery_codes_replaced", Actor::User(user.id))?;
     store::mfa::replace_recovery_codes(&db, user.id, &digests, &audit)?;
     Ok(Reply::ok(200, "New recovery codes; the old ones no longer work", RecoveryCodes { recovery_codes: shown }))
 }
 
-/// Starts the second step of a sign-in: the challenge `login` answers with.
-pub fn challenge(db: &Db, user: &UserRecord) -> Result<MfaChallenge, ApiError> {
-    let token = random_token().map_err(ApiError::internal)?;
-    store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS)?;
-    Ok(MfaChallenge { mfa_required: true, challenge_token: token, expires_in: CHALLENGE_TTL_SECS })
-}
-
 /// `POST /api/v1/auth/login/mfa/`.
-pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn complete_login(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let now = now_secs();
-    crate::limits::login_per_address()?.hit_address(cache, request, now)?;
+    rate_limit::login_per_address()?.hit_address(cache, request, now)?;
     let MfaLoginRequest { challenge_token, code } = MfaLoginRequest::parse(&request.json()?)?;
     let code = code.as_str();
     let challenge = digest(&challenge_token);
     let db = Db::connect()?;
     let invalid_challenge = || ApiError::Unauthorized("The sign-in challenge is not valid or has expired");
     let owner = store::mfa::challenge_owner(&db, &challenge)?.ok_or_else(invalid_challenge)?;
-    let user = users::active(&db, owner)?;
+    // The account must still exist (401) and be active (403), as for a password.
+    let user = store::users::by_id(&db, owner)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
+    if !user.is_active {
+        return Err(ApiError::Forbidden("This account is deactivated"));
+    }
 
-    let failures = crate::limits::login_failures_per_account()?;
+    let failures = rate_limit::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
     let checked = if is_totp_code(code) {
         check_totp(&db, &user, code)
@@ -235,14 +237,14 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
             json!({"name": user.name, "email": user.email}),
             &request.correlation_id,
         )?;
-        let audit = AuditEvent::new(request, "auth.mfa_recovery_code_used", Actor::User(user.id));
+        let audit = AuditEvent::new(request, "auth.mfa_recovery_code_used", Actor::User(user.id))?;
         match store::mfa::spend_recovery_code(&db, user.id, &recovery_digest(code), &notice, &audit)? {
             true => Ok(()),
             false => Err(invalid_code()),
         }
     };
     if let Err(error) = checked {
-        let failed = AuditEvent::new(request, "auth.mfa_failed", Actor::User(user.id)).outcome(Outcome::Failure);
+        let failed = AuditEvent::new(request, "auth.mfa_failed", Actor::User(user.id))?.outcome(Outcome::Failure);
         store::audit::record(&db, &failed)?;
         return Err(error);
     }
@@ -250,5 +252,5 @@ pub fn complete_login(request: &ApiRequest, cache: Option<&Cache>) -> Result<Rep
         return Err(invalid_challenge());
     }
     failures.reset(cache, &user.email, now);
-    crate::login::start_session(request, cache, &db, &user, Methods::password_and_code())
+    crate::signin::start_session(request, cache, &db, &user, Methods::password_and_code())
 }

@@ -12,13 +12,16 @@
 //!
 //! Both changes send a `password_changed` email event.
 
-use component_kit::audit::{Actor, AuditEvent};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::events::Event;
-use component_kit::sessions::{Client, Session, staff_claim};
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::event::Event;
+use component_kit::model::session::{Client, Session, staff_claim};
+use component_kit::rate_limit;
+use component_kit::router::Context;
 use component_kit::store::{self, users::Contact, users::PasswordChange};
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, revocation, users};
+use component_kit::user_cache;
+use component_kit::{ApiError, ApiRequest, Reply, config, revocation};
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::api::requests::{PasswordChangeRequest, ResetConfirmRequest, ResetRequest};
@@ -56,11 +59,12 @@ fn require_cache(cache: Option<&Cache>) -> Result<&Cache, ApiError> {
 /// queues the email only if an active account has the address, the same
 /// token drawn. Limited per email and per client address (an IPv6 client
 /// by its /64), so one client cannot mail every registered address.
-pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn request_reset(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let ResetRequest { email } = ResetRequest::parse(&request.json()?)?;
     let now = now_secs();
-    crate::limits::reset_per_address()?.hit_address(cache, request, now)?;
-    crate::limits::reset_per_email()?.hit(cache, email.as_ref(), now)?;
+    rate_limit::reset_per_address()?.hit_address(cache, request, now)?;
+    rate_limit::reset_per_email()?.hit(cache, email.as_ref(), now)?;
     let cache = require_cache(cache)?;
 
     let token = random_token().map_err(ApiError::internal)?;
@@ -86,7 +90,8 @@ pub fn request_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Repl
     Ok(Reply::ok(200, "If an account exists for this email, a password reset email is on its way", Empty {}))
 }
 
-pub fn confirm_reset(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn confirm_reset(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let ResetConfirmRequest { token, password, .. } = ResetConfirmRequest::parse(&request.json()?)?;
     let cache = require_cache(cache)?;
     let invalid_token = || ApiError::validation_of("token", "is invalid, expired or already used");
@@ -130,12 +135,12 @@ fn set_password(
     )?;
     let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
     let action = if session.is_some() { "auth.password_changed" } else { "auth.password_reset" };
-    let audit = AuditEvent::new(request, action, Actor::User(account.id));
+    let audit = AuditEvent::new(request, action, Actor::User(account.id))?;
     let ended = store::users::set_password(db, account.id, &change, &audit)?;
     // Every other session's access tokens stop working too.
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     // `updated_at` changed, and the cached profile shows it.
-    users::invalidate_profile(cache, account.id);
+    user_cache::invalidate_profile(cache, account.id);
     Ok(())
 }
 
@@ -154,8 +159,9 @@ fn cache_getdel(cache: &Cache, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
         .ok_or(ApiError::Unavailable("cache"))
 }
 
-pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let signed = auth::signed_in(&auth::caller(request)?)?;
+pub fn change(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let signed = ctx.signed_in()?;
     let (db, user) = (signed.db, signed.user);
     let PasswordChangeRequest { current_password, new_password } = PasswordChangeRequest::parse(&request.json()?)?;
     let (current, new) = (current_password.as_str(), new_password.as_str());
@@ -165,7 +171,7 @@ pub fn change(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     // the attempt is counted before the hash is checked, so a burst of
     // concurrent guesses cannot all slip under the limit.
     let now = now_secs();
-    let failures = crate::limits::login_failures_per_account()?;
+    let failures = rate_limit::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
     let stored = store::users::password_hash(&db, user.id)?.unwrap_or_default();
     if !verify_password(current, &stored) {

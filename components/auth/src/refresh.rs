@@ -13,12 +13,14 @@
 //! A session may be issued `rate_limit_refresh_per_session_per_minute` (10)
 //! tokens a minute; past it a refresh is 429.
 
-use component_kit::audit::{Actor, AuditEvent, Outcome};
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::sessions::{Client, NewRefresh, Session, staff_claim};
+use component_kit::model::audit::{Actor, AuditEvent, Outcome};
+use component_kit::model::session::{Client, NewRefresh, Session, staff_claim};
+use component_kit::router::Context;
 use component_kit::store::sessions::{Reused, Rotation};
 use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store};
+use user_domain::UserId;
 use user_domain::amr::Methods;
 use user_domain::api::requests::RefreshRequest;
 use user_domain::api::responses::{SessionTokens, TokenType};
@@ -27,16 +29,24 @@ use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::digest;
 use user_domain::tokens::{Grant, TokenConfig, now_secs};
 
+/// Whom the session's next access token is for: its user, staff power as
+/// the session's methods allow, the session.
+fn grant(user: UserId, is_staff: bool, session: uuid::Uuid, amr: &[String]) -> Result<Grant, ApiError> {
+    let amr = Methods::from_names(amr);
+    Ok(Grant { user, is_staff: staff_claim(is_staff, &amr)?, session, amr })
+}
+
 fn not_valid() -> ApiError {
     ApiError::Unauthorized("The refresh token is not valid")
 }
 
-pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let RefreshRequest { refresh_token } = RefreshRequest::parse(&request.json()?)?;
     let hash = digest(&refresh_token);
     let db = Db::connect()?;
     let tokens = config::tokens()?;
-    let secret = config::var("jwt_secret")?;
+    let secret = config::jwt_secret()?;
 
     // The new token is drawn before we know whose it is: the user and staff
     // flag come back from the same statement that spends the old one.
@@ -44,16 +54,10 @@ pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiE
     let child_sealed =
         sealed::seal(secret.as_bytes(), Purpose::RefreshChild, refresh_token.as_bytes(), child.token.token.as_bytes())
             .map_err(ApiError::internal)?;
-    let per_minute = config::refresh_per_session_per_minute()?;
+    let per_minute = config::limits::refresh_per_session_per_minute()?;
     match store::sessions::rotate(&db, &hash, &child, &child_sealed, per_minute)? {
         Rotation::Rotated(rotated) => {
-            let amr = Methods::from_names(&rotated.amr);
-            let grant = Grant {
-                user: rotated.user_id,
-                is_staff: staff_claim(rotated.is_staff, &amr)?,
-                session: rotated.session_id,
-                amr,
-            };
+            let grant = grant(rotated.user_id, rotated.is_staff, rotated.session_id, &rotated.amr)?;
             let session = Session::with_refresh(&tokens, grant, child)?;
             Ok(Reply::ok(200, "Token refreshed", session.tokens(None)).replayed(Replay::WhileSessionLives(session.id)))
         }
@@ -88,13 +92,7 @@ fn retry_or_copy(
         .and_then(|sealed| sealed::open(secret, Purpose::RefreshChild, presented.as_bytes(), sealed).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok());
     if let Some(child) = child {
-        let amr = Methods::from_names(&reused.amr);
-        let grant = Grant {
-            user: reused.user_id,
-            is_staff: staff_claim(reused.is_staff, &amr)?,
-            session: reused.session_id,
-            amr,
-        };
+        let grant = grant(reused.user_id, reused.is_staff, reused.session_id, &reused.amr)?;
         let access_token = tokens.issue_access(&grant, now_secs()).map_err(ApiError::internal)?;
         let answer = SessionTokens {
             user: None,
@@ -105,7 +103,7 @@ fn retry_or_copy(
         };
         return Ok(Reply::ok(200, "Token refreshed", answer).replayed(Replay::WhileSessionLives(reused.session_id)));
     }
-    let audit = AuditEvent::new(request, "auth.refresh_reuse_detected", Actor::Anonymous)
+    let audit = AuditEvent::new(request, "auth.refresh_reuse_detected", Actor::Anonymous)?
         .outcome(Outcome::Denied)
         .subject(reused.user_id)
         .details(serde_json::json!({"session": reused.session_id, "spent_secs_ago": reused.spent_secs_ago.round()}));

@@ -3,12 +3,13 @@
 //! (authenticated) issues a new one. Only the token's digest is stored, and
 //! a new token replaces the old one.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::events::Event;
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::event::Event;
 use component_kit::rate_limit::Limit;
-use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
+use component_kit::router::Context;
+use component_kit::user_cache;
+use component_kit::{ApiError, ApiRequest, Reply, store};
 use serde_json::json;
 use user_domain::api::requests::TokenRequest;
 use user_domain::api::responses::EmailVerification;
@@ -18,20 +19,22 @@ use user_domain::tokens::now_secs;
 /// Resends per user per hour.
 const RESEND_LIMIT: Limit = Limit { scope: "verify_resend", max: 5, window_secs: 3600 };
 
-pub fn verify(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
+pub fn verify(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
     let TokenRequest { token } = TokenRequest::parse(&request.json()?)?;
     let db = Db::connect()?;
-    let audit = AuditEvent::new(request, "auth.email_verified", Actor::Owner);
+    let audit = AuditEvent::new(request, "auth.email_verified", Actor::Owner)?;
     let user = store::users::verify_email(&db, &digest(&token), &audit)?
         .ok_or_else(|| ApiError::validation_of("token", "is invalid, expired or already used"))?;
-    users::invalidate(cache, user);
+    user_cache::invalidate(cache, user);
     Ok(Reply::ok(200, "Email verified", EmailVerification { email_verified: true }))
 }
 
-pub fn resend(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
+pub fn resend(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let caller = ctx.caller()?;
     RESEND_LIMIT.hit(cache, &caller.user_id.to_string(), now_secs())?;
-    let (db, user) = auth::account_of(&caller)?;
+    let (db, user) = ctx.account()?;
     if user.email_verified {
         return Err(ApiError::Conflict("The email address is already verified"));
     }

@@ -10,10 +10,12 @@
 
 use std::io::Read;
 
-use component_kit::reply::{not_found, respond};
+use component_kit::reply::respond;
+use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
+use user_domain::api::endpoints::{Component, Op};
 
 const DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
 
@@ -61,30 +63,23 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'u
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
-    let result = match (request.method.as_str(), request.route_path().as_str()) {
-        ("GET" | "HEAD", "/api/v1/openapi.json/") => compressed(&request, "application/json", DOCUMENT, "no-cache"),
-        ("GET" | "HEAD", "/api/v1/docs/") => Ok(asset("text/html; charset=utf-8", PAGE.as_bytes(), "no-cache")),
-        ("GET" | "HEAD", "/api/v1/docs/start.js/") => {
-            Ok(asset("text/javascript; charset=utf-8", START.as_bytes(), "no-cache"))
-        }
-        // The vendored files change only with a new build; a day is plenty.
-        ("GET" | "HEAD", "/api/v1/docs/swagger-ui-bundle.js/") => {
-            compressed(&request, "text/javascript; charset=utf-8", BUNDLE, "public, max-age=86400")
-        }
-        ("GET" | "HEAD", "/api/v1/docs/swagger-ui.css/") => {
-            compressed(&request, "text/css; charset=utf-8", STYLES, "public, max-age=86400")
-        }
-        (
-            _,
-            "/api/v1/openapi.json/"
-            | "/api/v1/docs/"
-            | "/api/v1/docs/start.js/"
-            | "/api/v1/docs/swagger-ui-bundle.js/"
-            | "/api/v1/docs/swagger-ui.css/",
-        ) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-        _ => Err(not_found()),
-    };
+    let result = router::serve(&request, Component::Docs, handler);
     respond(&request, result)
+}
+
+/// The handler of each of this component's endpoints.
+fn handler(op: Op) -> Option<Handler> {
+    Some(match op {
+        Op::OpenApi => |request, _| compressed(request, "application/json", DOCUMENT, "no-cache"),
+        Op::DocsPage => |_, _| Ok(asset("text/html; charset=utf-8", PAGE.as_bytes(), "no-cache")),
+        Op::DocsStart => |_, _| Ok(asset("text/javascript; charset=utf-8", START.as_bytes(), "no-cache")),
+        // The vendored files change only with a new build; a day is plenty.
+        Op::DocsBundle => {
+            |request, _| compressed(request, "text/javascript; charset=utf-8", BUNDLE, "public, max-age=86400")
+        }
+        Op::DocsStyle => |request, _| compressed(request, "text/css; charset=utf-8", STYLES, "public, max-age=86400"),
+        _ => return None,
+    })
 }
 
 /// A gzip-compressed static answer: sent as it is to a client that takes

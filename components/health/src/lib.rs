@@ -13,12 +13,14 @@
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::reply::{not_found, respond};
-use component_kit::users::now_rfc3339;
+use component_kit::model::user::now_rfc3339;
+use component_kit::reply::respond;
+use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
+use user_domain::api::endpoints::{Component, Op};
 use user_domain::api::responses::{CheckState, Health, HealthChecks, HealthStatus, Liveness, LivenessStatus};
 use user_domain::{Envelope, cache_keys};
 
@@ -27,16 +29,17 @@ const SERVICE: &str = "user-service";
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
-    let path = request.route_path();
-    let result = match (request.method.as_str(), path.as_str()) {
-        ("GET" | "HEAD", "/api/v1/health/live/") => Ok(live()),
-        ("GET" | "HEAD", "/api/v1/health/" | "/api/v1/health/ready/") => ready(&request.correlation_id),
-        (_, "/api/v1/health/" | "/api/v1/health/ready/" | "/api/v1/health/live/") => {
-            Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
-        }
-        _ => Err(not_found()),
-    };
+    let result = router::serve(&request, Component::Health, handler);
     respond(&request, result)
+}
+
+/// The handler of each of this component's endpoints.
+fn handler(op: Op) -> Option<Handler> {
+    Some(match op {
+        Op::Live => |_, _| Ok(live()),
+        Op::Health | Op::Ready => |request, _| ready(&request.correlation_id),
+        _ => return None,
+    })
 }
 
 fn live() -> Reply {
@@ -59,8 +62,8 @@ fn check_database(url: &str) -> bool {
 
 /// The checks, from the last second's answer when there is one.
 fn checks(correlation_id: &str) -> Result<Checks, ApiError> {
-    let database_url = config::var("database_url")?;
-    let redis_url = config::var("redis_url")?;
+    let database_url = config::database_url()?;
+    let redis_url = config::redis_url()?;
     let key = cache_keys::readiness(&database_url, &redis_url);
     let cache = Cache::open(&redis_url, correlation_id).ok();
     if let Some(kept) = cache.as_ref().and_then(|c| c.get(&key))

@@ -2,10 +2,10 @@
 //! `user_domain::tokens`); a missing, malformed, forged or expired token, or
 //! one without a session, is a 401 with `WWW-Authenticate: Bearer`. A token
 //! only says who the caller was when it was issued (up to 15 minutes ago),
-//! so every endpoint that acts for an account goes through [`account`]: in
+//! so every endpoint that acts for an account goes through [`account_of`]: in
 //! one query, the account still exists (401), the token's session has not
 //! ended (401: logout, a revocation, a password change…) and the account is
-//! active (403). Staff endpoints go through [`staff`]: staff now, in the
+//! active (403). Staff endpoints go through [`staff_of`]: staff now, in the
 //! database, and with `mfa_required_for_staff` a session that proved a
 //! second factor. The cached reads check the session against Redis instead
 //! (`crate::revocation`). Service-to-service calls present
@@ -16,9 +16,12 @@ use user_domain::secrets::matches_any_key;
 use user_domain::tokens::{AccessClaims, TokenError};
 use user_domain::{ApiError, UserId};
 
+use user_domain::api::endpoints::Access;
+
 use crate::db::Db;
-use crate::users::UserRecord;
-use crate::{ApiRequest, config, revocation, store};
+use crate::model::user::UserRecord;
+use crate::request::ApiRequest;
+use crate::{config, revocation, store};
 
 /// A caller proven by its access token.
 #[derive(Debug, Clone)]
@@ -51,19 +54,14 @@ pub struct SignedIn {
 }
 
 /// The caller's account: it must still exist (401), the token's session
-/// must not have ended (401) and the account must be active (403). The token
-/// is checked before the database is opened, so anonymous requests cost no
-/// connection. Returns the connection for reuse.
-pub fn account(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
-    signed_in(&caller(request)?).map(|s| (s.db, s.user))
-}
-
-/// [`account`] for a caller whose token was already checked.
+/// must not have ended (401) and the account must be active (403), all in
+/// one query. The token is checked first (by the router), so anonymous
+/// requests cost no connection. Returns the connection for reuse.
 pub fn account_of(caller: &Caller) -> Result<(Db, UserRecord), ApiError> {
     signed_in(caller).map(|s| (s.db, s.user))
 }
 
-/// [`account`], with the session's methods.
+/// [`account_of`], with the session's methods.
 pub fn signed_in(caller: &Caller) -> Result<SignedIn, ApiError> {
     let db = Db::connect()?;
     let (user, amr) = session_of(&db, caller)?;
@@ -94,65 +92,38 @@ fn staff_powers(user: &UserRecord, amr: &Methods) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// [`account`], which must also be staff now: a demoted, deactivated or
+/// [`account_of`], which must also be staff now: a demoted, deactivated or
 /// deleted staff member loses staff powers at once, whatever the token says.
 /// With `mfa_required_for_staff`, staff powers also need a session that
 /// proved a second factor (`otp`, or `hwk` with `user`): a session opened
 /// with the password alone stays without them, even after a factor is
 /// confirmed elsewhere.
-pub fn staff(request: &ApiRequest) -> Result<(Db, UserRecord), ApiError> {
-    let signed = signed_in(&caller(request)?)?;
+pub fn staff_of(caller: &Caller) -> Result<(Db, UserRecord), ApiError> {
+    let signed = signed_in(caller)?;
     staff_powers(&signed.user, &signed.amr)?;
     Ok((signed.db, signed.user))
 }
 
-/// Checks `X-Service-Key` against the comma-separated `service_keys` variable.
+/// Checks `X-Service-Key` against the `service_keys` variable's keys.
 pub fn service(request: &ApiRequest) -> Result<(), ApiError> {
     let presented = request.header("x-service-key").ok_or(ApiError::Unauthorized("A service key is required"))?;
-    if matches_any_key(presented, config::service_keys()?.split(',')) {
+    if matches_any_key(presented, config::service_keys()?.iter().map(String::as_str)) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("The service key is not valid"))
     }
 }
 
-/// Who may call an operation; the access check a replayed answer passes
-/// again (`crate::idempotency`) before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone.
-    Public,
-    /// A bearer token of a live session of an active account.
-    Bearer,
-    /// [`Access::Bearer`], staff now (and with a second factor when required).
-    Staff,
-    /// `X-Service-Key`.
-    Service,
-}
-
-impl Access {
-    /// Runs the check on `db`; `Ok` when the request may proceed.
-    pub fn check(self, db: &Db, request: &ApiRequest) -> Result<(), ApiError> {
-        match self {
-            Access::Public => Ok(()),
-            Access::Bearer => session_of(db, &caller(request)?).map(drop),
-            Access::Staff => {
-                let (user, amr) = session_of(db, &caller(request)?)?;
-                staff_powers(&user, &amr)
-            }
-            Access::Service => service(request),
+/// The check `access` makes of a request, on a connection it holds: what a
+/// replayed answer passes again (`crate::idempotency`) before it is sent.
+pub fn check(access: Access, db: &Db, request: &ApiRequest) -> Result<(), ApiError> {
+    match access {
+        Access::Public => Ok(()),
+        Access::Bearer => session_of(db, &caller(request)?).map(drop),
+        Access::Staff => {
+            let (user, amr) = session_of(db, &caller(request)?)?;
+            staff_powers(&user, &amr)
         }
-    }
-
-    /// Whether the request carries what this access needs, judged without
-    /// the database (a valid token, a valid key): a request that does not
-    /// gets its 401 from the handler at once, without an idempotency key
-    /// being claimed for it.
-    pub fn presented(self, request: &ApiRequest) -> bool {
-        match self {
-            Access::Public => true,
-            Access::Bearer | Access::Staff => caller(request).is_ok(),
-            Access::Service => service(request).is_ok(),
-        }
+        Access::Service => service(request),
     }
 }

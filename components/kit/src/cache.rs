@@ -15,7 +15,7 @@ pub struct Cache {
 impl Cache {
     /// Connects to the `redis_url` variable's Redis, or logs why not.
     pub fn connect(correlation_id: &str) -> Option<Self> {
-        let url = match crate::config::var("redis_url") {
+        let url = match crate::config::redis_url() {
             Ok(url) => url,
             Err(error) => {
                 log::warn(correlation_id, "no redis_url; running without cache", json!({"error": error.to_string()}));

@@ -1,24 +1,123 @@
-//! Spin variables, read with their defaults documented in `spin.toml`.
-//! A missing or malformed variable is an operator error: the request fails
-//! with a 500 and the log names the variable.
+//! Every Spin variable the components read, and nowhere else: one typed
+//! function per setting, its default documented in `spin.toml` (and the
+//! README's table). A missing or malformed variable is an operator error:
+//! the request fails with a 500 and the log names the variable. A
+//! component reads only the variables its `[component.x.variables]`
+//! declares; reading another is `undefined`, as under Spin.
+//!
+//! Variables are read when a request needs them, not at start: a WASIp2
+//! instance lives for one request, so there is no "start" to read them at.
 
 use std::str::FromStr;
 
 use user_domain::ApiError;
+use user_domain::client_address::TrustedProxies;
 use user_domain::sealed::{Keyring, KeyringError};
 use user_domain::tokens::TokenConfig;
 
-pub fn var(name: &str) -> Result<String, ApiError> {
+fn var(name: &str) -> Result<String, ApiError> {
     spin_sdk::variables::get(name).map_err(|e| ApiError::internal(format!("variable `{name}`: {e}")))
 }
 
 /// A variable parsed into `T`.
-pub fn parsed<T: FromStr>(name: &str) -> Result<T, ApiError>
+fn parsed<T: FromStr>(name: &str) -> Result<T, ApiError>
 where
     T::Err: std::fmt::Display,
 {
     let raw = var(name)?;
     raw.trim().parse().map_err(|e| ApiError::internal(format!("variable `{name}` = {raw:?}: {e}")))
+}
+
+/// `database_url`: the PostgreSQL address.
+pub fn database_url() -> Result<String, ApiError> {
+    var("database_url")
+}
+
+/// `redis_url`: the Redis address (cache, rate limits, marks).
+pub fn redis_url() -> Result<String, ApiError> {
+    var("redis_url")
+}
+
+/// `jwt_secret`: the service's secret (HS256 tokens until a signing key is
+/// set; the key idempotency digests, kept answers and retried refreshes are
+/// sealed under). At least 32 bytes (checked by [`tokens`]).
+pub fn jwt_secret() -> Result<String, ApiError> {
+    var("jwt_secret")
+}
+
+/// `email_queue`, `push_queue`, `audit_queue`: routing keys of outbox events.
+pub fn email_queue() -> Result<String, ApiError> {
+    var("email_queue")
+}
+
+pub fn push_queue() -> Result<String, ApiError> {
+    var("push_queue")
+}
+
+pub fn audit_queue() -> Result<String, ApiError> {
+    var("audit_queue")
+}
+
+/// `trusted_proxies`: the networks whose `X-Forwarded-For` is believed. A
+/// component that does not declare it trusts no proxy; a malformed list is
+/// an error the caller logs (and then trusts none).
+pub fn trusted_proxies() -> Result<TrustedProxies, String> {
+    match spin_sdk::variables::get("trusted_proxies") {
+        Ok(list) => TrustedProxies::parse(&list),
+        Err(_) => Ok(TrustedProxies::default()),
+    }
+}
+
+/// The rate limits' allowances (`rate_limit_*`), per window.
+pub mod limits {
+    use super::{ApiError, parsed};
+
+    /// `rate_limit_login_per_minute` (30): logins per client address.
+    pub fn login_per_minute() -> Result<u64, ApiError> {
+        parsed("rate_limit_login_per_minute")
+    }
+
+    /// `rate_limit_login_failures` (5) per `rate_limit_login_failure_window_secs` (300).
+    pub fn login_failures() -> Result<(u64, u64), ApiError> {
+        Ok((parsed("rate_limit_login_failures")?, parsed("rate_limit_login_failure_window_secs")?))
+    }
+
+    /// `rate_limit_register_per_minute` (20): registrations per client address.
+    pub fn register_per_minute() -> Result<u64, ApiError> {
+        parsed("rate_limit_register_per_minute")
+    }
+
+    /// `rate_limit_password_reset_per_hour` (5): reset requests per email.
+    pub fn reset_per_email_per_hour() -> Result<u64, ApiError> {
+        parsed("rate_limit_password_reset_per_hour")
+    }
+
+    /// `rate_limit_password_reset_per_address_per_hour` (20).
+    pub fn reset_per_address_per_hour() -> Result<u64, ApiError> {
+        parsed("rate_limit_password_reset_per_address_per_hour")
+    }
+
+    /// The `rate_limit_refresh_per_session_per_minute` variable (10): refresh
+    /// tokens one session may be issued per minute; past it a refresh is 429.
+    pub fn refresh_per_session_per_minute() -> Result<u64, ApiError> {
+        parsed("rate_limit_refresh_per_session_per_minute")
+    }
+
+    /// The `rate_limit_ipv6_prefix` variable (64): IPv6 clients are counted by
+    /// this many leading bits of their address by every per-address limit.
+    pub fn ipv6_prefix() -> Result<u8, ApiError> {
+        let prefix: u8 = parsed("rate_limit_ipv6_prefix")?;
+        if prefix == 0 || prefix > 128 {
+            return Err(ApiError::internal(format!("variable `rate_limit_ipv6_prefix` = {prefix}: must be 1 to 128")));
+        }
+        Ok(prefix)
+    }
+
+    /// `rate_limit_anonymous_request_ids_per_minute` (60): `X-Request-ID`
+    /// keys a caller without a valid access token may create per address.
+    pub fn anonymous_request_ids_per_minute() -> Result<u64, ApiError> {
+        parsed("rate_limit_anonymous_request_ids_per_minute")
+    }
 }
 
 /// Token settings from `jwt_secret`, `jwt_issuer`, `jwt_audience`,
@@ -28,7 +127,7 @@ where
 pub fn tokens() -> Result<TokenConfig, ApiError> {
     let bad = |e: user_domain::tokens::TokenError| ApiError::internal(format!("token configuration: {e}"));
     let config = TokenConfig::new(
-        &var("jwt_secret")?,
+        &jwt_secret()?,
         &var("jwt_issuer")?,
         &var("jwt_audience")?,
         parsed("access_token_ttl_secs")?,
@@ -92,9 +191,10 @@ pub fn access_ttl_secs() -> Result<u64, ApiError> {
     parsed("access_token_ttl_secs")
 }
 
-/// The `service_keys` variable: comma-separated keys accepted in `X-Service-Key`.
-pub fn service_keys() -> Result<String, ApiError> {
-    var("service_keys")
+/// The `service_keys` variable: the keys accepted in `X-Service-Key`
+/// (comma-separated; several at once, for rotation).
+pub fn service_keys() -> Result<Vec<String>, ApiError> {
+    Ok(var("service_keys")?.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect())
 }
 
 /// The `refresh_reuse_interval_secs` variable (10): how long after a refresh
@@ -103,20 +203,4 @@ pub fn service_keys() -> Result<String, ApiError> {
 /// ending the session as a stolen copy would. 0 turns the grace off.
 pub fn refresh_reuse_interval_secs() -> Result<u64, ApiError> {
     parsed("refresh_reuse_interval_secs")
-}
-
-/// The `rate_limit_refresh_per_session_per_minute` variable (10): refresh
-/// tokens one session may be issued per minute; past it a refresh is 429.
-pub fn refresh_per_session_per_minute() -> Result<u64, ApiError> {
-    parsed("rate_limit_refresh_per_session_per_minute")
-}
-
-/// The `rate_limit_ipv6_prefix` variable (64): IPv6 clients are counted by
-/// this many leading bits of their address by every per-address limit.
-pub fn ipv6_prefix() -> Result<u8, ApiError> {
-    let prefix: u8 = parsed("rate_limit_ipv6_prefix")?;
-    if prefix == 0 || prefix > 128 {
-        return Err(ApiError::internal(format!("variable `rate_limit_ipv6_prefix` = {prefix}: must be 1 to 128")));
-    }
-    Ok(prefix)
 }

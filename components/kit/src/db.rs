@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 use user_domain::ApiError;
 
-use crate::audit::AuditEvent;
+use crate::model::audit::AuditEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -30,6 +30,19 @@ pub enum DbError {
     Decode(String),
     #[error("database error: {0}")]
     Other(String),
+}
+
+impl DbError {
+    /// The error, naming the statement that failed by where its operation
+    /// is: an outage or a unique violation says nothing more than it is.
+    fn at(self, at: &std::panic::Location<'_>) -> Self {
+        let file = at.file().rsplit_once("src/").map_or(at.file(), |(_, file)| file);
+        match self {
+            DbError::Decode(text) => DbError::Decode(format!("{text} (statement at {file}:{})", at.line())),
+            DbError::Other(text) => DbError::Other(format!("{text} (statement at {file}:{})", at.line())),
+            other => other,
+        }
+    }
 }
 
 impl From<DbError> for ApiError {
@@ -173,7 +186,7 @@ pub struct Db(Connection);
 impl Db {
     /// Connects to the `database_url` variable's database.
     pub fn connect() -> Result<Self, ApiError> {
-        let url = crate::config::var("database_url")?;
+        let url = crate::config::database_url()?;
         Self::connect_to(&url).map_err(ApiError::from)
     }
 
@@ -181,8 +194,16 @@ impl Db {
         Connection::open(url).map(Self).map_err(classify)
     }
 
-    /// Every row of `rows`, decoded from its columns by name.
+    /// Every row of `rows`, decoded from its columns by name. A failure
+    /// names the statement by where its operation is (`store/users.rs:42`),
+    /// so a 500 in the logs says which query failed.
+    #[track_caller]
     pub fn rows<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Vec<T>, DbError> {
+        let at = std::panic::Location::caller();
+        self.rows_at(rows, params).map_err(|e| e.at(at))
+    }
+
+    fn rows_at<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Vec<T>, DbError> {
         let sql = rows.sql(params.len());
         let set = match rows.audit {
             Some(event) => {
@@ -200,13 +221,17 @@ impl Db {
     }
 
     /// The first row of `rows`, if there is one.
+    #[track_caller]
     pub fn first<T: DeserializeOwned>(&self, rows: Rows<'_>, params: &[ParameterValue]) -> Result<Option<T>, DbError> {
-        Ok(self.rows(rows, params)?.into_iter().next())
+        let at = std::panic::Location::caller();
+        Ok(self.rows_at(rows, params).map_err(|e| e.at(at))?.into_iter().next())
     }
 
     /// Runs a statement for its effect; returns the rows it touched.
+    #[track_caller]
     pub fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
-        self.0.execute(sql, params).map_err(classify)
+        let at = std::panic::Location::caller();
+        self.0.execute(sql, params).map_err(classify).map_err(|e| e.at(at))
     }
 }
 

@@ -15,7 +15,7 @@
 //!   answer that holds a session's tokens replays only while the session
 //!   lives ([`Replay`]). 401 answers and sign-in challenges are not kept.
 //! - Requests without a valid access token may create at most
-//!   [`anonymous_keys`] keys per client address and minute, so strangers
+//!   `rate_limit::anonymous_request_ids` keys per client address and minute, so strangers
 //!   cannot fill the table.
 
 use serde_json::{Value, json};
@@ -24,11 +24,12 @@ use user_domain::sealed::{self, Purpose};
 use user_domain::secrets::constant_time_eq;
 use user_domain::{ApiError, idempotency};
 
-use crate::auth::Access;
+use user_domain::api::endpoints::Access;
+
 use crate::cache::Cache;
 use crate::db::Db;
-use crate::rate_limit::Limit;
-use crate::{ApiRequest, config, store};
+use crate::request::ApiRequest;
+use crate::{auth, config, rate_limit, store};
 
 /// What to do with a mutating request.
 pub enum Idempotency {
@@ -41,16 +42,6 @@ pub enum Idempotency {
 }
 
 const MAX_KEY_LEN: usize = 255;
-
-/// Keys created by requests without `Authorization`, per client address and
-/// minute: the `rate_limit_anonymous_request_ids_per_minute` variable (60).
-pub fn anonymous_keys() -> Result<Limit, ApiError> {
-    Ok(Limit {
-        scope: "idempotency_anonymous",
-        max: config::parsed("rate_limit_anonymous_request_ids_per_minute")?,
-        window_secs: 60,
-    })
-}
 
 fn canonical(request: &ApiRequest) -> Vec<u8> {
     idempotency::request_material(&request.method, &request.path, request.header("authorization"), request.body_bytes())
@@ -76,7 +67,7 @@ pub fn begin(db: &Db, request: &ApiRequest, access: Access, endpoint: &str) -> R
     let Some(key) = validated_key(request)? else { return Ok(Idempotency::NotRequested) };
     let key = idempotency::scoped_key(endpoint, request.header("authorization"), key);
     let material = canonical(request);
-    let secret = config::var("jwt_secret")?;
+    let secret = config::jwt_secret()?;
     let hash = idempotency::request_hash(secret.as_bytes(), &material);
     if store::idempotency::claim(db, &key, endpoint, &hash)? {
         purge_sometimes(db);
@@ -95,7 +86,7 @@ pub fn begin(db: &Db, request: &ApiRequest, access: Access, endpoint: &str) -> R
     let (Some(status), Some(answer)) = (stored.status_code, stored.response_data) else {
         return Err(ApiError::RequestInProgress);
     };
-    access.check(db, request)?;
+    auth::check(access, db, request)?;
     if let Some(session) = stored.session_id
         && !store::sessions::is_live(db, session)?
     {
@@ -121,7 +112,7 @@ pub fn finish(db: &Db, request: &ApiRequest, key: &str, reply: &Reply) -> Result
     if reply.status >= 500 || matches!(reply.status, 401 | 405 | 429) || reply.replay == Replay::Never {
         return Ok(store::idempotency::forget(db, key)?);
     }
-    let secret = config::var("jwt_secret")?;
+    let secret = config::jwt_secret()?;
     let sealed = sealed::seal(secret.as_bytes(), Purpose::IdempotentAnswer, &canonical(request), &reply.body)
         .map_err(ApiError::internal)?;
     let session = match reply.replay {
@@ -158,25 +149,23 @@ fn purge_sometimes(db: &Db) {
     }
 }
 
-/// [`run`] for a request to an operation that `access` guards. A database
-/// connection is opened only when the request is mutating and carries
-/// `X-Request-ID`. A request without the credentials `access` needs (no
-/// token, or one that is not valid; a wrong service key) gets the handler's
-/// own 401 at once: no key is claimed or counted for a request that cannot
-/// succeed. Requests without a valid access token may create only
-/// [`anonymous_keys`] keys per address and minute, whatever their
-/// `Authorization` header says.
+/// [`run`] for a request to an endpoint that `access` guards, whose
+/// credentials the router checked already. A database connection is opened
+/// only when the request is mutating and carries `X-Request-ID`. Callers of
+/// a public endpoint without a valid access token may create only
+/// `rate_limit::anonymous_request_ids` keys per address and minute,
+/// whatever their `Authorization` header says.
 pub fn guard(
     request: &ApiRequest,
     access: Access,
     handler: impl FnOnce() -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    if validated_key(request)?.is_none() || !access.presented(request) {
+    if validated_key(request)?.is_none() {
         return handler();
     }
-    if crate::auth::caller(request).is_err() {
+    if access == Access::Public && auth::caller(request).is_err() {
         let cache = Cache::connect(&request.correlation_id);
-        anonymous_keys()?.hit_address(cache.as_ref(), request, user_domain::tokens::now_secs())?;
+        rate_limit::anonymous_request_ids()?.hit_address(cache.as_ref(), request, user_domain::tokens::now_secs())?;
     }
     let db = Db::connect()?;
     run(&db, request, access, &format!("{} {}", request.method, request.route_path()), handler)

@@ -1,5 +1,6 @@
 //! Fixed-window rate limits kept in Redis, per client address and per
-//! account. Subjects are hashed into the key so no email address sits in
+//! account, and every limit the service applies (their allowances are
+//! settings: `config::limits`). Subjects are hashed into the key so no email address sits in
 //! Redis in clear. Without Redis, limits are not enforced (and the outage is
 //! logged): refusing every login because the cache is down would turn a
 //! cache outage into a full outage.
@@ -9,8 +10,9 @@ use user_domain::secrets::digest;
 
 use user_domain::client_address::limit_subject;
 
-use crate::ApiRequest;
 use crate::cache::Cache;
+use crate::config::limits;
+use crate::request::ApiRequest;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -70,7 +72,7 @@ impl Limit {
         request: &ApiRequest,
         now: u64,
     ) -> Result<Option<Usage>, ApiError> {
-        let subject = limit_subject(request.client_ip(), crate::config::ipv6_prefix()?);
+        let subject = limit_subject(request.client_ip(), limits::ipv6_prefix()?);
         self.hit(cache, &subject, now)
     }
 
@@ -81,4 +83,38 @@ impl Limit {
             cache.del(&[key]);
         }
     }
+}
+
+/// Logins (and second steps of a login) per client address and minute.
+pub fn login_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "login_ip", max: limits::login_per_minute()?, window_secs: 60 })
+}
+
+/// Failed sign-in attempts (wrong passwords, wrong codes) per account and
+/// window; past it even the right password gets 429 until the window passes.
+pub fn login_failures_per_account() -> Result<Limit, ApiError> {
+    let (max, window_secs) = limits::login_failures()?;
+    Ok(Limit { scope: "login_failures", max, window_secs })
+}
+
+/// Registrations per client address and minute.
+pub fn register_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "register_ip", max: limits::register_per_minute()?, window_secs: 60 })
+}
+
+/// Password reset requests per email and hour.
+pub fn reset_per_email() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "password_reset", max: limits::reset_per_email_per_hour()?, window_secs: 3600 })
+}
+
+/// Password reset requests per client address and hour, whatever the
+/// emails: the per-email limit alone let one client mail every address.
+pub fn reset_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "password_reset_ip", max: limits::reset_per_address_per_hour()?, window_secs: 3600 })
+}
+
+/// `X-Request-ID` keys created by callers without a valid access token, per
+/// client address and minute, so strangers cannot fill the table.
+pub fn anonymous_request_ids() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "idempotency_anonymous", max: limits::anonymous_request_ids_per_minute()?, window_secs: 60 })
 }

@@ -7,7 +7,8 @@ use spin_sdk::http::Response;
 use user_domain::ApiError;
 use user_domain::envelope::Reply;
 
-use crate::{ApiRequest, log};
+use crate::log;
+use crate::request::ApiRequest;
 
 /// The reply for a failed request; internal causes go to the log only.
 pub fn failure(request: &ApiRequest, error: &ApiError) -> Reply {
@@ -44,9 +45,4 @@ pub fn respond(request: &ApiRequest, result: Result<Reply, ApiError>) -> Respons
     builder.header("x-correlation-id", request.correlation_id.as_str());
     builder.body(reply.body);
     builder.build()
-}
-
-/// 404 for a path this component does not serve.
-pub fn not_found() -> ApiError {
-    ApiError::NotFound("Endpoint")
 }

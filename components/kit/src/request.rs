@@ -37,11 +37,9 @@ pub struct ApiRequest {
     client_ip: std::cell::OnceCell<String>,
 }
 
-/// The `trusted_proxies` variable. A component that does not declare it
-/// trusts no proxy; a malformed list is logged and trusts none.
+/// The `trusted_proxies` variable; a malformed list is logged and trusts none.
 fn trusted_proxies(correlation_id: &str) -> TrustedProxies {
-    let Ok(list) = spin_sdk::variables::get("trusted_proxies") else { return TrustedProxies::default() };
-    TrustedProxies::parse(&list).unwrap_or_else(|problem| {
+    crate::config::trusted_proxies().unwrap_or_else(|problem| {
         crate::log::error(correlation_id, "trusted_proxies ignored", serde_json::json!({"problem": problem}));
         TrustedProxies::default()
     })

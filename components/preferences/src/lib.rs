@@ -11,46 +11,40 @@
 //! checks the token's session in the same round trip (`MGET entry mark`),
 //! so an ended session's token is refused without the database too.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::auth::Access;
 use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::reply::{not_found, respond};
-use component_kit::users::{self, Preferences};
-use component_kit::{ApiError, ApiRequest, Reply, auth, idempotency, revocation, store};
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::user::Preferences;
+use component_kit::reply::respond;
+use component_kit::router::{self, Context, Handler};
+use component_kit::{ApiError, ApiRequest, Reply, revocation, store, user_cache};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
+use user_domain::api::endpoints::{Component, Op};
 use user_domain::api::requests::{PreferencesPatch, PreferencesReplace};
 use user_domain::{UserId, cache_keys};
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let request = ApiRequest::read(request).await;
-    let result = route(&request);
+    let result = router::serve(&request, Component::Preferences, handler);
     respond(&request, result)
 }
 
-fn route(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let path = request.route_path();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let cache = Cache::connect(&request.correlation_id);
-    let cache = cache.as_ref();
-    // Every change here needs a bearer token (to read: a bearer token or a service key).
-    idempotency::guard(request, Access::Bearer, || match (segments.as_slice(), request.method.as_str()) {
-        (["api", "v1", "users", "preferences"], "GET") => {
-            let caller = auth::caller(request)?;
-            Ok(Reply::ok(200, "Preferences", read(cache, caller.user_id, Reader::Owner(caller.session))?))
+/// The handler of each of this component's endpoints.
+fn handler(op: Op) -> Option<Handler> {
+    Some(match op {
+        Op::GetPreferences => |_, ctx| {
+            let caller = ctx.caller()?;
+            Ok(Reply::ok(200, "Preferences", read(ctx.cache(), caller.user_id, Reader::Owner(caller.session))?))
+        },
+        Op::PatchPreferences => |request, ctx| update(request, ctx, false),
+        Op::PutPreferences => |request, ctx| update(request, ctx, true),
+        // The service key was checked by the router (the endpoint is `Service`'s).
+        Op::ServicePreferences => {
+            |_, ctx| Ok(Reply::ok(200, "Preferences", read(ctx.cache(), ctx.user_id(0)?, Reader::Service)?))
         }
-        (["api", "v1", "users", "preferences"], "PATCH") => update(request, cache, false),
-        (["api", "v1", "users", "preferences"], "PUT") => update(request, cache, true),
-        (["api", "v1", "users", "preferences"], _) => Err(ApiError::MethodNotAllowed { allow: "GET, PATCH, PUT" }),
-        (["api", "v1", "users", id, "preferences"], "GET") => {
-            auth::service(request)?;
-            let user = UserId::parse(id).map_err(|_| ApiError::NotFound("User"))?;
-            Ok(Reply::ok(200, "Preferences", read(cache, user, Reader::Service)?))
-        }
-        (["api", "v1", "users", _, "preferences"], _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-        _ => Err(not_found()),
+        _ => return None,
     })
 }
 
@@ -66,7 +60,7 @@ enum Reader {
 /// The user's preferences, from the cache when it has them.
 ///
 /// The cache holds entries of active accounts only, and every deactivation
-/// or deletion deletes the user's entries (`users::invalidate`), so a hit
+/// or deletion deletes the user's entries (`user_cache::invalidate`), so a hit
 /// answers the owner without a database round trip and still refuses a
 /// deactivated account: a miss reads the account's state with its
 /// preferences, and a deactivated owner gets the same 403 as everywhere else.
@@ -104,8 +98,9 @@ fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferenc
     Ok(stored.preferences)
 }
 
-fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::account(request)?;
+fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, caller) = ctx.account()?;
     let body = request.json()?;
     let (email, push) = if replace {
         let PreferencesReplace { email, push } = PreferencesReplace::parse(&body)?;
@@ -118,10 +113,10 @@ fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<
     // None: deactivated between the check and the update.
     let fields: Vec<&str> =
         [("email", email), ("push", push)].into_iter().filter(|(_, v)| v.is_some()).map(|(f, _)| f).collect();
-    let audit = AuditEvent::new(request, "user.preferences_changed", Actor::User(caller.id))
+    let audit = AuditEvent::new(request, "user.preferences_changed", Actor::User(caller.id))?
         .details(serde_json::json!({"fields": fields, "email": email, "push": push}));
     let preferences = store::preferences::update(&db, caller.id, email, push, &audit)?
         .ok_or(ApiError::Forbidden("This account is deactivated"))?;
-    users::invalidate(cache, caller.id);
+    user_cache::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Preferences updated", preferences))
 }

@@ -1,17 +1,18 @@
 //! `GET /api/v1/internal/users/{id}/`: what the push and email services need
 //! to address a user, for callers holding a service key.
 
-use component_kit::audit::{Actor, AuditEvent};
 use component_kit::db::Db;
-use component_kit::{ApiError, ApiRequest, Reply, auth, store, users};
-use user_domain::UserId;
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::router::Context;
+use component_kit::{ApiError, ApiRequest, Reply, store};
 use user_domain::api::responses::InternalUser;
 
-pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    auth::service(request)?;
+/// The service key was checked by the router (the endpoint is `Service`'s).
+pub fn get(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let id = ctx.user_id(0)?;
     let db = Db::connect()?;
-    let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    store::audit::record(&db, &AuditEvent::new(request, "service.user_looked_up", Actor::Service).subject(id))?;
+    let user = store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "service.user_looked_up", Actor::Service)?.subject(id))?;
     Ok(Reply::ok(
         200,
         "User",

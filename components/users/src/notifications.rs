@@ -2,19 +2,20 @@
 //! user onto `push.queue`, through the outbox, so operators can check the
 //! whole delivery path. Answers 202: delivery happens later, in the worker.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::events::Event;
-use component_kit::{ApiError, ApiRequest, Reply, auth, config, store, users};
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::event::Event;
+use component_kit::router::Context;
+use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
 use user_domain::api::requests::TestNotificationRequest;
 use user_domain::api::responses::QueuedNotification;
 
-pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn test(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (db, caller) = ctx.staff()?;
     let TestNotificationRequest { user_id: user, template_code, variables, priority, metadata } =
         TestNotificationRequest::parse(&request.json()?)?;
 
-    users::load(&db, user)?.ok_or(ApiError::NotFound("User"))?;
+    store::users::by_id(&db, user)?.ok_or(ApiError::NotFound("User"))?;
     let request_id = uuid::Uuid::new_v4();
     let mut metadata = metadata;
     metadata.insert("correlation_id".into(), json!(request.correlation_id));
@@ -28,8 +29,8 @@ pub fn test(request: &ApiRequest) -> Result<Reply, ApiError> {
         "priority": priority,
         "metadata": metadata,
     });
-    let event = Event { queue: config::var("push_queue")?, payload: message, priority: priority as i16 };
-    let audit = AuditEvent::new(request, "staff.test_notification_sent", Actor::Staff(caller.id))
+    let event = Event { queue: config::push_queue()?, payload: message, priority: priority as i16 };
+    let audit = AuditEvent::new(request, "staff.test_notification_sent", Actor::Staff(caller.id))?
         .subject(user)
         .details(json!({"request_id": request_id, "template_code": template_code}));
     store::outbox::append_audited(&db, &event, &audit)?;

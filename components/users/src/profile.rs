@@ -3,11 +3,10 @@
 //! `push_token` clears it), DELETE deactivates the account and ends its
 //! sessions. Every change drops the user's cached records.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::auth;
-use component_kit::cache::Cache;
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::router::Context;
 use component_kit::store::{self, users::Change};
-use component_kit::users;
+use component_kit::user_cache;
 use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::{Value, json};
 use user_domain::api::requests::{ProfilePatch, ProfileReplace};
@@ -17,19 +16,20 @@ use user_domain::validation::Patch;
 
 /// The caller's profile, from the cache when it has it. The cache holds
 /// active accounts only and every change tombstones the key
-/// (`users::invalidate`), so a hit needs no database round trip and a
+/// (`user_cache::invalidate`), so a hit needs no database round trip and a
 /// deactivated or deleted account still gets its 401/403 on the miss. The
 /// entry is read with the mark of the token's session in one round trip, so
 /// an ended session's token is refused on a hit too (`revocation`).
-pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let caller = auth::caller(request)?;
+pub fn get(_request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let caller = ctx.caller()?;
     let key = cache_keys::profile(caller.user_id);
     if let Some(profile) = revocation::cached_entry(cache, &key, &caller.session)?
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
     {
         return Ok(Reply::ok(200, "Profile", profile));
     }
-    let (_, user) = auth::account_of(&caller)?;
+    let (_, user) = ctx.account()?;
     let profile = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
     if let Some(cache) = cache {
         let json = serde_json::to_vec(&profile).map_err(ApiError::internal)?;
@@ -39,8 +39,17 @@ pub fn get(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiErro
     Ok(Reply::ok(200, "Profile", profile))
 }
 
-pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::account(request)?;
+pub fn patch(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    update(request, ctx, false)
+}
+
+pub fn put(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    update(request, ctx, true)
+}
+
+fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, caller) = ctx.account()?;
     let body = request.json()?;
     let (name, push_token) = if replace {
         let ProfileReplace { name, push_token } = ProfileReplace::parse(&body)?;
@@ -63,22 +72,23 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, replace: bool) -> Res
         changed.push("push_token");
     }
     let audit =
-        AuditEvent::new(request, "user.profile_changed", Actor::User(caller.id)).details(json!({"fields": changed}));
+        AuditEvent::new(request, "user.profile_changed", Actor::User(caller.id))?.details(json!({"fields": changed}));
     let updated = store::users::update_profile(&db, caller.id, name, push_token, &audit)?;
-    users::invalidate(cache, caller.id);
+    user_cache::invalidate(cache, caller.id);
     // None: deactivated between the check and the update.
     let user = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
     Ok(Reply::ok(200, "Profile updated", user.view()))
 }
 
-pub fn deactivate(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::account(request)?;
+pub fn deactivate(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let cache = ctx.cache();
+    let (db, caller) = ctx.account()?;
     let ended = store::users::deactivate(
         &db,
         caller.id,
-        &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id)),
+        &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id))?,
     )?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
-    users::invalidate(cache, caller.id);
+    user_cache::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", Deactivated { is_active: false }))
 }

@@ -5,14 +5,14 @@
 //! not at all; a taken email (case-insensitive, since emails are stored
 //! lower-cased) is a 409.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::cache::Cache;
 use component_kit::db::Db;
-use component_kit::events::Event;
-use component_kit::rate_limit::Limit;
-use component_kit::sessions::{Client, Session};
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::event::Event;
+use component_kit::model::session::{Client, Session};
+use component_kit::model::user::Preferences;
+use component_kit::rate_limit;
+use component_kit::router::Context;
 use component_kit::store::{self, users::NewAccount, users::Registered};
-use component_kit::users::Preferences;
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde_json::json;
 use user_domain::UserId;
@@ -23,13 +23,8 @@ use user_domain::hashing::hash_password;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
 
-/// Registrations per client address per minute (`rate_limit_register_per_minute`).
-fn register_per_address() -> Result<Limit, ApiError> {
-    Ok(Limit { scope: "register_ip", max: config::parsed("rate_limit_register_per_minute")?, window_secs: 60 })
-}
-
-pub fn handle(request: &ApiRequest, cache: Option<&Cache>) -> Result<Reply, ApiError> {
-    let usage = register_per_address()?.hit_address(cache, request, now_secs())?;
+pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let usage = rate_limit::register_per_address()?.hit_address(ctx.cache(), request, now_secs())?;
     let new_user = RegisterRequest::parse(&request.json()?)?;
     let db = Db::connect()?;
     let mut reply = create(&db, request, new_user)?;
@@ -67,7 +62,7 @@ fn create(db: &Db, request: &ApiRequest, new_user: RegisterRequest) -> Result<Re
         welcome: &welcome,
         session: &session,
     };
-    let audit = AuditEvent::new(request, "user.registered", Actor::User(id));
+    let audit = AuditEvent::new(request, "user.registered", Actor::User(id))?;
     match store::users::register(db, &account, &audit)? {
         // The answer holds the session's tokens: a repeat gets it again only while the session lives.
         Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.tokens(Some(user.view())))

@@ -7,13 +7,13 @@
 //! with their own checks). DELETE erases the account; deactivation is
 //! `PATCH is_active`.
 
-use component_kit::audit::{Actor, AuditEvent};
-use component_kit::auth;
-use component_kit::cache::Cache;
-use component_kit::events::Event;
-use component_kit::sessions::describe;
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::event::Event;
+use component_kit::model::session::describe;
+use component_kit::model::user::UserRecord;
+use component_kit::router::Context;
 use component_kit::store::{self, users::Filter, users::StaffChange};
-use component_kit::users::{self, UserRecord};
+use component_kit::user_cache;
 use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::json;
 use user_domain::api::requests::StaffUserPatch;
@@ -35,8 +35,8 @@ fn number(request: &ApiRequest, name: &str, default: u64, max: u64) -> Result<u6
     }
 }
 
-pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
+pub fn list(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (db, _) = ctx.staff()?;
     let page = number(request, "page", 1, u64::from(u32::MAX))?;
     let limit = number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let is_active = match request.query_param("is_active").as_deref() {
@@ -59,15 +59,17 @@ pub fn list(request: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(Reply::json(200, &envelope))
 }
 
-pub fn get(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
-    let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    store::audit::record(&db, &AuditEvent::new(request, "staff.user_viewed", Actor::Staff(caller.id)).subject(id))?;
+pub fn get(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let id = ctx.user_id(0)?;
+    let (db, caller) = ctx.staff()?;
+    let user = store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "staff.user_viewed", Actor::Staff(caller.id))?.subject(id))?;
     Ok(Reply::ok(200, "User", user.view()))
 }
 
-pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn update(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (cache, id) = (ctx.cache(), ctx.user_id(0)?);
+    let (db, caller) = ctx.staff()?;
     let StaffUserPatch { is_active, is_staff, name } = StaffUserPatch::parse(&request.json()?)?;
     if caller.id == id {
         let mut refused = FieldErrors::new();
@@ -91,24 +93,25 @@ pub fn update(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result
     .into_iter()
     .filter_map(|(field, given)| given.then_some(field))
     .collect();
-    let audit = AuditEvent::new(request, "staff.user_changed", Actor::Staff(caller.id))
+    let audit = AuditEvent::new(request, "staff.user_changed", Actor::Staff(caller.id))?
         .subject(id)
         .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
     let changed = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &changed.ended);
-    users::invalidate(cache, id);
+    user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User updated", changed.user.view()))
 }
 
-pub fn delete(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn delete(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (cache, id) = (ctx.cache(), ctx.user_id(0)?);
+    let (db, caller) = ctx.staff()?;
     if caller.id == id {
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
-    let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id)).subject(id);
+    let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id))?.subject(id);
     let sessions = store::users::erase(&db, id, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &sessions);
-    users::invalidate(cache, id);
+    user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
 }
 
@@ -119,20 +122,25 @@ fn not_oneself(caller: &UserRecord, id: UserId, why: &str) -> Result<(), ApiErro
 }
 
 /// `GET /api/v1/users/{id}/sessions/`: the user's active sessions.
-pub fn sessions(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
-    users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    store::audit::record(&db, &AuditEvent::new(request, "staff.sessions_viewed", Actor::Staff(caller.id)).subject(id))?;
+pub fn sessions(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let id = ctx.user_id(0)?;
+    let (db, caller) = ctx.staff()?;
+    store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(
+        &db,
+        &AuditEvent::new(request, "staff.sessions_viewed", Actor::Staff(caller.id))?.subject(id),
+    )?;
     let sessions: Vec<_> = store::sessions::active(&db, id)?.iter().map(|s| describe(s, None)).collect();
     Ok(Reply::ok(200, "Sessions", sessions))
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/`: ends every session of the user.
-pub fn end_sessions(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn end_sessions(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (cache, id) = (ctx.cache(), ctx.user_id(0)?);
+    let (db, caller) = ctx.staff()?;
     not_oneself(&caller, id, "staff end their own sessions at /api/v1/auth/sessions/ or by logging out")?;
-    users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id)).subject(id);
+    store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id))?.subject(id);
     let ended = store::sessions::end_all(&db, id, None, "ended_by_staff", &audit)?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(
@@ -146,19 +154,20 @@ pub fn end_sessions(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> 
 /// factor, its recovery codes and pending challenges go; every session of
 /// the user ends (whoever holds one may hold the lost device); the user is
 /// told by email (`mfa_reset`), so a reset they did not ask for is noticed.
-pub fn reset_mfa(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn reset_mfa(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (cache, id) = (ctx.cache(), ctx.user_id(0)?);
+    let (db, caller) = ctx.staff()?;
     // Turning one's own factor off takes the password and a current code
     // (`DELETE /api/v1/auth/mfa/totp/`): a stolen staff session must not skip them.
     not_oneself(&caller, id, "staff cannot reset their own second factor")?;
-    let user = users::load(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    let user = store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let notice = Event::email_to_user(
         id,
         "mfa_reset",
         json!({"name": user.name, "email": user.email}),
         &request.correlation_id,
     )?;
-    let audit = AuditEvent::new(request, "staff.mfa_reset", Actor::Staff(caller.id)).subject(id);
+    let audit = AuditEvent::new(request, "staff.mfa_reset", Actor::Staff(caller.id))?.subject(id);
     let reset = store::mfa::reset(&db, id, &notice, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &reset.ended.sessions);
     let message = if reset.removed { "Two-factor sign-in reset" } else { "The user had no second factor" };
@@ -166,11 +175,12 @@ pub fn reset_mfa(request: &ApiRequest, cache: Option<&Cache>, id: UserId) -> Res
 }
 
 /// `DELETE /api/v1/users/{id}/sessions/{session}/`: ends one.
-pub fn end_session(request: &ApiRequest, cache: Option<&Cache>, id: UserId, session: &str) -> Result<Reply, ApiError> {
-    let (db, caller) = auth::staff(request)?;
+pub fn end_session(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let (cache, id, session) = (ctx.cache(), ctx.user_id(0)?, ctx.param(1));
+    let (db, caller) = ctx.staff()?;
     not_oneself(&caller, id, "staff end their own sessions at /api/v1/auth/sessions/ or by logging out")?;
     let session = uuid::Uuid::parse_str(session).map_err(|_| ApiError::NotFound("Session"))?;
-    let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))
+    let audit = AuditEvent::new(request, "staff.session_ended", Actor::Staff(caller.id))?
         .subject(id)
         .details(json!({"session": session}));
     let ended =
@@ -180,7 +190,8 @@ pub fn end_session(request: &ApiRequest, cache: Option<&Cache>, id: UserId, sess
 }
 
 /// `GET /api/v1/users/{id}/audit/`: the trail of an account, newest first.
-pub fn audit(request: &ApiRequest, id: UserId) -> Result<Reply, ApiError> {
-    let (db, _) = auth::staff(request)?;
-    component_kit::audit::page(&db, request, id, component_kit::audit::Viewer::Staff)
+pub fn audit(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let id = ctx.user_id(0)?;
+    let (db, _) = ctx.staff()?;
+    component_kit::audit_trail::page(&db, request, id, component_kit::audit_trail::Viewer::Staff)
 }

@@ -2,8 +2,10 @@
 //! ([`requests`]) and the `data` they answer with ([`responses`]). With the
 //! `openapi` feature, the same types give the OpenAPI document
 //! ([`document`]), so the served document cannot drift from what is parsed
-//! and emitted.
+//! and emitted. [`endpoints`] is the table of every endpoint: method, path,
+//! component and who may call it, declared once.
 
+pub mod endpoints;
 pub mod requests;
 pub mod responses;
 

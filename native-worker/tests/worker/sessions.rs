@@ -37,6 +37,17 @@ async fn session(
     id
 }
 
+/// Whether `key` appears in Redis within 5 seconds.
+async fn appears(cache: &Cache, key: &str) -> bool {
+    for _ in 0..50 {
+        if cache.get(key).await.unwrap().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn count(env: &TestEnv, sql: &str) -> i64 {
     env.pool.get().await.unwrap().query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -91,26 +102,10 @@ async fn the_running_worker_writes_lost_marks_again() {
     let keys = [cache_keys::session_ended(&ended), cache_keys::session_ended(&long_ago)];
     cache.del(&keys).await.unwrap();
     env.start(Parts { consumer: false, relay: false }).await;
-    let mut marked = false;
-    for _ in 0..50 {
-        if cache.get(&keys[0]).await.unwrap().is_some() {
-            marked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(marked, "the mark of a session ended just now is written");
+    assert!(appears(&cache, &keys[0]).await, "the mark of a session ended just now is written");
     // Deleted again (a Redis restart): back within the interval.
     cache.del(&keys[..1]).await.unwrap();
-    let mut back = false;
-    for _ in 0..50 {
-        if cache.get(&keys[0]).await.unwrap().is_some() {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "a lost mark comes back");
+    assert!(appears(&cache, &keys[0]).await, "a lost mark comes back");
     assert!(cache.get(&keys[1]).await.unwrap().is_none(), "a session ended a day ago has no live token to refuse");
     env.stop().await;
     env.cleanup().await;

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use user_domain::UserId;
 
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
+use crate::model::audit::AuditEvent;
 
 /// Records an event that changes nothing else (a failed login, a lookup).
 pub fn record(db: &Db, event: &AuditEvent) -> Result<(), DbError> {

@@ -8,9 +8,9 @@ use user_domain::UserId;
 
 use super::Id;
 use super::sessions::{Ended, end_sessions, ended_summary};
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
-use crate::events::Event;
+use crate::model::audit::AuditEvent;
+use crate::model::event::Event;
 
 /// A user's factor as stored.
 #[derive(Debug, Deserialize)]

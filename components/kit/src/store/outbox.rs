@@ -2,9 +2,9 @@
 //! Statements that cause an event insert it themselves (see [`super::users`]);
 //! this is for events with no change of their own.
 
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
-use crate::events::Event;
+use crate::model::audit::AuditEvent;
+use crate::model::event::Event;
 
 pub fn append(db: &Db, event: &Event) -> Result<(), DbError> {
     db.execute(

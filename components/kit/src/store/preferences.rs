@@ -2,9 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
-use crate::users::Preferences;
+use crate::model::audit::AuditEvent;
+use crate::model::user::Preferences;
 use user_domain::UserId;
 
 /// A user's preferences, whether the account is active and whether the

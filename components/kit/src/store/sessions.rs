@@ -13,9 +13,9 @@ use serde::Deserialize;
 use user_domain::UserId;
 use user_domain::amr::Methods;
 
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
-use crate::sessions::{NewRefresh, Session};
+use crate::model::audit::AuditEvent;
+use crate::model::session::{ActiveSession, NewRefresh, Session};
 
 /// The `ended` CTE of a statement that ends sessions: the sessions it
 /// ended, each with how many of its refresh tokens could still be used.
@@ -301,17 +301,6 @@ pub fn log_out(db: &Db, presented_digest: &str, all: bool, audit: &AuditEvent) -
         Some(o) => LogOut::Ended(o.ended),
         None => LogOut::Refused,
     })
-}
-
-/// A session as its owner (or staff) sees it, described by its newest token.
-#[derive(Debug, Deserialize, serde::Serialize)]
-pub struct ActiveSession {
-    pub id: uuid::Uuid,
-    pub device: Option<String>,
-    pub client_address: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: chrono::DateTime<chrono::Utc>,
-    pub amr: Vec<String>,
 }
 
 /// The user's sessions that can still be refreshed, most recently used first.

@@ -7,11 +7,11 @@ use user_domain::{Email, PushToken, UserId, UserName};
 
 use super::Id;
 use super::sessions::{Ended, end_sessions, ended_summary, new_session_params, start_session};
-use crate::audit::AuditEvent;
 use crate::db::{Db, DbError, Rows, param};
-use crate::events::Event;
-use crate::sessions::Session;
-use crate::users::{Preferences, UserRecord};
+use crate::model::audit::AuditEvent;
+use crate::model::event::Event;
+use crate::model::session::Session;
+use crate::model::user::{Preferences, UserRecord};
 
 /// The columns of a [`UserRecord`], from `u` (users) and `p` (user_preferences).
 macro_rules! user_columns {
@@ -85,7 +85,7 @@ pub fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, DbErro
     )
 }
 
-/// Records a successful login: the new session (family) and `last_login`.
+/// Records a successful login: the new session and `last_login`.
 /// Returns the account as it is now, or `None` if the user is gone.
 pub fn record_login(db: &Db, id: UserId, session: &Session, audit: &AuditEvent) -> Result<Option<UserRecord>, DbError> {
     let mut params = vec![param::uuid(id)];

@@ -42,6 +42,6 @@ impl Event {
         variables: Value,
         correlation_id: &str,
     ) -> Result<Self, user_domain::ApiError> {
-        Ok(Self::email(crate::config::var("email_queue")?, user, template_code, variables, correlation_id))
+        Ok(Self::email(crate::config::email_queue()?, user, template_code, variables, correlation_id))
     }
 }

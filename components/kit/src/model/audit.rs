@@ -1,5 +1,5 @@
-//! The audit trail: what happened to an account, by whom, from where, with
-//! what outcome. An event is written in the same statement as the change it
+//! An audit trail event: what happened to an account, by whom, from where,
+//! with what outcome. An event is written in the same statement as the change it
 //! records ([`crate::db::Rows::audited`]: recorded only if the statement
 //! changed something), or on its own for events with no change (a failed
 //! login, a service's lookup: [`crate::store::audit::record`]). Each event
@@ -9,7 +9,8 @@
 use serde_json::{Value, json};
 use user_domain::UserId;
 
-use crate::ApiRequest;
+use crate::config;
+use crate::request::ApiRequest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -64,13 +65,14 @@ pub const PRIORITY: i16 = 3;
 
 impl AuditEvent {
     /// A successful `action` by `actor`, about the actor's own account unless
-    /// [`subject`](Self::subject) says otherwise.
-    pub fn new(request: &ApiRequest, action: &'static str, actor: Actor) -> Self {
+    /// [`subject`](Self::subject) says otherwise. Fails only when the
+    /// `audit_queue` variable cannot be read (an operator's error: 500).
+    pub fn new(request: &ApiRequest, action: &'static str, actor: Actor) -> Result<Self, user_domain::ApiError> {
         let subject = match actor {
             Actor::User(id) => Some(id),
             _ => None,
         };
-        Self {
+        Ok(Self {
             action,
             outcome: Outcome::Success,
             actor,
@@ -78,8 +80,8 @@ impl AuditEvent {
             client_address: request.client_ip().to_owned(),
             correlation_id: request.correlation_id.clone(),
             details: json!({}),
-            queue: crate::config::var("audit_queue").unwrap_or_else(|_| "audit.events".to_owned()),
-        }
+            queue: config::audit_queue()?,
+        })
     }
 
     pub fn subject(mut self, subject: UserId) -> Self {
@@ -124,71 +126,4 @@ impl AuditEvent {
             "details": self.details,
         })
     }
-}
-
-/// Who reads a trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    /// The account's owner: sees that staff or a service acted, not who
-    /// (their ids) or from where (their addresses).
-    Owner,
-    /// Staff: the whole record.
-    Staff,
-}
-
-/// One page of the trail about `subject`, newest first, as the audit
-/// endpoints answer it: `?limit=` (1 to 100, default 20) and `?cursor=` (the
-/// `next_cursor` of the previous page). `meta` says whether more follow.
-pub fn page(
-    db: &crate::db::Db,
-    request: &ApiRequest,
-    subject: UserId,
-    viewer: Viewer,
-) -> Result<crate::Reply, user_domain::ApiError> {
-    use user_domain::ApiError;
-    use user_domain::api::responses::{AuditActor, AuditEntry};
-    let limit = match request.query_param("limit") {
-        None => 20,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::validation_of("limit", "must be a whole number from 1 to 100"))?,
-    };
-    let cursor = match request.query_param("cursor") {
-        None => None,
-        Some(raw) => Some(
-            raw.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::validation_of("cursor", "must be a next_cursor this endpoint gave"))?,
-        ),
-    };
-    let mut events = crate::store::audit::page(db, subject, cursor, limit + 1)?;
-    let has_next = events.len() as u64 > limit;
-    events.truncate(limit as usize);
-    let next_cursor = if has_next { events.last().map(|e| e.id.to_string()) } else { None };
-    let data: Vec<AuditEntry> = events
-        .iter()
-        .map(|e| {
-            // Another party's identity and address are staff's to see.
-            let someone_else = viewer == Viewer::Owner && matches!(e.actor_kind.as_str(), "staff" | "service");
-            AuditEntry {
-                id: e.id.to_string(),
-                occurred_at: crate::users::timestamp(&e.occurred_at),
-                action: e.action.clone(),
-                outcome: e.outcome.clone(),
-                actor: AuditActor { kind: e.actor_kind.clone(), id: if someone_else { None } else { e.actor_id } },
-                subject_id: e.subject_id,
-                client_address: if someone_else { None } else { e.client_address.clone() },
-                correlation_id: if someone_else { None } else { e.correlation_id.clone() },
-                details: e.details.clone(),
-            }
-        })
-        .collect();
-    let envelope = user_domain::Envelope {
-        meta: Some(user_domain::envelope::CursorMeta { limit, next_cursor, has_next }.into()),
-        ..user_domain::Envelope::ok("Audit events", data)
-    };
-    Ok(crate::Reply::json(200, &envelope))
 }

@@ -1,15 +1,17 @@
 //! Starting a session: an access token and a refresh token (recorded by the
-//! operations in [`crate::store`]). A session is a refresh-token family; its
-//! id is drawn here, so the access token can name it (`sid`) and the user can
-//! see which of their sessions is the current one. Register, login, refresh
-//! and password changes all hand out the same `data` shape, built here once.
+//! operations in [`crate::store`]). A session is a row of `sessions` with
+//! its refresh tokens, and how it was signed in (`amr`). Its id is drawn
+//! here, so the access token can name it (`sid`): a token of an ended
+//! session is refused, and the user can see which session is the current
+//! one. Register, login, refresh and password changes all hand out the same
+//! `data` shape, built here once.
 
 use user_domain::amr::Methods;
 use user_domain::api::responses::{SessionInfo, SessionTokens, TokenType, UserView};
 use user_domain::tokens::{Grant, RefreshToken, TokenConfig, now_secs};
 use user_domain::{ApiError, UserId};
 
-use crate::ApiRequest;
+use crate::request::ApiRequest;
 
 /// Where a session is used from, as its owner sees it in the session list.
 #[derive(Debug, Clone)]
@@ -106,14 +108,25 @@ pub fn staff_claim(is_staff: bool, amr: &Methods) -> Result<bool, ApiError> {
 
 /// A session as the session lists show it; `current` is the caller's own
 /// (the `sid` of the access token presented).
-pub fn describe(session: &crate::store::sessions::ActiveSession, current: Option<uuid::Uuid>) -> SessionInfo {
+pub fn describe(session: &ActiveSession, current: Option<uuid::Uuid>) -> SessionInfo {
     SessionInfo {
         id: session.id,
         device: session.device.clone(),
         client_address: session.client_address.clone(),
-        created_at: crate::users::timestamp(&session.created_at),
-        last_used_at: crate::users::timestamp(&session.last_used_at),
+        created_at: super::user::timestamp(&session.created_at),
+        last_used_at: super::user::timestamp(&session.last_used_at),
         current: current == Some(session.id),
         amr: session.amr.clone(),
     }
+}
+
+/// A session as its owner (or staff) sees it, described by its newest token.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+pub struct ActiveSession {
+    pub id: uuid::Uuid,
+    pub device: Option<String>,
+    pub client_address: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    pub amr: Vec<String>,
 }

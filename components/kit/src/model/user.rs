@@ -1,10 +1,10 @@
-//! The user record as the API shows it. [`crate::store::users`] reads it
-//! (one definition of its columns, never the password hash) and this module
+//! The user record as the API shows it. `store::users` reads it (one
+//! definition of its columns, never the password hash) and this module
 //! shows it: to the caller, to staff, to other services.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use user_domain::UserId;
 use user_domain::api::responses::UserView;
-use user_domain::{ApiError, UserId};
 
 pub use user_domain::api::responses::Preferences;
 
@@ -53,39 +53,4 @@ pub fn now_rfc3339() -> String {
     chrono::DateTime::from_timestamp(since_epoch.as_secs() as i64, since_epoch.subsec_nanos())
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// The user with this id, if there is one.
-pub fn load(db: &crate::db::Db, id: UserId) -> Result<Option<UserRecord>, ApiError> {
-    Ok(crate::store::users::by_id(db, id)?)
-}
-
-/// The caller's own account, which must still exist (401) and be active (403).
-pub fn active(db: &crate::db::Db, id: UserId) -> Result<UserRecord, ApiError> {
-    let user = load(db, id)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
-    if user.is_active { Ok(user) } else { Err(ApiError::Forbidden("This account is deactivated")) }
-}
-
-/// Drops every cached record of the user, so a change is seen at once by the
-/// preferences and profile endpoints and by the worker. The preferences and
-/// profile keys keep a tombstone for a minute (see
-/// `user_domain::cache_keys::preferences`). Every change to a user row goes
-/// through here, `last_login` included: the cached profile shows it.
-pub fn invalidate(cache: Option<&crate::cache::Cache>, id: UserId) {
-    use user_domain::cache_keys;
-    if let Some(cache) = cache {
-        for key in [cache_keys::preferences(id), cache_keys::profile(id)] {
-            cache.set_ex(&key, b"", cache_keys::TOMBSTONE_SECS);
-        }
-        cache.del(&[cache_keys::worker_user(id)]);
-    }
-}
-
-/// [`invalidate`] for changes only the profile shows (`last_login`,
-/// `updated_at` after a password change): the preferences stay cached.
-pub fn invalidate_profile(cache: Option<&crate::cache::Cache>, id: UserId) {
-    use user_domain::cache_keys;
-    if let Some(cache) = cache {
-        cache.set_ex(&cache_keys::profile(id), b"", cache_keys::TOMBSTONE_SECS);
-    }
 }

@@ -1,0 +1,48 @@
+//! What both steps of a sign-in end with, shared by the password step
+//! (`login`) and the second-factor step (`mfa`): a challenge for the second
+//! step, or the new session itself.
+
+use component_kit::cache::Cache;
+use component_kit::db::Db;
+use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::model::session::{Client, Session, staff_claim};
+use component_kit::model::user::UserRecord;
+use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
+use serde_json::json;
+use user_domain::amr::Methods;
+use user_domain::api::responses::MfaChallenge;
+use user_domain::envelope::Replay;
+use user_domain::secrets::{digest, random_token};
+
+/// How long a sign-in challenge waits for its second factor.
+pub const CHALLENGE_TTL_SECS: u64 = 300;
+
+/// Starts the second step of a sign-in: the challenge `login` answers with.
+pub fn challenge(db: &Db, user: &UserRecord) -> Result<MfaChallenge, ApiError> {
+    let token = random_token().map_err(ApiError::internal)?;
+    store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS)?;
+    Ok(MfaChallenge { mfa_required: true, challenge_token: token, expires_in: CHALLENGE_TTL_SECS })
+}
+
+/// A signed-in user's new session, signed in by `amr`, and `last_login`.
+/// With `mfa_required_for_staff`, a session without a second factor gets a
+/// token without staff power (the staff endpoints check the same rule).
+/// The answer holds the session's tokens: an `X-Request-ID` repeat gets it
+/// again only while the session lives.
+pub fn start_session(
+    request: &ApiRequest,
+    cache: Option<&Cache>,
+    db: &Db,
+    user: &UserRecord,
+    amr: Methods,
+) -> Result<Reply, ApiError> {
+    let staff = staff_claim(user.is_staff, &amr)?;
+    let audit = AuditEvent::new(request, "auth.login", Actor::User(user.id))?
+        .details(json!({"second_factor": amr.is_multi_factor(), "amr": amr.names()}));
+    let session = Session::start(&config::tokens()?, user.id, staff, amr, Client::of(request))?;
+    let user = store::users::record_login(db, user.id, &session, &audit)?.ok_or(ApiError::InvalidCredentials)?;
+    // `last_login` changed, and the cached profile shows it.
+    user_cache::invalidate_profile(cache, user.id);
+    Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view())))
+        .replayed(Replay::WhileSessionLives(session.id)))
+}
