@@ -2,7 +2,7 @@
 //! process of this repository's host binary (or a `spin up` under
 //! `TEST_RUNTIME=spin`), and `native-worker run` processes, each on a port
 //! the kernel picks, each killed when the test lets go of it. For tests of
-//! several instances side by side (tests/two_instances.rs), where the
+//! several instances side by side (tests/two_instances/), where the
 //! in-process host of [`crate::spawn_with`] would share one process, one
 //! pool and one runtime between what must be separate.
 

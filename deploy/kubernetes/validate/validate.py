@@ -43,7 +43,7 @@ delivery is bounded by the worker's own timeouts (native-worker: db.rs
 pool wait 5 s + QUERY_TIMEOUT 5 s per lookup and per dedup record,
 topology.rs CONFIRM_TIMEOUT 3 s for publish and confirm, CLOSE_TIMEOUT 2 s
 per channel close): about 30 s. Measured normally: well under a second
-(tests/two_instances.rs stops a worker mid-stream)."""
+(tests/two_instances/ stops a worker mid-stream)."""
 
 PLACEHOLDER = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 
