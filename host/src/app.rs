@@ -100,11 +100,15 @@ impl Application {
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
             let context = ComponentContext {
-                id: id.clone(),
-                allowed_hosts: AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
-                    .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
-                variables: ComponentVariables::resolve(&app, id, &variables)
-                    .with_context(|| format!("component.{id}.variables"))?,
+                id: Arc::from(id.as_str()),
+                allowed_hosts: Arc::new(
+                    AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
+                        .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
+                ),
+                variables: Arc::new(
+                    ComponentVariables::resolve(&app, id, &variables)
+                        .with_context(|| format!("component.{id}.variables"))?,
+                ),
                 environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
             contexts.push((context, &decl.source));
@@ -121,7 +125,7 @@ impl Application {
                     scope.spawn(move || {
                         let pre = engine::prepare(engine, linker, source)
                             .with_context(|| format!("component `{}`", context.id))?;
-                        Ok((context.id.clone(), LoadedComponent { pre, context: Arc::new(context) }))
+                        Ok((context.id.to_string(), LoadedComponent { pre, context }))
                     })
                 })
                 .collect();

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::bindings::SpinImports;
 use crate::state::InstanceState;
+use crate::{postgres, redis, variables};
 
 /// How often the epoch advances; request deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -121,12 +121,16 @@ pub fn build_engine(limits: Limits, settings: &EngineSettings) -> anyhow::Result
     Ok(Engine::new(&config)?)
 }
 
-/// A linker with everything a Spin HTTP component may import.
+/// A linker with everything a Spin HTTP component may import: WASI and
+/// WASI HTTP on the runtime's state, each Spin interface on its capability's
+/// part of it.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    SpinImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    postgres::add_to_linker(&mut linker, InstanceState::postgres)?;
+    redis::add_to_linker(&mut linker, InstanceState::redis)?;
+    variables::add_to_linker(&mut linker, InstanceState::variables)?;
     Ok(linker)
 }
 
