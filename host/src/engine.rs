@@ -27,8 +27,8 @@ pub struct Limits {
 }
 
 /// How the engine compiles and lays out instances: parsed once, from the
-/// command line and the environment (`host up --help`), before the engine
-/// is built.
+/// command line and the environment (`host up --help`, [`crate::config`]),
+/// before the engine is built.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// Bytes of each pooled memory and table that are reset in place
@@ -44,12 +44,6 @@ pub struct EngineSettings {
     pub compile_cache: CompileCache,
     /// Writes `/tmp/perf-<pid>.map` so `perf report` names guest functions.
     pub perf_map: bool,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self { keep_resident_bytes: None, decommit_batch: 1, compile_cache: CompileCache::Default, perf_map: false }
-    }
 }
 
 /// The on-disk cache of compiled components.

@@ -8,6 +8,8 @@
 //! ## Layout
 //! Modules lower in the list use none above them.
 //! - [`app`]: [`app::Application`], which ties it together.
+//! - [`config`]: `host up`'s flags ([`config::UpFlags`], where every default
+//!   lives) and the [`HostConfig`] built from them.
 //! - [`server`]: the HTTP server: routing, Spin's headers, limits, logs.
 //! - [`engine`]: wasmtime configuration, loading and pre-instantiation; the
 //!   linker, where each capability links its own interface.
@@ -37,6 +39,7 @@ pub mod allowed_hosts;
 pub mod app;
 pub mod bindings;
 pub mod body;
+pub mod config;
 pub mod connection_limit;
 pub mod engine;
 pub mod manifest;
@@ -49,4 +52,5 @@ pub mod state;
 pub mod template;
 pub mod variables;
 
-pub use app::{Application, HostConfig};
+pub use app::Application;
+pub use config::HostConfig;
