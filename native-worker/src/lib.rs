@@ -6,7 +6,8 @@
 //! dead letters; it also applies migrations and creates the first admin.
 //!
 //! ## Layout
-//! - [`config`]: every setting, from environment variables with defaults.
+//! - [`config`]: every setting, from environment variables with defaults
+//!   (the `DATABASE_URL` of the commands that need only PostgreSQL too).
 //! - [`topology`]: queue and exchange declarations, confirmed publishing.
 //! - [`message`]: the push message and the headers the worker keeps on it;
 //!   [`request_id`]: its id, checked at parse time.
