@@ -89,14 +89,17 @@ impl Enricher {
 
 /// The users with these ids, each with its version (see [`crate::user_cache`]).
 async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<Versioned>, DbError> {
-    let client = timed(pool.get()).await?;
-    let stmt = timed(client.prepare_cached(
-        "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active, \
-                u.xmin::text || ':' || p.xmin::text \
-         FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = ANY($1)",
-    ))
+    let client = timed("users.lookup", pool.get()).await?;
+    let stmt = timed(
+        "users.lookup",
+        client.prepare_cached(
+            "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active, \
+                    u.xmin::text || ':' || p.xmin::text \
+             FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = ANY($1)",
+        ),
+    )
     .await?;
-    let rows = timed(client.query(&stmt, &[&ids])).await?;
+    let rows = timed("users.lookup", client.query(&stmt, &[&ids])).await?;
     rows.iter()
         .map(|row| {
             let record = UserRecord {

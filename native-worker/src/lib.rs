@@ -15,6 +15,7 @@
 //!   each delivery's fate (`consumer/fate.rs`), ack coalescing
 //!   (`consumer/acks.rs`).
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
+//!   [`db`] also names the statement behind every database error;
 //!   [`pg_tls`]: how PostgreSQL connections are secured (the address's `sslmode`, as Spin reads it);
 //!   [`user_record`]: the user as the worker caches and forwards it;
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
