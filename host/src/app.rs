@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,58 +16,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::config::HostConfig;
 use crate::connection_limit::PerAddressLimit;
-use crate::engine::{self, EPOCH_TICK, Limits};
+use crate::engine::{self, EPOCH_TICK};
 use crate::manifest::App;
-use crate::postgres::PostgresSettings;
 use crate::routes::Router;
 use crate::server::{LoadedComponent, Server};
 use crate::state::{ComponentContext, Shared};
-use crate::variables::{AppVariables, ComponentVariables, Environment};
-
-/// Everything `host up` can be told.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    pub manifest: PathBuf,
-    pub listen: SocketAddr,
-    /// Where `SPIN_VARIABLE_*` values come from.
-    pub environment: Environment,
-    /// The longest one request may run before its instance is stopped.
-    pub request_timeout: Duration,
-    /// How long a request's whole body may take to arrive. It is read before
-    /// the request waits for an instance; past this it is answered 408.
-    pub body_read_timeout: Duration,
-    /// Connections one client address may hold open at once; more are
-    /// closed at accept.
-    pub max_connections_per_address: NonZeroUsize,
-    pub limits: Limits,
-    /// Compilation cache, pooled memory reuse, profiling map.
-    pub engine: engine::EngineSettings,
-    /// How long shutdown waits for requests in flight.
-    pub shutdown_grace: Duration,
-    /// Postgres pool size and how an empty `query` result is answered.
-    pub postgres: PostgresSettings,
-}
-
-impl HostConfig {
-    /// `spin up`'s defaults: 127.0.0.1:3000, the process environment, Spin's
-    /// 64 connections per database address; an empty `query` result fails.
-    /// The host's own: 5 s for a body, 64 connections per client address.
-    pub fn new(manifest: impl Into<PathBuf>) -> Self {
-        Self {
-            manifest: manifest.into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            environment: Environment::from_process(),
-            request_timeout: Duration::from_secs(30),
-            body_read_timeout: Duration::from_secs(5),
-            max_connections_per_address: NonZeroUsize::new(64).expect("64 is not zero"),
-            limits: Limits { max_instances: 128, max_memory_bytes: 128 << 20 },
-            engine: engine::EngineSettings::default(),
-            shutdown_grace: Duration::from_secs(10),
-            postgres: PostgresSettings::default(),
-        }
-    }
-}
+use crate::variables::{AppVariables, ComponentVariables};
 
 pub struct Application {
     listener: TcpListener,
@@ -100,11 +54,15 @@ impl Application {
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
             let context = ComponentContext {
-                id: id.clone(),
-                allowed_hosts: AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
-                    .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
-                variables: ComponentVariables::resolve(&app, id, &variables)
-                    .with_context(|| format!("component.{id}.variables"))?,
+                id: Arc::from(id.as_str()),
+                allowed_hosts: Arc::new(
+                    AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
+                        .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
+                ),
+                variables: Arc::new(
+                    ComponentVariables::resolve(&app, id, &variables)
+                        .with_context(|| format!("component.{id}.variables"))?,
+                ),
                 environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
             contexts.push((context, &decl.source));
@@ -121,7 +79,7 @@ impl Application {
                     scope.spawn(move || {
                         let pre = engine::prepare(engine, linker, source)
                             .with_context(|| format!("component `{}`", context.id))?;
-                        Ok((context.id.clone(), LoadedComponent { pre, context: Arc::new(context) }))
+                        Ok((context.id.to_string(), LoadedComponent { pre, context }))
                     })
                 })
                 .collect();

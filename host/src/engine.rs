@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::bindings::SpinImports;
 use crate::state::InstanceState;
+use crate::{postgres, redis, variables};
 
 /// How often the epoch advances; request deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -27,8 +27,8 @@ pub struct Limits {
 }
 
 /// How the engine compiles and lays out instances: parsed once, from the
-/// command line and the environment (`host up --help`), before the engine
-/// is built.
+/// command line and the environment (`host up --help`, [`crate::config`]),
+/// before the engine is built.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// Bytes of each pooled memory and table that are reset in place
@@ -44,12 +44,6 @@ pub struct EngineSettings {
     pub compile_cache: CompileCache,
     /// Writes `/tmp/perf-<pid>.map` so `perf report` names guest functions.
     pub perf_map: bool,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self { keep_resident_bytes: None, decommit_batch: 1, compile_cache: CompileCache::Default, perf_map: false }
-    }
 }
 
 /// The on-disk cache of compiled components.
@@ -121,12 +115,16 @@ pub fn build_engine(limits: Limits, settings: &EngineSettings) -> anyhow::Result
     Ok(Engine::new(&config)?)
 }
 
-/// A linker with everything a Spin HTTP component may import.
+/// A linker with everything a Spin HTTP component may import: WASI and
+/// WASI HTTP on the runtime's state, each Spin interface on its capability's
+/// part of it.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    SpinImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    postgres::add_to_linker(&mut linker, InstanceState::postgres)?;
+    redis::add_to_linker(&mut linker, InstanceState::redis)?;
+    variables::add_to_linker(&mut linker, InstanceState::variables)?;
     Ok(linker)
 }
 

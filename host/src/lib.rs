@@ -6,34 +6,51 @@
 //! here must work under `spin up`, so every behaviour follows Spin's.
 //!
 //! ## Layout
+//! Modules lower in the list use none above them.
+//! - [`app`]: [`app::Application`], which ties it together.
+//! - [`config`]: `host up`'s flags ([`config::UpFlags`], where every default
+//!   lives) and the [`HostConfig`] built from them.
+//! - [`server`]: the HTTP server: routing, Spin's headers, limits, logs.
+//! - [`engine`]: wasmtime configuration, loading and pre-instantiation; the
+//!   linker, where each capability links its own interface.
+//! - [`state`]: what one instance (one request) holds: the runtime's WASI
+//!   state, and one field per capability.
+//! - The capabilities, one module each, as Spin's factors: each owns its
+//!   instance state and its interface, and none knows the runtime.
+//!   - [`postgres`]: `spin:postgres/postgres@4.0.0` over pooled connections.
+//!   - [`redis`]: `fermyon:spin/redis@2.0.0` over shared connections.
+//!   - [`variables`]: application and component variables, and the
+//!     `fermyon:spin/variables` interface.
+//! - [`resource_table`]: the connections one instance holds, per capability.
+//! - [`bindings`]: the generated WIT bindings; they name nothing of the host.
 //! - [`manifest`]: reads and checks `spin.toml`.
+//! - [`template`]: variable names and `{{ name }}` templates, for the
+//!   manifest's checks and the variables' rendering.
 //! - [`routes`]: Spin's route matching.
-//! - [`variables`]: application and component variables, and the
-//!   `fermyon:spin/variables` interface.
 //! - [`allowed_hosts`]: `allowed_outbound_hosts` matching.
-//! - [`postgres`]: `spin:postgres/postgres@4.0.0` over pooled connections.
-//! - [`redis`]: `fermyon:spin/redis@2.0.0` over shared connections.
-//! - [`bindings`]: the generated WIT bindings.
-//! - [`state`]: what one instance (one request) holds.
-//! - [`engine`]: wasmtime configuration, loading and pre-instantiation.
 //! - [`body`]: reads a request body, under a deadline, before it takes an
 //!   instance.
 //! - [`connection_limit`]: concurrent connections per client address.
-//! - [`server`]: the HTTP server: routing, Spin's headers, limits, logs.
-//! - [`app`]: [`app::Application`], which ties it together.
+//!
+//! `scripts/import-cycles.py host/src` checks that no module uses itself
+//! through others.
 
 pub mod allowed_hosts;
 pub mod app;
 pub mod bindings;
 pub mod body;
+pub mod config;
 pub mod connection_limit;
 pub mod engine;
 pub mod manifest;
 pub mod postgres;
 pub mod redis;
+pub mod resource_table;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod template;
 pub mod variables;
 
-pub use app::{Application, HostConfig};
+pub use app::Application;
+pub use config::HostConfig;

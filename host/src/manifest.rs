@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::template::{self, check_variable_name};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
@@ -277,8 +279,8 @@ fn component_decl(
     }
     for (name, template) in &component.variables {
         check_variable_name(name).map_err(|problem| invalid(key(&format!("variables.{name}")), problem))?;
-        for reference in crate::variables::template_references(template)
-            .map_err(|problem| invalid(key(&format!("variables.{name}")), problem))?
+        for reference in
+            template::references(template).map_err(|problem| invalid(key(&format!("variables.{name}")), problem))?
         {
             if !app_variables.contains_key(&reference) {
                 return Err(invalid(
@@ -324,16 +326,6 @@ fn is_kebab_case(id: &str) -> bool {
                 && word.starts_with(|c: char| c.is_ascii_lowercase())
                 && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
-}
-
-/// Spin's rule for variable names: lower-case letters, digits and `_`,
-/// starting with a letter, ending with a letter or digit, no `__`.
-pub fn check_variable_name(name: &str) -> Result<(), String> {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.ends_with('_')
-        && !name.contains("__");
-    if valid { Ok(()) } else { Err(format!("invalid variable name `{name}`")) }
 }
 
 #[cfg(test)]
@@ -422,15 +414,5 @@ command = "cargo build"
         }
         let dotted_file = MINIMAL.replace("route = \"/api/...\"", "route = \"/api/openapi.json\"");
         assert!(parse(&dotted_file).is_ok(), "a dot inside a segment is fine");
-    }
-
-    #[test]
-    fn variable_names_follow_spins_rule() {
-        for good in ["a", "jwt_secret", "db2"] {
-            assert!(check_variable_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "A", "1a", "a__b", "a_", "a-b", "_a"] {
-            assert!(check_variable_name(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -35,7 +35,7 @@ use crate::state::{ComponentContext, InstanceState, Shared};
 /// A component ready to serve.
 pub struct LoadedComponent {
     pub pre: ProxyPre<InstanceState>,
-    pub context: Arc<ComponentContext>,
+    pub context: ComponentContext,
 }
 
 pub struct Server {
@@ -154,7 +154,7 @@ impl Server {
         };
         let request = spin_request(request, &matched, client);
 
-        let state = InstanceState::new(component.context.clone(), self.shared.clone(), self.limits.max_memory_bytes);
+        let state = InstanceState::new(&component.context, &self.shared, self.limits.max_memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         let ticks = (self.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

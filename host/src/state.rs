@@ -1,6 +1,9 @@
-//! What one component instance holds while it serves one request: its WASI
-//! contexts, its resource table, its limits, and handles to the capabilities
-//! shared by every instance (database pools, Redis connections).
+//! The runtime's side of one component instance: what it holds while it
+//! serves one request. WASI and WASI HTTP contexts, the resource table they
+//! share and the store's limits are the runtime's own; each Spin capability
+//! (`postgres`, `redis`, `variables`) keeps its state in a field of its own
+//! type, and links its interface against that field alone, as Spin's
+//! factors do. This module composes them and knows none of their insides.
 
 use std::sync::Arc;
 
@@ -10,53 +13,50 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
-use crate::postgres::PostgresSettings;
-use crate::variables::ComponentVariables;
+use crate::postgres::{self, PostgresSettings};
+use crate::redis;
+use crate::variables::{self, ComponentVariables};
 
 /// A component's configuration, resolved once at start.
 pub struct ComponentContext {
-    pub id: String,
-    pub allowed_hosts: AllowedHosts,
-    pub variables: ComponentVariables,
+    pub id: Arc<str>,
+    pub allowed_hosts: Arc<AllowedHosts>,
+    pub variables: Arc<ComponentVariables>,
     pub environment: Vec<(String, String)>,
 }
 
 /// Capabilities shared across requests and components, for the whole
 /// application (Spin keeps them per process).
 pub struct Shared {
-    /// One pool per database address.
-    pub postgres: crate::postgres::Pools,
-    /// How statements behave where Spin versions differ.
-    pub postgres_settings: PostgresSettings,
-    pub redis: crate::redis::Clients,
+    pub postgres: Arc<postgres::AppState>,
+    pub redis: Arc<redis::AppState>,
 }
 
 impl Shared {
     pub fn new(postgres_settings: PostgresSettings) -> Self {
         Self {
-            postgres: crate::postgres::Pools::new(postgres_settings.pool_size),
-            postgres_settings,
-            redis: crate::redis::Clients::default(),
+            postgres: Arc::new(postgres::AppState::new(postgres_settings)),
+            redis: Arc::new(redis::AppState::default()),
         }
     }
 }
 
 pub struct InstanceState {
-    pub component: Arc<ComponentContext>,
-    pub shared: Arc<Shared>,
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limits: StoreLimits,
-    /// Connections this instance holds open, to cap what one request can take
-    /// from the shared pools.
-    pub open_postgres: usize,
-    pub open_redis: usize,
+    /// `spin:postgres/postgres`: the connections this instance holds.
+    postgres: postgres::InstanceState,
+    /// `fermyon:spin/redis`: the connections this instance holds.
+    redis: redis::InstanceState,
+    /// `fermyon:spin/variables`: its component's variables.
+    variables: variables::InstanceState,
     hooks: OutboundHttp,
 }
 
 impl InstanceState {
-    pub fn new(component: Arc<ComponentContext>, shared: Arc<Shared>, max_memory_bytes: usize) -> Self {
+    pub fn new(component: &ComponentContext, shared: &Shared, max_memory_bytes: usize) -> Self {
         let mut wasi = WasiCtx::builder();
         // Spin gives components stdout and stderr (it logs them) and the
         // manifest's `environment`; no arguments, no files.
@@ -75,12 +75,30 @@ impl InstanceState {
                 .memories(8)
                 .trap_on_grow_failure(false)
                 .build(),
-            open_postgres: 0,
-            open_redis: 0,
-            component,
-            shared,
+            postgres: postgres::InstanceState::new(
+                shared.postgres.clone(),
+                component.id.clone(),
+                component.allowed_hosts.clone(),
+            ),
+            redis: redis::InstanceState::new(shared.redis.clone(), component.allowed_hosts.clone()),
+            variables: variables::InstanceState::new(component.variables.clone()),
             hooks: OutboundHttp,
         }
+    }
+
+    /// The Postgres capability's part, for its interface's linker.
+    pub fn postgres(&mut self) -> &mut postgres::InstanceState {
+        &mut self.postgres
+    }
+
+    /// The Redis capability's part, for its interface's linker.
+    pub fn redis(&mut self) -> &mut redis::InstanceState {
+        &mut self.redis
+    }
+
+    /// The variables capability's part, for its interface's linker.
+    pub fn variables(&mut self) -> &mut variables::InstanceState {
+        &mut self.variables
     }
 }
 

@@ -7,11 +7,21 @@
 //!
 //! The environment is read once at start, so every value is resolved then and
 //! an unresolvable template is a start-up error rather than a failed request.
+//!
+//! One capability, as Spin's `factor-variables`: the guest side,
+//! `fermyon:spin/variables`, is implemented on this module's own
+//! [`InstanceState`] (the calling component's resolved variables) and linked
+//! by [`add_to_linker`]; the runtime only holds that state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::manifest::{App, VariableDecl, check_variable_name};
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::variables_wit;
+use crate::manifest::{App, VariableDecl};
+use crate::template::{self, Piece, TemplateError, check_variable_name};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VariableError {
@@ -86,7 +96,7 @@ impl AppVariables {
     /// Expands every `{{ name }}` in `template`.
     pub fn render(&self, template: &str) -> Result<String, VariableError> {
         let mut out = String::new();
-        for piece in pieces(template)? {
+        for piece in template::parse(template)? {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Reference(name) => out.push_str(self.0.get(name).ok_or_else(|| VariableError::Template {
@@ -126,55 +136,37 @@ impl ComponentVariables {
     }
 }
 
-enum Piece<'a> {
-    Text(&'a str),
-    Reference(&'a str),
+impl From<TemplateError> for VariableError {
+    fn from(TemplateError { template, problem }: TemplateError) -> Self {
+        VariableError::Template { template, problem }
+    }
 }
 
-fn pieces(template: &str) -> Result<Vec<Piece<'_>>, VariableError> {
-    let fail = |problem: &str| VariableError::Template { template: template.to_owned(), problem: problem.to_owned() };
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        if start > 0 {
-            out.push(Piece::Text(&rest[..start]));
-        }
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| fail("unclosed `{{`"))?;
-        let name = after[..end].trim();
-        check_variable_name(name).map_err(|p| fail(&p))?;
-        out.push(Piece::Reference(name));
-        rest = &after[end + 2..];
-    }
-    if rest.contains("}}") {
-        return Err(fail("`}}` without `{{`"));
-    }
-    if !rest.is_empty() {
-        out.push(Piece::Text(rest));
-    }
-    Ok(out)
+/// What one instance (one request) holds: the variables of its component.
+pub struct InstanceState {
+    variables: Arc<ComponentVariables>,
 }
 
-/// The application variables a template refers to (for manifest validation).
-pub fn template_references(template: &str) -> Result<Vec<String>, String> {
-    pieces(template)
-        .map(|pieces| {
-            pieces
-                .into_iter()
-                .filter_map(|p| match p {
-                    Piece::Reference(name) => Some(name.to_owned()),
-                    Piece::Text(_) => None,
-                })
-                .collect()
-        })
-        .map_err(|e| e.to_string())
+impl InstanceState {
+    pub fn new(variables: Arc<ComponentVariables>) -> Self {
+        Self { variables }
+    }
+}
+
+/// Links `fermyon:spin/variables` for a store whose data gives this
+/// capability's state through `get`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut InstanceState,
+) -> wasmtime::Result<()> {
+    variables_wit::add_to_linker::<T, HasSelf<InstanceState>>(linker, get)
 }
 
 /// The guest side: `fermyon:spin/variables.get` reads the calling component's variables.
-impl crate::bindings::variables_wit::Host for crate::state::InstanceState {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, crate::bindings::variables_wit::Error>> {
-        use crate::bindings::variables_wit::Error;
-        Ok(self.component.variables.get(&name).map_err(|e| match e {
+impl variables_wit::Host for InstanceState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables_wit::Error>> {
+        use variables_wit::Error;
+        Ok(self.variables.get(&name).map_err(|e| match e {
             GetError::InvalidName(message) => Error::InvalidName(message),
             GetError::Undefined(message) => Error::Undefined(message),
         }))
@@ -221,7 +213,6 @@ mod tests {
         assert!(vars.render("{{ missing }}").is_err());
         assert!(vars.render("{{ host").is_err());
         assert!(vars.render("{{ Bad-Name }}").is_err());
-        assert_eq!(template_references("a{{ x }}b{{y}}").unwrap(), vec!["x", "y"]);
     }
 
     #[test]

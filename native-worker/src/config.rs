@@ -40,11 +40,25 @@ pub fn verified_redis_url(url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
+/// Where the service's database lives when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/user_service?sslmode=disable";
+
+/// The database argument of the commands that need only PostgreSQL
+/// (`migrate`, `create-admin`, `reseal-mfa`), declared once and flattened
+/// into each; [`Config`] declares the same for the commands that need every
+/// service.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL of the service's database.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
 /// Settings shared by every command that talks to the backing services.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL URL of the service's database.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::migrate::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
     /// Redis URL (the enrichment cache); `rediss://` for TLS, verified.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", value_parser = verified_redis_url)]

@@ -1,5 +1,10 @@
-//! The PostgreSQL connection pool. The pool replaces broken connections on
-//! checkout, which is how the worker reconnects to PostgreSQL after an outage.
+//! The PostgreSQL connection pool, and the worker's database errors. The
+//! pool replaces broken connections on checkout, which is how the worker
+//! reconnects to PostgreSQL after an outage.
+//!
+//! Every statement runs through [`timed`] with the name of what it does
+//! (`"outbox.claim"`, `"dedup.purge"`: table, then operation), and an error
+//! carries that name, so a log line says which query failed, not only how.
 
 use std::time::Duration;
 
@@ -11,12 +16,23 @@ pub enum DbError {
     Config(#[source] tokio_postgres::Error),
     #[error("cannot build the pool: {0}")]
     Build(String),
-    #[error("no database connection: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    #[error("query failed: {0}")]
-    Query(#[from] tokio_postgres::Error),
-    #[error("database did not answer in time")]
-    Timeout,
+    /// No connection for the statement named `op`.
+    #[error("no database connection ({op}): {source}")]
+    Pool {
+        op: &'static str,
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
+    /// The statement named `op` failed.
+    #[error("query failed ({op}): {source}")]
+    Query {
+        op: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The statement named `op` got no answer within [`QUERY_TIMEOUT`].
+    #[error("database did not answer in time ({op})")]
+    Timeout { op: &'static str },
     /// A batched query failed; the message is shared by every caller in it.
     #[error("{0}")]
     Batch(String),
@@ -37,7 +53,7 @@ impl DbError {
         match self {
             DbError::Data(m) => DbError::Data(m.clone()),
             DbError::Unreadable(m) => DbError::Unreadable(m.clone()),
-            DbError::Query(e) if is_data_exception(e) => DbError::Data(e.to_string()),
+            DbError::Query { source, .. } if is_data_exception(source) => DbError::Data(source.to_string()),
             other => DbError::Batch(other.to_string()),
         }
     }
@@ -48,7 +64,7 @@ impl DbError {
     pub fn is_caller_specific(&self) -> bool {
         match self {
             DbError::Data(_) | DbError::Unreadable(_) => true,
-            DbError::Query(e) => is_data_exception(e),
+            DbError::Query { source, .. } => is_data_exception(source),
             _ => false,
         }
     }
@@ -96,7 +112,46 @@ pub fn pool(database_url: &str, size: usize) -> Result<Pool, DbError> {
         .map_err(|e| DbError::Build(e.to_string()))
 }
 
-/// Runs `fut` under [`QUERY_TIMEOUT`].
-pub async fn timed<T, E: Into<DbError>>(fut: impl Future<Output = Result<T, E>>) -> Result<T, DbError> {
-    tokio::time::timeout(QUERY_TIMEOUT, fut).await.map_err(|_| DbError::Timeout)?.map_err(Into::into)
+/// A failure of the driver or the pool, as the error of the statement `op`.
+pub trait Failure {
+    fn during(self, op: &'static str) -> DbError;
+}
+
+impl Failure for tokio_postgres::Error {
+    fn during(self, op: &'static str) -> DbError {
+        DbError::Query { op, source: self }
+    }
+}
+
+impl Failure for deadpool_postgres::PoolError {
+    fn during(self, op: &'static str) -> DbError {
+        DbError::Pool { op, source: self }
+    }
+}
+
+/// Runs `fut`, a step of the statement named `op` (checking out its
+/// connection, preparing, running, committing), under [`QUERY_TIMEOUT`].
+pub async fn timed<T, E: Failure>(op: &'static str, fut: impl Future<Output = Result<T, E>>) -> Result<T, DbError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| e.during(op)),
+        Err(_) => Err(DbError::Timeout { op }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_error_names_the_statement_it_came_from() {
+        let closed = async { Err::<(), _>(deadpool_postgres::PoolError::Closed) };
+        let error = timed("dedup.purge", closed).await.unwrap_err();
+        assert!(error.to_string().starts_with("no database connection (dedup.purge): "), "{error}");
+        assert!(!error.is_caller_specific(), "an outage is everyone's");
+        let shared = error.shared();
+        assert!(
+            matches!(&shared, DbError::Batch(m) if m.starts_with("no database connection (dedup.purge)")),
+            "{shared}"
+        );
+    }
 }

@@ -58,9 +58,10 @@ impl Dedup {
 
     /// Deletes records past the TTL; returns how many.
     pub async fn purge(&self) -> Result<u64, DbError> {
-        let client = timed(self.pool.get()).await?;
+        let client = timed("dedup.purge", self.pool.get()).await?;
         let ttl = self.ttl.as_secs_f64();
         timed(
+            "dedup.purge",
             client.execute(
                 "DELETE FROM forwarded_requests WHERE forwarded_at <= now() - make_interval(secs => $1)",
                 &[&ttl],
@@ -71,28 +72,31 @@ impl Dedup {
 }
 
 async fn seen_batch(pool: &Pool, ttl: Duration, ids: &[String]) -> Result<std::collections::HashSet<String>, DbError> {
-    let client = timed(pool.get()).await?;
-    let stmt = timed(client.prepare_cached(
+    let client = timed("dedup.seen", pool.get()).await?;
+    let stmt = timed("dedup.seen", client.prepare_cached(
         "SELECT request_id FROM forwarded_requests WHERE request_id = ANY($1) AND forwarded_at > now() - make_interval(secs => $2)",
     ))
     .await?;
     let ttl = ttl.as_secs_f64();
-    let rows = timed(client.query(&stmt, &[&ids, &ttl])).await?;
+    let rows = timed("dedup.seen", client.query(&stmt, &[&ids, &ttl])).await?;
     rows.iter().map(|r| column(r, 0)).collect()
 }
 
 async fn record_batch(pool: &Pool, ids: &[String]) -> Result<(), DbError> {
-    let client = timed(pool.get()).await?;
+    let client = timed("dedup.record", pool.get()).await?;
     // Sorted and distinct: two rows for one key in one INSERT .. ON CONFLICT
     // is an error, and a fixed order avoids deadlocks between batches.
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
-    let stmt = timed(client.prepare_cached(
-        "INSERT INTO forwarded_requests (request_id) SELECT unnest($1::text[]) \
-         ON CONFLICT (request_id) DO UPDATE SET forwarded_at = now()",
-    ))
+    let stmt = timed(
+        "dedup.record",
+        client.prepare_cached(
+            "INSERT INTO forwarded_requests (request_id) SELECT unnest($1::text[]) \
+             ON CONFLICT (request_id) DO UPDATE SET forwarded_at = now()",
+        ),
+    )
     .await?;
-    timed(client.execute(&stmt, &[&ids])).await?;
+    timed("dedup.record", client.execute(&stmt, &[&ids])).await?;
     Ok(())
 }

@@ -6,13 +6,18 @@
 //! dead letters; it also applies migrations and creates the first admin.
 //!
 //! ## Layout
-//! - [`config`]: every setting, from environment variables with defaults.
+//! - [`config`]: every setting, from environment variables with defaults
+//!   (the `DATABASE_URL` of the commands that need only PostgreSQL too).
 //! - [`topology`]: queue and exchange declarations, confirmed publishing.
 //! - [`message`]: the push message and the headers the worker keeps on it;
 //!   [`request_id`]: its id, checked at parse time.
-//! - [`consumer`]: the push.queue consumer and each delivery's fate.
+//! - [`consumer`]: the push.queue consumer: its loop (`consumer/mod.rs`),
+//!   each delivery's fate (`consumer/fate.rs`), ack coalescing
+//!   (`consumer/acks.rs`).
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
+//!   [`db`] also names the statement behind every database error;
 //!   [`pg_tls`]: how PostgreSQL connections are secured (the address's `sslmode`, as Spin reads it);
+//!   [`user_record`]: the user as the worker caches and forwards it;
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
@@ -26,6 +31,11 @@
 //! - [`admin`]: `create-admin`. [`dlq`]: `dlq replay`. [`bench`]: `bench`.
 //! - [`hooks`]: where tests step in to pin an interleaving or inject a panic.
 //! - [`migrate`]: applies `migrations/` (embedded at build time) with refinery.
+//!
+//! No module uses itself through others (`scripts/import-cycles.py
+//! native-worker/src` checks it): the model ([`user_record`], [`message`])
+//! sits below the lookups and caches that use it, which sit below the
+//! consumer, which sits below [`worker`].
 
 pub mod admin;
 pub mod backoff;
@@ -53,4 +63,5 @@ pub mod retry;
 pub mod sessions;
 pub mod topology;
 pub mod user_cache;
+pub mod user_record;
 pub mod worker;

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use native_worker::admin::{AdminOptions, PasswordInput};
-use native_worker::config::Config;
+use native_worker::config::{Config, DatabaseArgs};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -39,9 +39,8 @@ enum Command {
     },
     /// Create the database if needed and apply every pending migration.
     Migrate {
-        /// PostgreSQL URL of the service's database.
-        #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Create a staff user, or promote an existing verified one (--promote-existing).
     CreateAdmin {
@@ -53,8 +52,8 @@ enum Command {
         /// email is verified, and when a password is given (it keeps its own).
         #[arg(long)]
         promote_existing: bool,
-        #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", value_parser = native_worker::config::verified_redis_url)]
         redis_url: String,
     },
@@ -62,8 +61,8 @@ enum Command {
     /// the end of an mfa_key rotation (README, "Two-factor sign-in"). Exits 1
     /// if a secret opens under no key given.
     ResealMfa {
-        #[arg(long, env = "DATABASE_URL", default_value = native_worker::migrate::DEFAULT_DATABASE_URL)]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The app's current mfa_key (from the environment: an argument shows in `ps`).
         #[arg(long, env = "MFA_KEY", hide_env_values = true)]
         mfa_key: String,
@@ -172,11 +171,11 @@ async fn main() -> anyhow::Result<()> {
             worker.run(Default::default(), shutdown).await;
             tracing::info!("stopped");
         }
-        Command::Migrate { database_url } => {
+        Command::Migrate { database: DatabaseArgs { database_url } } => {
             let applied = native_worker::migrate::run(&database_url).await?;
             tracing::info!(count = applied.len(), ?applied, "migrations applied");
         }
-        Command::CreateAdmin { email, name, promote_existing, database_url, redis_url } => {
+        Command::CreateAdmin { email, name, promote_existing, database: DatabaseArgs { database_url }, redis_url } => {
             let options = AdminOptions { promote_existing };
             let password = password_input().context("cannot read the password")?;
             let outcome =
@@ -188,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
             native_worker::admin::invalidate_cache(&redis_url, id).await;
             println!("{verb} staff user {id}");
         }
-        Command::ResealMfa { database_url, mfa_key, mfa_previous_keys } => {
+        Command::ResealMfa { database: DatabaseArgs { database_url }, mfa_key, mfa_previous_keys } => {
             let keys = user_domain::sealed::Keyring::from_settings(&mfa_key, &mfa_previous_keys)
                 .context("MFA_KEY / MFA_PREVIOUS_KEYS")?;
             let database: tokio_postgres::Config =
@@ -252,5 +251,17 @@ mod tests {
         assert_eq!(default, "127.0.0.1:9090");
         assert!(default.parse::<std::net::SocketAddr>().unwrap().ip().is_loopback());
         assert_eq!(addr.get_env().unwrap(), "HTTP_ADDR", "still configurable");
+    }
+
+    #[test]
+    fn every_command_reads_the_database_url_the_same_way() {
+        let cli = Cli::command();
+        for name in ["run", "migrate", "create-admin", "reseal-mfa", "bench"] {
+            let command = cli.find_subcommand(name).expect("the command exists");
+            let url = command.get_arguments().find(|a| a.get_id() == "database_url").expect("a database_url");
+            assert_eq!(url.get_env().unwrap(), "DATABASE_URL", "{name}");
+            let default = url.get_default_values()[0].to_str().unwrap();
+            assert_eq!(default, native_worker::config::DEFAULT_DATABASE_URL, "{name}");
+        }
     }
 }

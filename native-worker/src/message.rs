@@ -68,7 +68,7 @@ impl PushMessage {
     }
 
     /// The body for push.ready: the original plus the user record.
-    pub fn enriched(&self, user: &crate::enrich::UserRecord) -> Vec<u8> {
+    pub fn enriched(&self, user: &crate::user_record::UserRecord) -> Vec<u8> {
         let mut body = self.body.clone();
         body.insert("user".into(), user.forwarded_json());
         serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serialises")

@@ -8,8 +8,9 @@ mod embedded {
     refinery::embed_migrations!("../migrations");
 }
 
-/// Where the service's database lives when `DATABASE_URL` is unset.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/user_service?sslmode=disable";
+/// Where the service's database lives when `DATABASE_URL` is unset (kept
+/// here too, where callers found it before it joined the other defaults).
+pub use crate::config::DEFAULT_DATABASE_URL;
 
 /// Creates the database named in `database_url` if it does not exist yet,
 /// connecting to the server's `postgres` database to do so.

@@ -57,11 +57,14 @@ pub struct Claimed {
 /// Claims up to `limit` rows neither published nor quarantined, in id order,
 /// locked for this transaction; rows another relay holds are skipped.
 pub async fn claim(tx: &Transaction<'_>, limit: i64) -> Result<Vec<Claimed>, DbError> {
-    let rows = timed(tx.query(
-        "SELECT id, event_id, exchange, routing_key, payload, priority FROM outbox \
-         WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        &[&limit],
-    ))
+    let rows = timed(
+        "outbox.claim",
+        tx.query(
+            "SELECT id, event_id, exchange, routing_key, payload, priority FROM outbox \
+             WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&limit],
+        ),
+    )
     .await?;
     rows.iter()
         .map(|row| {
@@ -93,27 +96,36 @@ fn read_event(row: &Row) -> Result<Event, Unusable> {
 /// (`outbox_redacted`, migration V3): the event went out, the stored copy
 /// needs no working tokens.
 pub async fn mark_published(tx: &Transaction<'_>, ids: &[i64]) -> Result<(), DbError> {
-    timed(tx.execute(
-        "UPDATE outbox SET published_at = now(), payload = outbox_redacted(payload) WHERE id = ANY($1)",
-        &[&ids],
-    ))
+    timed(
+        "outbox.mark_published",
+        tx.execute(
+            "UPDATE outbox SET published_at = now(), payload = outbox_redacted(payload) WHERE id = ANY($1)",
+            &[&ids],
+        ),
+    )
     .await?;
     Ok(())
 }
 
 /// Leaves a row pending, counting the attempt and saying why it failed.
 pub async fn mark_failed(tx: &Transaction<'_>, id: i64, error: &str) -> Result<(), DbError> {
-    timed(tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[&id, &error]))
-        .await?;
+    timed(
+        "outbox.mark_failed",
+        tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", &[&id, &error]),
+    )
+    .await?;
     Ok(())
 }
 
 /// Sets a row aside: never claimed again until an operator clears `quarantined_at`.
 pub async fn quarantine(tx: &Transaction<'_>, id: i64, error: &str) -> Result<(), DbError> {
-    timed(tx.execute(
-        "UPDATE outbox SET quarantined_at = now(), attempts = attempts + 1, last_error = $2 WHERE id = $1",
-        &[&id, &error],
-    ))
+    timed(
+        "outbox.quarantine",
+        tx.execute(
+            "UPDATE outbox SET quarantined_at = now(), attempts = attempts + 1, last_error = $2 WHERE id = $1",
+            &[&id, &error],
+        ),
+    )
     .await?;
     Ok(())
 }
@@ -125,8 +137,11 @@ pub async fn purge_audit(client: &deadpool_postgres::Client, retention: std::tim
         return Ok(0);
     }
     let secs = retention.as_secs_f64();
-    timed(client.execute("DELETE FROM audit_events WHERE occurred_at < now() - make_interval(secs => $1)", &[&secs]))
-        .await
+    timed(
+        "audit_events.purge",
+        client.execute("DELETE FROM audit_events WHERE occurred_at < now() - make_interval(secs => $1)", &[&secs]),
+    )
+    .await
 }
 
 /// Deletes rows published, or quarantined, longer than `retention` ago;
@@ -134,10 +149,13 @@ pub async fn purge_audit(client: &deadpool_postgres::Client, retention: std::tim
 /// has expired, and the quarantine was logged and counted when it happened.
 pub async fn purge(client: &deadpool_postgres::Client, retention: std::time::Duration) -> Result<u64, DbError> {
     let secs = retention.as_secs_f64();
-    timed(client.execute(
-        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1) \
-                               OR quarantined_at < now() - make_interval(secs => $1)",
-        &[&secs],
-    ))
+    timed(
+        "outbox.purge",
+        client.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1) \
+                                   OR quarantined_at < now() - make_interval(secs => $1)",
+            &[&secs],
+        ),
+    )
     .await
 }

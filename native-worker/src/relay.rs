@@ -101,8 +101,8 @@ impl Relay {
     /// Claims, publishes and marks one batch, in one transaction. A row that
     /// cannot be published as it stands is quarantined, and the rest go on.
     pub async fn relay_batch(&self, channel: &Channel) -> Result<BatchReport, RelayError> {
-        let mut client = timed(self.pool.get()).await?;
-        let tx = timed(client.transaction()).await?;
+        let mut client = timed("outbox.begin", self.pool.get()).await?;
+        let tx = timed("outbox.begin", client.transaction()).await?;
         let claimed = outbox::claim(&tx, self.batch_size).await?;
         let mut report = BatchReport { claimed: claimed.len(), ..Default::default() };
         if claimed.is_empty() {
@@ -170,7 +170,7 @@ impl Relay {
         for (id, error) in &quarantined {
             outbox::quarantine(&tx, *id, error).await?;
         }
-        timed(tx.commit()).await?;
+        timed("outbox.commit", tx.commit()).await?;
         report.published = published.len();
         report.failed = failed.len();
         report.quarantined = quarantined.len();
@@ -186,7 +186,7 @@ impl Relay {
     /// Deletes outbox rows and audit events past their retention periods;
     /// returns how many outbox rows.
     pub async fn purge(&self) -> Result<u64, DbError> {
-        let client = timed(self.pool.get()).await?;
+        let client = timed("outbox.purge", self.pool.get()).await?;
         let purged = outbox::purge(&client, self.retention).await?;
         self.metrics.outbox_purged.inc_by(purged);
         let audited = outbox::purge_audit(&client, self.audit_retention).await?;

@@ -47,12 +47,15 @@ impl Sessions {
     /// how many.
     pub async fn mark_ended(&self) -> Result<usize, MarkError> {
         let window = cache_keys::session_ended_ttl(self.access_ttl_secs) as f64;
-        let client = timed(self.pool.get()).await?;
-        let rows = timed(client.query(
-            "SELECT id, ceil($1::float8 - extract(epoch FROM now() - ended_at)::float8)::bigint AS ttl \
-             FROM sessions WHERE ended_at > now() - make_interval(secs => $1::float8)",
-            &[&window],
-        ))
+        let client = timed("sessions.recently_ended", self.pool.get()).await?;
+        let rows = timed(
+            "sessions.recently_ended",
+            client.query(
+                "SELECT id, ceil($1::float8 - extract(epoch FROM now() - ended_at)::float8)::bigint AS ttl \
+                 FROM sessions WHERE ended_at > now() - make_interval(secs => $1::float8)",
+                &[&window],
+            ),
+        )
         .await?;
         let mut marks = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -67,27 +70,36 @@ impl Sessions {
     /// Deletes what outlived its purpose (see the module's doc).
     pub async fn purge(&self) -> Result<Purged, DbError> {
         let secs = self.retention.as_secs_f64();
-        let client = timed(self.pool.get()).await?;
-        let sessions = timed(client.execute(
-            "DELETE FROM sessions s WHERE s.ended_at < now() - make_interval(secs => $1) \
-                OR (s.ended_at IS NULL AND NOT EXISTS ( \
-                    SELECT 1 FROM refresh_tokens r \
-                    WHERE r.session_id = s.id AND r.expires_at > now() - make_interval(secs => $1)))",
-            &[&secs],
-        ))
+        let client = timed("sessions.purge", self.pool.get()).await?;
+        let sessions = timed(
+            "sessions.purge",
+            client.execute(
+                "DELETE FROM sessions s WHERE s.ended_at < now() - make_interval(secs => $1) \
+                    OR (s.ended_at IS NULL AND NOT EXISTS ( \
+                        SELECT 1 FROM refresh_tokens r \
+                        WHERE r.session_id = s.id AND r.expires_at > now() - make_interval(secs => $1)))",
+                &[&secs],
+            ),
+        )
         .await?;
         let refresh_tokens = timed(
+            "refresh_tokens.purge",
             client.execute("DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)", &[&secs]),
         )
         .await?;
-        let challenges =
-            timed(client.execute("DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'", &[]))
-                .await?;
-        let children = timed(client.execute(
-            "UPDATE refresh_tokens SET child_sealed = NULL \
-             WHERE child_sealed IS NOT NULL AND spent_at < now() - interval '1 hour'",
-            &[],
-        ))
+        let challenges = timed(
+            "mfa_challenges.purge",
+            client.execute("DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'", &[]),
+        )
+        .await?;
+        let children = timed(
+            "refresh_tokens.clear_children",
+            client.execute(
+                "UPDATE refresh_tokens SET child_sealed = NULL \
+                 WHERE child_sealed IS NOT NULL AND spent_at < now() - interval '1 hour'",
+                &[],
+            ),
+        )
         .await?;
         Ok(Purged { sessions, refresh_tokens, challenges, children })
     }

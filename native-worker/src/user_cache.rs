@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
 use crate::db::DbError;
-use crate::enrich::UserRecord;
+use crate::user_record::UserRecord;
 
 /// How long a claim lives if its reader dies before confirming it; long
 /// enough for a re-check under load, short enough not to matter.

@@ -1,32 +1,21 @@
-//! The push.queue consumer: takes deliveries, enriches and forwards them, and
-//! decides the fate of each (forward, skip, retry, dead-letter, hand back).
-//!
-//! Each delivery is processed in its own task, so a slow lookup never holds up
-//! the others, and a panic in one is caught there and dead-letters just that
-//! message; the broker's prefetch bounds how many are in flight. The loop
-//! itself is a `select!` over deliveries, finished tasks, the breaker's pause
-//! and shutdown, and never sleeps on a message's behalf.
-//!
-//! Ordering that makes "forwarded exactly once" hold: publish to push.ready,
-//! wait for the confirm, record the request_id, then ack the original. A
-//! crash anywhere before the ack redelivers the message; the record then makes
-//! the redelivery an ack without a second forward. Acks themselves are
-//! coalesced (see [`AckLine`]): sent every few milliseconds with `multiple`,
-//! always after the confirms of everything they cover.
+//! What happens to one delivery: it is parsed, checked against the dedup
+//! record, enriched and forwarded, skipped, retried, dead-lettered or handed
+//! back, then settled (acked, or nacked to requeue). A [`Processor`] holds
+//! everything a delivery's task needs; [`Processor::handle`] is the whole of
+//! one delivery's fate, panics included.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::{BasicProperties, Channel};
 
+use super::acks::AckLine;
+use super::lock::lock;
 use crate::breaker::{Breaker, Clock, Permit};
 use crate::config::Config;
 use crate::db::DbError;
@@ -37,18 +26,6 @@ use crate::message::{self, PushMessage};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryDecision};
 use crate::topology::{self, PublishError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumerError {
-    #[error("amqp: {0}")]
-    Amqp(#[from] lapin::Error),
-    #[error("the broker ended the consumer")]
-    ConsumerEnded,
-    #[error("the connection to the broker is gone")]
-    ConnectionLost,
-    #[error("a delivery task failed: {0}")]
-    TaskFailed(String),
-}
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,14 +67,6 @@ pub struct Processor<C: Clock = crate::breaker::SystemClock> {
     hooks: Hooks,
 }
 
-/// Locks `m` even if a panicking task poisoned it. Every critical section
-/// here is a single update (insert, remove, a breaker transition), so the
-/// data stays consistent across a panic; refusing it afterwards would turn
-/// one delivery's panic into every later delivery's.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Removes a request_id from the in-flight set when processing ends, however it ends.
 struct InFlightGuard<'a> {
     set: &'a Mutex<HashSet<String>>,
@@ -128,7 +97,8 @@ impl<C: Clock + 'static> Processor<C> {
         Self { hooks, ..self }
     }
 
-    fn permit(&self) -> Permit {
+    /// Asks the breaker whether a delivery may go ahead, and shows its state.
+    pub(super) fn permit(&self) -> Permit {
         let mut b = lock(&self.breaker);
         let p = b.permit();
         self.metrics.breaker_state.set(b.state().gauge());
@@ -378,53 +348,6 @@ impl<C: Clock + 'static> Processor<C> {
     }
 }
 
-/// How often coalesced acks are sent. Each ack costs the queue's process on
-/// the broker as much as a delivery; one `multiple` ack per few milliseconds
-/// instead of one per message frees it for deliveries.
-const ACK_FLUSH_EVERY: Duration = Duration::from_millis(5);
-
-/// Coalesces acks on one channel. Deliveries finish out of order; an ack with
-/// `multiple` may only cover a prefix of delivery tags that are all settled,
-/// so this tracks the lowest unsettled tag and the highest ackable one below it.
-pub struct AckLine {
-    state: Mutex<AckState>,
-}
-
-struct AckState {
-    /// Lowest delivery tag not settled yet.
-    next: u64,
-    /// Settled tags above `next`, and whether each wants an ack (false: it
-    /// was nacked already, and an ack naming it would be an unknown tag).
-    done: std::collections::BTreeMap<u64, bool>,
-    /// Highest ackable tag of the settled prefix, not acked yet.
-    flushable: Option<u64>,
-}
-
-impl AckLine {
-    pub fn new(first_tag: u64) -> Self {
-        Self { state: Mutex::new(AckState { next: first_tag, done: Default::default(), flushable: None }) }
-    }
-
-    /// Marks `tag` settled; `ack` when it should be acked (not nacked).
-    pub fn complete(&self, tag: u64, ack: bool) {
-        let mut s = lock(&self.state);
-        s.done.insert(tag, ack);
-        loop {
-            let next = s.next;
-            let Some(ackable) = s.done.remove(&next) else { break };
-            if ackable {
-                s.flushable = Some(next);
-            }
-            s.next += 1;
-        }
-    }
-
-    /// The tag to ack with `multiple`, if any became ackable since last time.
-    pub fn take_flushable(&self) -> Option<u64> {
-        lock(&self.state).flushable.take()
-    }
-}
-
 /// The message a panic was raised with, when it is text (it almost always is).
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = panic.downcast_ref::<&'static str>() {
@@ -450,180 +373,4 @@ fn forwarded_properties(original: &BasicProperties, request_id: &str) -> BasicPr
         p = p.with_correlation_id(id.clone());
     }
     p
-}
-
-/// Runs the consumer on `conn` until shutdown (Ok) or until the connection
-/// fails (Err; the caller reconnects). On the way out it waits for every task,
-/// so what it holds is finished and acked; deliveries it had not started are
-/// handed back when their channel closes.
-pub async fn run<C: Clock + 'static>(
-    processor: Arc<Processor<C>>,
-    conn: &Connection,
-    shutdown: CancellationToken,
-) -> Result<(), ConsumerError> {
-    // Several publishing channels: the broker runs each channel as its own
-    // process, so forwards spread over them use both cores on its side.
-    let mut publishers = Vec::new();
-    for _ in 0..processor.config.publish_channels.max(1) {
-        publishers.push(topology::confirm_channel(conn).await?);
-    }
-    let publisher = publishers[0].clone();
-    let mut next_publisher = 0usize;
-    let mut tasks: JoinSet<Outcome> = JoinSet::new();
-    loop {
-        // A fresh consuming channel per pause: closing the old one hands back
-        // every delivery buffered on it, without us touching them.
-        let consume = conn.create_channel().await?;
-        // Delivery tags count from 1 per channel; a trial fetched on this
-        // channel takes the first one and is acked on its own.
-        let mut first_tag = 1;
-        consume.basic_qos(processor.config.prefetch, BasicQosOptions::default()).await?;
-        if let Permit::Trial = processor.permit() {
-            // Half-open: exactly one message, fetched, not pushed to us.
-            match consume.basic_get(processor.config.push_queue.as_str().into(), BasicGetOptions::default()).await? {
-                Some(message) => {
-                    first_tag = message.delivery.delivery_tag + 1;
-                    processor.handle(message.delivery, &publisher, None).await;
-                }
-                // Nothing to try with; let the next delivery be the trial.
-                None => lock(&processor.breaker).release_trial(),
-            }
-            if lock(&processor.breaker).is_open() {
-                topology::close_channel(&consume, "breaker open").await;
-                if pause(&processor, &shutdown).await {
-                    break;
-                }
-                continue;
-            }
-        }
-        let tag = format!("native-worker-{}", uuid::Uuid::new_v4());
-        let acks = Arc::new(AckLine::new(first_tag));
-        let mut flush = tokio::time::interval(ACK_FLUSH_EVERY);
-        let mut consumer = consume
-            .basic_consume(
-                processor.config.push_queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        // The consumer stream does not always end when the socket dies; look
-        // at the connection itself too, so a dead session is noticed quickly.
-        let mut liveness = tokio::time::interval(Duration::from_millis(100));
-        let stopped: Result<bool, ConsumerError> = loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break Ok(true),
-                _ = flush.tick() => {
-                    if let Some(upto) = acks.take_flushable()
-                        && let Err(e) = consume.basic_ack(upto, BasicAckOptions { multiple: true }).await
-                    {
-                        break Err(e.into());
-                    }
-                }
-                _ = liveness.tick() => {
-                    if !(conn.status().connected() && consume.status().connected() && publishers.iter().all(|p| p.status().connected())) {
-                        break Err(ConsumerError::ConnectionLost);
-                    }
-                }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
-                    // A delivery nothing could be settled for stays unacked
-                    // until its channel closes: rebuild the session.
-                    Ok(Outcome::Abandoned) => break Err(ConsumerError::ConnectionLost),
-                    Ok(_) => {}
-                    // `handle` catches panics in processing; one here came
-                    // from dead-lettering or settling, and its tag is unknown.
-                    // Closing the channel hands every unsettled delivery back.
-                    Err(e) => {
-                        if e.is_panic() {
-                            processor.metrics.panics.inc();
-                        }
-                        tracing::error!(error = %e, "a delivery task failed outside its processing");
-                        break Err(ConsumerError::TaskFailed(e.to_string()));
-                    }
-                },
-                next = consumer.next() => match next {
-                    None => break Err(ConsumerError::ConsumerEnded),
-                    Some(Err(e)) => break Err(e.into()),
-                    Some(Ok(delivery)) => match processor.permit() {
-                        Permit::Allow | Permit::Trial => {
-                            let processor = processor.clone();
-                            next_publisher = (next_publisher + 1) % publishers.len();
-                            let publisher = publishers[next_publisher].clone();
-                            let acks = acks.clone();
-                            tasks.spawn(async move { processor.handle(delivery, &publisher, Some(&acks)).await });
-                        }
-                        Permit::Deny { .. } => {
-                            let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                            processor.metrics.requeued.inc();
-                            break Ok(false);
-                        }
-                    },
-                },
-            }
-        };
-        tracing::info!(in_flight = tasks.len(), reason = ?stopped, "consumer stopping; finishing what it holds");
-        // Finish what we hold before closing the channel its acks travel on.
-        while tasks.join_next().await.is_some() {}
-        if let Some(upto) = acks.take_flushable()
-            && let Err(e) = consume.basic_ack(upto, BasicAckOptions { multiple: true }).await
-        {
-            tracing::warn!(error = %e, "final acks failed; the broker will redeliver those messages");
-        }
-        tracing::info!("consumer settled every delivery it held");
-        topology::close_channel(&consume, "consumer stopping").await;
-        match stopped {
-            Ok(true) => break,
-            Ok(false) => {
-                if pause(&processor, &shutdown).await {
-                    break;
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    for publisher in &publishers {
-        topology::close_channel(publisher, "shutdown").await;
-    }
-    Ok(())
-}
-
-/// Waits while the breaker is open. Returns true on shutdown.
-async fn pause<C: Clock + 'static>(processor: &Processor<C>, shutdown: &CancellationToken) -> bool {
-    let wait = {
-        let b = lock(&processor.breaker);
-        b.remaining_open().unwrap_or(Duration::from_millis(50))
-    };
-    tracing::warn!(?wait, "circuit breaker open: consumption paused");
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(wait) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AckLine;
-
-    #[test]
-    fn acks_only_a_settled_prefix() {
-        let line = AckLine::new(1);
-        line.complete(2, true);
-        line.complete(3, true);
-        assert_eq!(line.take_flushable(), None, "tag 1 is still being processed");
-        line.complete(1, true);
-        assert_eq!(line.take_flushable(), Some(3));
-        assert_eq!(line.take_flushable(), None, "already taken");
-    }
-
-    #[test]
-    fn never_names_a_nacked_tag() {
-        let line = AckLine::new(5);
-        line.complete(5, true);
-        line.complete(6, false);
-        assert_eq!(line.take_flushable(), Some(5));
-        line.complete(7, false);
-        assert_eq!(line.take_flushable(), None, "only nacked tags since");
-        line.complete(8, true);
-        assert_eq!(line.take_flushable(), Some(8));
-    }
 }
