@@ -2,7 +2,7 @@
 //! the worker (which reads). One definition, so a rename cannot leave a stale
 //! cache behind on one side.
 
-use crate::UserId;
+use crate::user_id::UserId;
 
 /// Read-through cache of `{email, push}`; JSON; 1 hour TTL. An invalidation
 /// leaves an empty value (a tombstone) for [`TOMBSTONE_SECS`], and readers

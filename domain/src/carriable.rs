@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// Arrays and objects within arrays and objects, counting the body itself.
 pub const MAX_DEPTH: usize = 32;

@@ -2,7 +2,10 @@
 //! its HTTP status, its stable machine-readable `code` and the message a
 //! client may see. Components return these; nothing else picks a status.
 
-use crate::FieldErrors;
+use std::collections::BTreeMap;
+
+/// The envelope's `details`: field name to the problems found with it.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

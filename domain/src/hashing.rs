@@ -5,7 +5,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::Password;
+use crate::password::Password;
 use crate::secrets::random_bytes;
 
 pub const MEMORY_KIB: u32 = 19 * 1024;

@@ -20,10 +20,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::UserId;
 use crate::amr::Methods;
 use crate::secrets::{RandomError, digest, random_token};
 use crate::signing_keys::{PublicKey, SigningKey};
+use crate::user_id::UserId;
 
 /// The only `type` an access token may carry.
 pub const ACCESS: &str = "access";

@@ -2,15 +2,11 @@
 //! instead of stopping at the first, so a client learns all it must fix from
 //! one answer. Unknown fields are ignored, as the contract asks.
 
-use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
-use crate::ApiError;
-
-/// The envelope's `details`: field name to the problems found with it.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
+use crate::error::{ApiError, FieldErrors};
 
 /// A field that may be absent, explicitly `null`, or set (PATCH semantics).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! The connections one instance holds open, per capability: Spin's
-//! `spin-resource-table` (`crates/table` in spinframework/spin), which its
-//! Postgres and Redis factors keep in their instance state.
+//! The connections one instance holds open, per capability, in a table of
+//! its own, as Spin's Postgres and Redis factors keep theirs (Spin's
+//! `crates/table`; wasi-common's table before it).
 //!
 //! A guest's `connection` handle carries a key of this table
 //! (`Resource::new_own(key)`, read back with `Resource::rep`), so each

@@ -6,9 +6,14 @@
 
 use serde_json::{Map, Value};
 
+use crate::email::Email;
+use crate::error::ApiError;
+use crate::name::UserName;
+use crate::password::Password;
 use crate::password::PasswordContext;
+use crate::push_token::PushToken;
+use crate::user_id::UserId;
 use crate::validation::{Fields, Patch};
-use crate::{ApiError, Email, Password, PushToken, UserId, UserName};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;

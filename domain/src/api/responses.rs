@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::UserId;
+use crate::user_id::UserId;
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;

@@ -13,7 +13,11 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::{Email, Password, PushToken, UserId, UserName};
+use crate::email::Email;
+use crate::name::UserName;
+use crate::password::Password;
+use crate::push_token::PushToken;
+use crate::user_id::UserId;
 
 /// Rust's `char::is_control` (Unicode Cc), as a character-class body.
 pub const CONTROL: &str = r"\x00-\x1F\x7F-\x9F";

@@ -15,134 +15,19 @@
 //!
 //! Each error status carries the `code`s that [`ApiError`] gives it.
 
+mod operation;
 mod operations;
 mod shared;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
-use utoipa::openapi::{RefOr, Schema};
 
 use super::MAX_BODY_BYTES;
-use super::endpoints::{self, Access, Op};
+use super::endpoints::Access;
+use operation::{Operation, Schemas};
 use operations::operations;
-use shared::{envelopes, error_responses, forbid_nul, reference, success};
-
-/// One operation as declared in [`operations`]: an endpoint of the table
-/// (its method, path and access) and what the document says of it.
-struct Operation {
-    endpoint: &'static endpoints::Endpoint,
-    tag: &'static str,
-    summary: &'static str,
-    description: &'static str,
-    body: Option<Value>,
-    /// Status, description, `data` schema (`None`: not JSON, see `raw`), extras.
-    answers: Vec<(u16, &'static str, Value)>,
-    /// A whole response object for a status (the health check's 503, the document).
-    raw: Vec<(u16, Value)>,
-    /// Error statuses beyond those [the rules](self) imply.
-    errors: Vec<u16>,
-    parameters: Vec<Value>,
-    /// Pagination: the `meta` schema of a list.
-    meta: Option<Value>,
-    /// Whether a database or cache stands behind it (503).
-    backed: bool,
-    links: Vec<(&'static str, Value)>,
-    /// Whether the body may also come as a form (`application/x-www-form-urlencoded`).
-    form: bool,
-}
-
-impl Operation {
-    fn of(op: Op, tag: &'static str, summary: &'static str) -> Self {
-        Self {
-            endpoint: endpoints::of(op),
-            tag,
-            summary,
-            description: "",
-            body: None,
-            answers: Vec::new(),
-            raw: Vec::new(),
-            errors: Vec::new(),
-            parameters: Vec::new(),
-            meta: None,
-            backed: true,
-            links: Vec::new(),
-            form: false,
-        }
-    }
-    fn method(&self) -> String {
-        self.endpoint.method.as_str().to_lowercase()
-    }
-    fn path(&self) -> &'static str {
-        self.endpoint.path
-    }
-    fn access(&self) -> Access {
-        self.endpoint.access
-    }
-    fn describe(mut self, text: &'static str) -> Self {
-        self.description = text;
-        self
-    }
-    fn body(mut self, schema: Value) -> Self {
-        self.body = Some(schema);
-        self
-    }
-    fn answer(mut self, status: u16, description: &'static str, data: Value) -> Self {
-        self.answers.push((status, description, data));
-        self
-    }
-    fn raw(mut self, status: u16, response: Value) -> Self {
-        self.raw.push((status, response));
-        self
-    }
-    fn errors(mut self, statuses: &[u16]) -> Self {
-        self.errors.extend_from_slice(statuses);
-        self
-    }
-    fn parameter(mut self, parameter: Value) -> Self {
-        self.parameters.push(parameter);
-        self
-    }
-    fn paginated(mut self, meta: Value) -> Self {
-        self.meta = Some(meta);
-        self
-    }
-    fn unbacked(mut self) -> Self {
-        self.backed = false;
-        self
-    }
-    fn link(mut self, name: &'static str, link: Value) -> Self {
-        self.links.push((name, link));
-        self
-    }
-    fn form_too(mut self) -> Self {
-        self.form = true;
-        self
-    }
-    /// Whether `X-Request-ID` applies (with its statuses).
-    fn mutating(&self) -> bool {
-        self.endpoint.guarded()
-    }
-}
-
-/// Schemas gathered while the operations are declared.
-#[derive(Default)]
-struct Schemas(BTreeMap<String, Value>);
-
-impl Schemas {
-    /// A `$ref` to `T`, registering `T` and every schema it refers to.
-    fn of<T: ToSchema>(&mut self) -> Value {
-        let mut found: Vec<(String, RefOr<Schema>)> = vec![(T::name().into_owned(), T::schema())];
-        T::schemas(&mut found);
-        for (name, schema) in found {
-            self.0.insert(name, serde_json::to_value(schema).expect("schemas serialise"));
-        }
-        reference(&T::name())
-    }
-}
+use shared::{envelopes, error_responses, forbid_nul, success};
 
 /// A stable id per operation (links name their target by it).
 fn operation_id(op: &Operation) -> String {

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::super::requests::*;
 use super::super::responses::*;
 use super::super::schema::NO_NUL;
+use super::operation::{Operation, Schemas};
 use super::shared::{array, header, link, path_id, query, reference};
-use super::{Operation, Schemas};
 use crate::api::endpoints::Op;
 use crate::envelope::{CursorMeta, PageMeta};
 

@@ -6,7 +6,7 @@ use super::super::endpoints::ENDPOINTS;
 use super::super::requests::*;
 use super::super::schema::NO_NUL;
 use super::document;
-use crate::ApiError;
+use crate::error::ApiError;
 
 fn references(value: &Value, found: &mut Vec<String>) {
     match value {
