@@ -75,7 +75,6 @@ async fn handle(request: IncomingRequest) -> Response {
             });
             Response::new(200, report.to_string())
         }
-        "kv" => kv_probe(&headers),
         "pg-types" => pg_types(),
         "pg-timestamptz" => pg_timestamptz(),
         "pg-empty" => pg_empty(),
@@ -209,43 +208,4 @@ fn pg_errors() -> Response {
     let report: serde_json::Map<String, serde_json::Value> =
         cases.into_iter().map(|(name, result)| (name.to_owned(), serde_json::Value::String(result))).collect();
     Response::new(200, serde_json::Value::Object(report).to_string())
-}
-
-/// Spin's key-value store as a component sees it: each operation of
-/// `fermyon:spin/key-value@2.0.0` on the store `x-store` (default `cache`)
-/// and key `x-key`, the batch read of `wasi:keyvalue@0.2.0-draft2`, and the
-/// same key read through raw Redis (`redis_url`), which shows whether the
-/// store keeps keys as given.
-fn kv_probe(headers: &serde_json::Map<String, serde_json::Value>) -> Response {
-    use spin_sdk::key_value::Store;
-    let header = |name: &str, default: &str| headers.get(name).and_then(|v| v.as_str()).unwrap_or(default).to_owned();
-    let (label, key) = (header("x-store", "cache"), header("x-key", "testing-kv"));
-    let store = match Store::open(&label) {
-        Ok(store) => store,
-        Err(e) => return Response::new(502, serde_json::json!({"open": format!("{e:?}")}).to_string()),
-    };
-    let missing = format!("{key}:missing");
-    let mut report = serde_json::json!({
-        "open": "Ok",
-        "set": format!("{:?}", store.set(&key, b"v1")),
-        "get": format!("{:?}", store.get(&key)),
-        "exists": format!("{:?}", store.exists(&key)),
-        "get_missing": format!("{:?}", store.get(&missing)),
-        "exists_missing": format!("{:?}", store.exists(&missing)),
-    });
-    let url = spin_sdk::variables::get("redis_url").unwrap_or_default();
-    report["raw_get"] = match spin_sdk::redis::Connection::open(&url) {
-        Ok(connection) => format!("{:?}", connection.get(&key)).into(),
-        Err(e) => format!("open: {e:?}").into(),
-    };
-    report["batch_get_many"] = match spin_sdk::wit::wasi::keyvalue::store::open(&label) {
-        Ok(bucket) => {
-            format!("{:?}", spin_sdk::wit::wasi::keyvalue::batch::get_many(&bucket, &[key.clone(), missing.clone()]))
-                .into()
-        }
-        Err(e) => format!("open: {e:?}").into(),
-    };
-    report["delete"] = format!("{:?}", store.delete(&key)).into();
-    report["get_after_delete"] = format!("{:?}", store.get(&key)).into();
-    Response::new(200, report.to_string())
 }
