@@ -15,40 +15,55 @@ use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
-use user_domain::api::endpoints::{Component, Op};
+use user_domain::api::endpoints::{self, Component, Op};
 
 const DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
 
-/// Our page: the viewer's stylesheet and script, then our start-up script.
-/// No inline script, so the policy below can forbid inline scripts.
-const PAGE: &str = r#"<!doctype html>
+/// Our page: the viewer's stylesheet and script, then our start-up script,
+/// at the paths the endpoint table gives them. No inline script, so the
+/// policy below can forbid inline scripts.
+fn page() -> String {
+    let at = |op| endpoints::of(op).path;
+    format!(
+        r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>User service API</title>
-<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css">
+<link rel="stylesheet" href="{style}">
 </head>
 <body>
-<noscript>This page needs JavaScript; the document itself is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
+<noscript>This page needs JavaScript; the document itself is at <a href="{document}">{document}</a>.</noscript>
 <div id="swagger-ui"></div>
-<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
-<script src="/api/v1/docs/start.js"></script>
+<script src="{bundle}"></script>
+<script src="{start}"></script>
 </body>
 </html>
-"#;
+"#,
+        style = at(Op::DocsStyle),
+        document = at(Op::OpenApi),
+        bundle = at(Op::DocsBundle),
+        start = at(Op::DocsStart),
+    )
+}
 
 /// Points the viewer at the document on this origin. `validatorUrl: null`
 /// keeps it from asking an online validator (no internet is assumed).
-const START: &str = r##"window.ui = SwaggerUIBundle({
-  url: "/api/v1/openapi.json",
+fn start() -> String {
+    format!(
+        r##"window.ui = SwaggerUIBundle({{
+  url: "{document}",
   dom_id: "#swagger-ui",
   deepLinking: true,
   validatorUrl: null,
   displayRequestDuration: true,
   tryItOutEnabled: false,
-});
-"##;
+}});
+"##,
+        document = endpoints::of(Op::OpenApi).path
+    )
+}
 
 const BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz"));
 const STYLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz"));
@@ -71,8 +86,8 @@ async fn handle(request: IncomingRequest) -> Response {
 fn handler(op: Op) -> Option<Handler> {
     Some(match op {
         Op::OpenApi => |request, _| compressed(request, "application/json", DOCUMENT, "no-cache"),
-        Op::DocsPage => |_, _| Ok(asset("text/html; charset=utf-8", PAGE.as_bytes(), "no-cache")),
-        Op::DocsStart => |_, _| Ok(asset("text/javascript; charset=utf-8", START.as_bytes(), "no-cache")),
+        Op::DocsPage => |_, _| Ok(asset("text/html; charset=utf-8", page().as_bytes(), "no-cache")),
+        Op::DocsStart => |_, _| Ok(asset("text/javascript; charset=utf-8", start().as_bytes(), "no-cache")),
         // The vendored files change only with a new build; a day is plenty.
         Op::DocsBundle => {
             |request, _| compressed(request, "text/javascript; charset=utf-8", BUNDLE, "public, max-age=86400")

@@ -24,7 +24,7 @@ mod tests;
 use serde_json::{Map, Value, json};
 
 use super::MAX_BODY_BYTES;
-use super::endpoints::Access;
+use super::endpoints::{Access, Op};
 use operation::{Operation, Schemas};
 use operations::operations;
 use shared::{envelopes, error_responses, forbid_nul, success};
@@ -32,12 +32,13 @@ use shared::{envelopes, error_responses, forbid_nul, success};
 /// A stable id per operation (links name their target by it).
 fn operation_id(op: &Operation) -> String {
     let method = op.method();
-    let known = match (method.as_str(), op.path()) {
-        ("get", "/api/v1/users/{id}/") => Some("staffGetUser"),
-        ("patch", "/api/v1/users/{id}/") => Some("staffPatchUser"),
-        ("delete", "/api/v1/users/{id}/") => Some("staffDeleteUser"),
-        ("get", "/api/v1/internal/users/{id}/") => Some("internalGetUser"),
-        ("get", "/api/v1/users/{id}/preferences/") => Some("serviceGetPreferences"),
+    // Ids links and clients rely on, kept as they were first published.
+    let known = match op.endpoint.op {
+        Op::GetUser => Some("staffGetUser"),
+        Op::PatchUser => Some("staffPatchUser"),
+        Op::EraseUser => Some("staffDeleteUser"),
+        Op::InternalUser => Some("internalGetUser"),
+        Op::ServicePreferences => Some("serviceGetPreferences"),
         _ => None,
     };
     if let Some(known) = known {
