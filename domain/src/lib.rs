@@ -8,7 +8,7 @@
 //! - [`amr`]: how a session was signed in (RFC 8176 methods), judged for staff powers.
 //! - [`api`]: request bodies as handlers parse them, the `data` of answers,
 //!   and (feature `openapi`) the OpenAPI document built from them.
-//! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`]: parsed
+//! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`], [`device`]: parsed
 //!   input types. Handlers only ever see values that are already valid.
 //! - [`validation`]: collects per-field problems into the envelope's `details`.
 //! - [`client_address`]: the client's address behind trusted proxies (`X-Forwarded-For`).
@@ -31,6 +31,7 @@ pub mod cache_keys;
 pub mod carriable;
 pub mod client_address;
 pub mod correlation;
+pub mod device;
 pub mod email;
 pub mod envelope;
 pub mod error;

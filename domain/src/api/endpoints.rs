@@ -110,6 +110,9 @@ pub enum Op {
     PatchProfile,
     PutProfile,
     DeactivateProfile,
+    RegisterDevice,
+    ListDevices,
+    RemoveDevice,
     GetUser,
     PatchUser,
     EraseUser,
@@ -117,6 +120,7 @@ pub enum Op {
     EndUserSessions,
     EndUserSession,
     ResetUserMfa,
+    ListUserDevices,
     UserAudit,
     InternalUser,
     TestNotification,
@@ -246,6 +250,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint(Op::PatchProfile, Patch, "/api/v1/users/profile/", Users, Bearer),
     endpoint(Op::PutProfile, Put, "/api/v1/users/profile/", Users, Bearer),
     endpoint(Op::DeactivateProfile, Delete, "/api/v1/users/profile/", Users, Bearer),
+    endpoint(Op::RegisterDevice, Post, "/api/v1/users/devices/", Users, Bearer),
+    endpoint(Op::ListDevices, Get, "/api/v1/users/devices/", Users, Bearer),
+    endpoint(Op::RemoveDevice, Delete, "/api/v1/users/devices/{id}/", Users, Bearer),
     endpoint(Op::GetPreferences, Get, "/api/v1/users/preferences/", Preferences, Bearer),
     endpoint(Op::PatchPreferences, Patch, "/api/v1/users/preferences/", Preferences, Bearer),
     endpoint(Op::PutPreferences, Put, "/api/v1/users/preferences/", Preferences, Bearer),
@@ -256,6 +263,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint(Op::EndUserSessions, Delete, "/api/v1/users/{id}/sessions/", Users, Staff),
     endpoint(Op::EndUserSession, Delete, "/api/v1/users/{id}/sessions/{session}/", Users, Staff),
     endpoint(Op::ResetUserMfa, Delete, "/api/v1/users/{id}/mfa/", Users, Staff),
+    endpoint(Op::ListUserDevices, Get, "/api/v1/users/{id}/devices/", Users, Staff),
     endpoint(Op::UserAudit, Get, "/api/v1/users/{id}/audit/", Users, Staff),
     endpoint(Op::ServicePreferences, Get, "/api/v1/users/{id}/preferences/", Preferences, Service),
     endpoint(Op::InternalUser, Get, "/api/v1/internal/users/{id}/", Users, Service),
@@ -288,9 +296,12 @@ pub fn route<'p>(component: Component, method: &str, path: &'p str) -> Routed<'p
         .filter(|e| e.component == component)
         .filter_map(|e| e.matches(path).map(|params| (e, params)))
         .collect();
-    // Fewest parameters first: the most literal template wins the path.
-    let fewest = candidates.iter().map(|(_, params)| params.len()).min();
-    candidates.retain(|(_, params)| Some(params.len()) == fewest);
+    // The most literal template wins the path: compared segment by
+    // segment, a literal beats a parameter at the first place they differ
+    // (`/users/devices/{id}/` over `/users/{id}/sessions/`).
+    let shape = |endpoint: &Endpoint| -> Vec<bool> { endpoint.path.split('/').map(is_param).collect() };
+    let best = candidates.iter().map(|(e, _)| shape(e)).min();
+    candidates.retain(|(e, _)| Some(shape(e)) == best);
     if candidates.is_empty() {
         return Routed::NotFound;
     }
@@ -355,6 +366,11 @@ mod tests {
         assert_eq!(route(Component::Auth, "GET", "/api/v1/users/profile/"), Routed::NotFound, "another component's");
         assert_eq!(route(Component::Users, "GET", "/api/v1/users//sessions/"), Routed::NotFound, "an empty segment");
         assert_eq!(route(Component::Auth, "GET", "/api/v2/anything"), Routed::NotFound);
+        // Both templates take this path; the one literal for longer wins.
+        let Routed::Found(device, _) = route(Component::Users, "DELETE", "/api/v1/users/devices/sessions/") else {
+            panic!()
+        };
+        assert_eq!(device.op, Op::RemoveDevice);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::password::Password;
 use crate::password::PasswordContext;
 use crate::push_token::PushToken;
 use crate::user_id::UserId;
+use crate::device::{DeviceName, DeviceToken, Platform};
 use crate::validation::{Fields, Patch};
 
 #[cfg(feature = "openapi")]
@@ -271,6 +272,32 @@ impl IntrospectRequest {
         };
         fields.finish()?;
         Ok(Self { token: complete(token)?, token_type_hint })
+    }
+}
+
+/// `POST /api/v1/users/devices/`: a device of the caller's, by the token its
+/// platform's provider issued.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceRequest {
+    pub token: DeviceToken,
+    /// `ios`, `android` or `web`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^(ios|android|web)$"))]
+    pub platform: Platform,
+    pub name: Option<DeviceName>,
+}
+
+impl DeviceRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let token = fields.required_str("token").and_then(|raw| fields.check("token", DeviceToken::parse(raw)));
+        let platform =
+            fields.required_str("platform").and_then(|raw| fields.check("platform", Platform::parse(raw)));
+        let name = match fields.optional_str("name") {
+            Patch::Value(raw) => fields.check("name", DeviceName::parse(raw)),
+            Patch::Absent | Patch::Null => None,
+        };
+        fields.finish()?;
+        Ok(Self { token: complete(token)?, platform: complete(platform)?, name })
     }
 }
 

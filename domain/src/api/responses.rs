@@ -205,6 +205,31 @@ pub struct RevokedTokens {
     pub sessions_ended: u64,
 }
 
+/// A device of a user's, as its owner and staff see it (the token included,
+/// as OneSignal's and Knock's APIs show it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceView {
+    pub id: uuid::Uuid,
+    pub token: String,
+    pub platform: crate::device::Platform,
+    pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_seen_at: String,
+    /// False once the push service reported the token dead: left out of pushes.
+    pub active: bool,
+}
+
+/// A device removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceRemoved {
+    pub id: uuid::Uuid,
+    pub removed: bool,
+}
+
 /// A staff reset of a user's second factor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

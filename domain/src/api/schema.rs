@@ -16,6 +16,7 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::email::Email;
 use crate::name::UserName;
 use crate::password::Password;
+use crate::device::{DeviceName, DeviceToken};
 use crate::push_token::PushToken;
 use crate::user_id::UserId;
 
@@ -118,6 +119,38 @@ impl PartialSchema for PushToken {
 impl ToSchema for PushToken {
     fn name() -> Cow<'static, str> {
         "PushToken".into()
+    }
+}
+
+impl PartialSchema for DeviceToken {
+    fn schema() -> RefOr<Schema> {
+        done(
+            string("A device's token as its platform's provider issued it: trimmed, then 1 to 4096 characters, no whitespace.")
+                .pattern(Some(format!(r"^[{SPACE}]*[^{CONTROL}{SPACE}]{{1,{}}}[{SPACE}]*$", DeviceToken::MAX_CHARS)))
+                .examples(["fcm:dGVzdC10b2tlbg"]),
+        )
+    }
+}
+
+impl ToSchema for DeviceToken {
+    fn name() -> Cow<'static, str> {
+        "DeviceToken".into()
+    }
+}
+
+impl PartialSchema for DeviceName {
+    fn schema() -> RefOr<Schema> {
+        done(
+            string("What the user calls the device: trimmed, 1 to 100 characters, no control characters.")
+                .pattern(Some(format!(r"^[{SPACE}]*[^{CONTROL}{SPACE}](?:[^{CONTROL}]{{0,98}}[^{CONTROL}{SPACE}])?[{SPACE}]*$")))
+                .examples(["Ada's phone"]),
+        )
+    }
+}
+
+impl ToSchema for DeviceName {
+    fn name() -> Cow<'static, str> {
+        "DeviceName".into()
     }
 }
 

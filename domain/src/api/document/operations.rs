@@ -178,6 +178,18 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
         Operation::of(Op::DeactivateProfile, "profile", "Deactivate the caller's account")
             .describe("Sets `is_active` to false and ends every session.")
             .answer(200, "Deactivated", s.of::<Deactivated>()),
+        Operation::of(Op::RegisterDevice, "devices", "Register one of the caller's devices")
+            .describe("The same token again from the same user is the same device: 200, `last_seen_at` updated (and the device active again). A token registered by another user moves to the caller: 201. A user keeps at most 20 devices: a 21st evicts the one seen least recently.")
+            .body(s.of::<DeviceRequest>())
+            .answer(201, "Registered", s.of::<DeviceView>())
+            .answer(200, "Already the caller's: seen now", s.of::<DeviceView>()),
+        Operation::of(Op::ListDevices, "devices", "The caller's devices")
+            .describe("Most recently seen first; retired ones (`active: false`) too.")
+            .answer(200, "Devices", array(s.of::<DeviceView>())),
+        Operation::of(Op::RemoveDevice, "devices", "Remove one of the caller's devices")
+            .parameter(path_id("id", "The device's id"))
+            .answer(200, "Removed", s.of::<DeviceRemoved>())
+            .errors(&[404]),
         Operation::of(Op::GetPreferences, "preferences", "The caller's notification preferences")
             .answer(200, "Preferences", preferences.clone()),
         Operation::of(Op::PatchPreferences, "preferences", "Change some preferences")
@@ -228,6 +240,10 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
             .parameter(id())
             .answer(200, "Reset", s.of::<MfaReset>())
             .errors(&[400, 404]),
+        Operation::of(Op::ListUserDevices, "staff", "A user's devices")
+            .parameter(id())
+            .answer(200, "Devices, most recently seen first", array(s.of::<DeviceView>()))
+            .errors(&[404]),
         audit_params(
             Operation::of(Op::UserAudit, "staff", "A user's audit trail")
                 .parameter(id())
