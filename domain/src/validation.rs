@@ -102,6 +102,12 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Turns a `parse` that passed validation into its value: a missing value
+/// after [`Fields::finish`] succeeded would be a bug of `parse` itself.
+pub fn complete<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::internal("validation passed without every required field"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

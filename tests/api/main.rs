@@ -3,6 +3,7 @@
 //! runtime `TEST_RUNTIME` names (the host, or a real `spin up`).
 
 mod audit;
+mod devices;
 mod docs;
 mod endpoints;
 mod fuzz;

@@ -9,6 +9,7 @@
 //! Registration lives here rather than in auth because Spin routes by path,
 //! not by method, and `GET /api/v1/users/` (the staff list) shares its path.
 
+mod devices;
 mod internal;
 mod notifications;
 mod profile;
@@ -38,6 +39,10 @@ fn handler(op: Op) -> Option<Handler> {
         Op::PatchProfile => profile::patch,
         Op::PutProfile => profile::put,
         Op::DeactivateProfile => profile::deactivate,
+        Op::RegisterDevice => devices::register,
+        Op::ListDevices => devices::list,
+        Op::RemoveDevice => devices::remove,
+        Op::ListUserDevices => staff::devices,
         Op::GetUser => staff::get,
         Op::PatchUser => staff::update,
         Op::EraseUser => staff::delete,

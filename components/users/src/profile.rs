@@ -76,8 +76,12 @@ fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, A
     let updated = store::users::update_profile(&db, caller.id, name, push_token, &audit)?;
     user_cache::invalidate(cache, caller.id);
     // None: deactivated between the check and the update.
-    let user = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
-    Ok(Reply::ok(200, "Profile updated", user.view()))
+    let changed = updated.ok_or(ApiError::Forbidden("This account is deactivated"))?;
+    // The token was another account's device: its records change too.
+    if let Some(previous) = changed.moved_from {
+        user_cache::invalidate(cache, previous);
+    }
+    Ok(Reply::ok(200, "Profile updated", changed.user.view()))
 }
 
 pub fn deactivate(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {

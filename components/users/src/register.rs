@@ -5,6 +5,7 @@
 //! not at all; a taken email (case-insensitive, since emails are stored
 //! lower-cased) is a 409.
 
+use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::model::event::Event;
@@ -13,6 +14,7 @@ use component_kit::model::user::Preferences;
 use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::store::{self, users::NewAccount, users::Registered};
+use component_kit::user_cache;
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde_json::json;
 use user_domain::UserId;
@@ -27,7 +29,7 @@ pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let usage = rate_limit::register_per_address()?.hit_address(ctx.cache(), request, now_secs())?;
     let new_user = RegisterRequest::parse(&request.json()?)?;
     let db = Db::connect()?;
-    let mut reply = create(&db, request, new_user)?;
+    let mut reply = create(&db, request, ctx.cache(), new_user)?;
     if let Some(usage) = usage {
         for (name, value) in usage.headers() {
             reply = reply.with_header(name, value);
@@ -36,7 +38,7 @@ pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     Ok(reply)
 }
 
-fn create(db: &Db, request: &ApiRequest, new_user: RegisterRequest) -> Result<Reply, ApiError> {
+fn create(db: &Db, request: &ApiRequest, cache: Option<&Cache>, new_user: RegisterRequest) -> Result<Reply, ApiError> {
     let tokens = config::tokens()?;
     let password_hash = hash_password(&new_user.password).map_err(ApiError::internal)?;
     let id = UserId::new();
@@ -65,8 +67,14 @@ fn create(db: &Db, request: &ApiRequest, new_user: RegisterRequest) -> Result<Re
     let audit = AuditEvent::new(request, "user.registered", Actor::User(id))?;
     match store::users::register(db, &account, &audit)? {
         // The answer holds the session's tokens: a repeat gets it again only while the session lives.
-        Registered::Created(user) => Ok(Reply::ok(201, "User registered", session.tokens(Some(user.view())))
-            .replayed(Replay::WhileSessionLives(session.id))),
+        Registered::Created(created) => {
+            // A token another account had moved to this one: its records change too.
+            if let Some(previous) = created.moved_from {
+                user_cache::invalidate(cache, previous);
+            }
+            Ok(Reply::ok(201, "User registered", session.tokens(Some(created.user.view())))
+                .replayed(Replay::WhileSessionLives(session.id)))
+        }
         Registered::EmailTaken => Err(ApiError::Conflict("A user with this email already exists")),
     }
 }

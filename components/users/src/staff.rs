@@ -12,7 +12,7 @@ use component_kit::model::event::Event;
 use component_kit::model::session::describe;
 use component_kit::model::user::UserRecord;
 use component_kit::router::Context;
-use component_kit::store::{self, users::Filter, users::StaffChange};
+use component_kit::store::{self, staff::Filter, staff::StaffChange};
 use component_kit::user_cache;
 use component_kit::{ApiError, ApiRequest, Reply, revocation};
 use serde_json::json;
@@ -52,7 +52,7 @@ pub fn list(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     }
     let filter = Filter { search, is_active };
 
-    let page_of_users = store::users::page(&db, &filter, limit, (page - 1) * limit)?;
+    let page_of_users = store::staff::page(&db, &filter, limit, (page - 1) * limit)?;
     let users: Vec<UserView> = page_of_users.users.iter().map(UserRecord::view).collect();
     let envelope =
         Envelope { meta: Some(PageMeta::new(page_of_users.total, page, limit).into()), ..Envelope::ok("Users", users) };
@@ -96,7 +96,7 @@ pub fn update(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let audit = AuditEvent::new(request, "staff.user_changed", Actor::Staff(caller.id))?
         .subject(id)
         .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
-    let changed = store::users::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    let changed = store::staff::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &changed.ended);
     user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User updated", changed.user.view()))
@@ -109,7 +109,7 @@ pub fn delete(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         return Err(ApiError::validation_of("id", "staff cannot delete themselves"));
     }
     let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id))?.subject(id);
-    let sessions = store::users::erase(&db, id, &audit)?.ok_or(ApiError::NotFound("User"))?;
+    let sessions = store::staff::erase(&db, id, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &sessions);
     user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
@@ -187,6 +187,16 @@ pub fn end_session(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiErro
         store::sessions::end(&db, id, session, "ended_by_staff", &audit)?.ok_or(ApiError::NotFound("Session"))?;
     revocation::announce(cache, &request.correlation_id, &ended.sessions);
     Ok(Reply::ok(200, "Session ended", SessionEnded { id: session, ended: true }))
+}
+
+/// `GET /api/v1/users/{id}/devices/`: the user's devices, tokens included.
+pub fn devices(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
+    let id = ctx.user_id(0)?;
+    let (db, caller) = ctx.staff()?;
+    store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
+    store::audit::record(&db, &AuditEvent::new(request, "staff.devices_viewed", Actor::Staff(caller.id))?.subject(id))?;
+    let devices: Vec<_> = store::devices::of_user(&db, id)?.iter().map(|d| d.view()).collect();
+    Ok(Reply::ok(200, "Devices", devices))
 }
 
 /// `GET /api/v1/users/{id}/audit/`: the trail of an account, newest first.

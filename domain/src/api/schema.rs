@@ -13,10 +13,10 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::device::{DeviceName, DeviceToken};
 use crate::email::Email;
 use crate::name::UserName;
 use crate::password::Password;
-use crate::device::{DeviceName, DeviceToken};
 use crate::push_token::PushToken;
 use crate::user_id::UserId;
 
@@ -142,7 +142,9 @@ impl PartialSchema for DeviceName {
     fn schema() -> RefOr<Schema> {
         done(
             string("What the user calls the device: trimmed, 1 to 100 characters, no control characters.")
-                .pattern(Some(format!(r"^[{SPACE}]*[^{CONTROL}{SPACE}](?:[^{CONTROL}]{{0,98}}[^{CONTROL}{SPACE}])?[{SPACE}]*$")))
+                .pattern(Some(format!(
+                    r"^[{SPACE}]*[^{CONTROL}{SPACE}](?:[^{CONTROL}]{{0,98}}[^{CONTROL}{SPACE}])?[{SPACE}]*$"
+                )))
                 .examples(["Ada's phone"]),
         )
     }

@@ -3,6 +3,7 @@
 //! Redis; the store writes and reads these, the handlers build them.
 
 pub mod audit;
+pub mod device;
 pub mod event;
 pub mod session;
 pub mod user;

@@ -15,11 +15,13 @@
 //!   column) and written with `now()` or `to_timestamp($n)`.
 
 pub mod audit;
+pub mod devices;
 pub mod idempotency;
 pub mod mfa;
 pub mod outbox;
 pub mod preferences;
 pub mod sessions;
+pub mod staff;
 pub mod users;
 
 /// A row holding only an id, for statements that say which rows they touched.

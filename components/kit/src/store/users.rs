@@ -13,13 +13,26 @@ use crate::model::event::Event;
 use crate::model::session::Session;
 use crate::model::user::{Preferences, UserRecord};
 
-/// The columns of a [`UserRecord`], from `u` (users) and `p` (user_preferences).
+/// The columns of a [`UserRecord`], from `u` (users) and `p`
+/// (user_preferences). The `push_token` is the token of the user's most
+/// recently seen active device (`devices`); a statement that changes the
+/// devices gives its own expression, since its subqueries see the rows as
+/// they were before it.
 macro_rules! user_columns {
     () => {
-        "u.id, u.name, u.email, u.push_token, u.email_verified, u.is_active, u.is_staff, u.created_at, \
-         u.updated_at, u.last_login, jsonb_build_object('email', p.email, 'push', p.push) AS preferences"
+        user_columns!(push_token: super::devices::current_token!("u.id"))
+    };
+    (push_token: $push_token:expr) => {
+        concat!(
+            "u.id, u.name, u.email, ",
+            $push_token,
+            " AS push_token, u.email_verified, u.is_active, u.is_staff, u.created_at, \
+             u.updated_at, u.last_login, jsonb_build_object('email', p.email, 'push', p.push) AS preferences"
+        )
     };
 }
+
+pub(super) use user_columns;
 
 /// `SELECT` of [`UserRecord`]s, to be followed by a `WHERE`.
 macro_rules! select_users {
@@ -27,6 +40,7 @@ macro_rules! select_users {
         concat!("SELECT ", user_columns!(), " FROM users u JOIN user_preferences p ON p.id = u.preferences_id")
     };
 }
+pub(super) use select_users;
 
 /// The user with this id, if there is one.
 pub fn by_id(db: &Db, id: UserId) -> Result<Option<UserRecord>, DbError> {
@@ -120,7 +134,8 @@ pub struct NewAccount<'a> {
 }
 
 pub enum Registered {
-    Created(UserRecord),
+    /// The account, and the user its `push_token` moved from, if it did.
+    Created(ProfileChanged),
     EmailTaken,
 }
 
@@ -133,15 +148,31 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
             concat!(
                 "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
              u AS ( \
-                 INSERT INTO users (id, email, name, password, push_token, preferences_id, \
+                 INSERT INTO users (id, email, name, password, preferences_id, \
                                     email_verification_token, email_verification_expires_at) \
-                 SELECT $3, $4, $5, $6, $7, p.id, $8, now() + interval '24 hours' FROM p \
+                 SELECT $3, $4, $5, $6, p.id, $8, now() + interval '24 hours' FROM p \
                  RETURNING * \
+             ), \
+             previous AS (SELECT user_id FROM devices WHERE token = $7), \
+             device AS ( \
+                 INSERT INTO devices (user_id, token, platform) SELECT u.id, $7, 'unknown' FROM u \
+                 WHERE $7::text IS NOT NULL \
+                 ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = 'unknown', name = NULL, \
+                        created_at = now(), last_seen_at = now(), active = true, retired_at = NULL, \
+                        retired_reason = NULL \
+                 RETURNING id \
+             ), moved_from AS ( \
+                 UPDATE users SET updated_at = now() WHERE id IN (SELECT user_id FROM previous) \
+                 AND EXISTS (SELECT 1 FROM device) RETURNING id \
              ), \
              event AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $9, $10, $11 FROM u), ",
                 start_session!(from: "u", user: "u.id", params: "$12", "$13", "$14", "$15", "$16", "$17")
             ),
-            concat!("SELECT ", user_columns!(), " FROM u, p"),
+            concat!(
+                "SELECT ",
+                user_columns!(push_token: "$7::text"),
+                ", (SELECT id FROM moved_from LIMIT 1) AS moved_from FROM u, p"
+            ),
         )
         .audited(audit),
         &[
@@ -173,124 +204,6 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
     }
 }
 
-/// The staff list's filters. `search` matches email or name, with the
-/// caller's `%` and `_` taken literally.
-pub struct Filter {
-    pub search: Option<String>,
-    pub is_active: Option<bool>,
-}
-
-impl Filter {
-    fn params(&self) -> [spin_sdk::pg4::ParameterValue; 2] {
-        let pattern = self
-            .search
-            .as_ref()
-            .map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        [param::opt_text(pattern), param::opt_boolean(self.is_active)]
-    }
-}
-
-#[derive(Deserialize)]
-pub struct Page {
-    pub total: u64,
-    pub users: Vec<UserRecord>,
-}
-
-/// One page of users, newest first, and how many match in all.
-pub fn page(db: &Db, filter: &Filter, limit: u64, offset: u64) -> Result<Page, DbError> {
-    let [search, is_active] = filter.params();
-    let page = db.first(
-        Rows::with(
-            "matching AS ( \
-                 SELECT u.id FROM users u \
-                 WHERE ($1::text IS NULL OR u.email ILIKE $1 OR u.name ILIKE $1) \
-                   AND ($2::boolean IS NULL OR u.is_active = $2) \
-             )",
-            concat!(
-                "SELECT (SELECT count(*) FROM matching) AS total, coalesce(( \
-                     SELECT jsonb_agg(listed ORDER BY listed.created_at DESC, listed.id) FROM (",
-                select_users!(),
-                " WHERE u.id IN (SELECT id FROM matching) ORDER BY u.created_at DESC, u.id LIMIT $3 OFFSET $4 \
-                     ) listed), '[]'::jsonb) AS users"
-            ),
-        ),
-        &[search, is_active, param::int(limit as i64), param::int(offset as i64)],
-    )?;
-    page.ok_or_else(|| DbError::Decode("the page query returned no row".into()))
-}
-
-/// What staff may change of an account; `None` leaves a field as it is.
-pub struct StaffChange {
-    pub is_active: Option<bool>,
-    pub is_staff: Option<bool>,
-    pub name: Option<UserName>,
-}
-
-/// A staff change as applied: the account as it is now, and the sessions a
-/// deactivation ended.
-#[derive(Debug, Deserialize)]
-pub struct StaffChanged {
-    #[serde(flatten)]
-    pub user: UserRecord,
-    pub ended: Vec<uuid::Uuid>,
-}
-
-/// Applies a staff change; a deactivation also ends every session.
-/// Returns the changed account, or `None` if there is no such user.
-pub fn apply_staff_change(
-    db: &Db,
-    id: UserId,
-    change: &StaffChange,
-    audit: &AuditEvent,
-) -> Result<Option<StaffChanged>, DbError> {
-    db.first(
-        Rows::with(
-            concat!(
-                "u AS ( \
-                     UPDATE users SET is_active = COALESCE($2, is_active), is_staff = COALESCE($3, is_staff), \
-                            name = COALESCE($4, name), updated_at = now() \
-                     WHERE id = $1 RETURNING * \
-                 ), ",
-                end_sessions!("s.user_id IN (SELECT id FROM u WHERE NOT is_active)", "'deactivated_by_staff'")
-            ),
-            concat!(
-                "SELECT ",
-                user_columns!(),
-                ", (SELECT coalesce(array_agg(id), '{}') FROM ended) AS ended \
-                 FROM u JOIN user_preferences p ON p.id = u.preferences_id"
-            ),
-        )
-        .audited(audit),
-        &[
-            param::uuid(id),
-            param::opt_boolean(change.is_active),
-            param::opt_boolean(change.is_staff),
-            param::opt_text(change.name.as_ref().map(|n| n.as_ref().to_owned())),
-        ],
-    )
-}
-
-#[derive(Deserialize)]
-struct Erased {
-    sessions: Vec<uuid::Uuid>,
-}
-
-/// Erases an account and its preferences (its sessions go by cascade).
-/// Returns the sessions that were live, or `None` if there was no such user.
-pub fn erase(db: &Db, id: UserId, audit: &AuditEvent) -> Result<Option<Vec<uuid::Uuid>>, DbError> {
-    let gone: Option<Erased> = db.first(
-        Rows::with(
-            "live AS (SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL), \
-             gone AS (DELETE FROM users WHERE id = $1 RETURNING id, preferences_id), \
-             prefs AS (DELETE FROM user_preferences WHERE id IN (SELECT preferences_id FROM gone))",
-            "SELECT id, (SELECT coalesce(array_agg(id), '{}') FROM live) AS sessions FROM gone",
-        )
-        .audited(audit),
-        &[param::uuid(id)],
-    )?;
-    Ok(gone.map(|g| g.sessions))
-}
-
 /// A change to a field that may be cleared.
 pub enum Change<T> {
     Keep,
@@ -298,15 +211,18 @@ pub enum Change<T> {
     Set(T),
 }
 
-/// Changes the caller's own profile. Returns the changed account, or `None`
-/// if it is gone or deactivated.
+/// Changes the caller's own profile. A `push_token` registers (or touches)
+/// a device of platform `unknown` (one of another user moves to the
+/// caller); clearing it removes the caller's most recently seen active
+/// device. Returns the changed account and the previous owner of a token
+/// that moved, or `None` if the account is gone or deactivated.
 pub fn update_profile(
     db: &Db,
     id: UserId,
     name: Option<&UserName>,
     push_token: Change<&PushToken>,
     audit: &AuditEvent,
-) -> Result<Option<UserRecord>, DbError> {
+) -> Result<Option<ProfileChanged>, DbError> {
     let (set_token, token) = match push_token {
         Change::Keep => (false, None),
         Change::Clear => (true, None),
@@ -315,11 +231,35 @@ pub fn update_profile(
     db.first(
         Rows::with(
             "u AS ( \
-                 UPDATE users SET name = COALESCE($2, name), \
-                        push_token = CASE WHEN $3 THEN $4 ELSE push_token END, updated_at = now() \
+                 UPDATE users SET name = COALESCE($2, name), updated_at = now() \
                  WHERE id = $1 AND is_active RETURNING * \
+             ), current AS ( \
+                 SELECT d.id FROM devices d, u WHERE d.user_id = u.id AND d.active \
+                 ORDER BY d.last_seen_at DESC LIMIT 1 \
+             ), removed AS ( \
+                 DELETE FROM devices WHERE $3 AND $4::text IS NULL AND id IN (SELECT id FROM current) RETURNING id \
+             ), previous AS (SELECT user_id FROM devices WHERE token = $4 AND user_id <> $1), \
+             device AS ( \
+                 INSERT INTO devices (user_id, token, platform) SELECT u.id, $4, 'unknown' FROM u \
+                 WHERE $3 AND $4::text IS NOT NULL \
+                 ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, last_seen_at = now(), active = true, \
+                        retired_at = NULL, retired_reason = NULL, \
+                        platform = CASE WHEN devices.user_id = EXCLUDED.user_id THEN devices.platform ELSE 'unknown' END, \
+                        name = CASE WHEN devices.user_id = EXCLUDED.user_id THEN devices.name END, \
+                        created_at = CASE WHEN devices.user_id = EXCLUDED.user_id THEN devices.created_at ELSE now() END \
+                 RETURNING id \
+             ), moved_from AS ( \
+                 UPDATE users SET updated_at = now() WHERE id IN (SELECT user_id FROM previous) AND EXISTS (SELECT 1 FROM device) \
+                 RETURNING id \
              )",
-            concat!("SELECT ", user_columns!(), " FROM u JOIN user_preferences p ON p.id = u.preferences_id"),
+            concat!(
+                "SELECT ",
+                user_columns!(push_token: "CASE WHEN $3 AND $4::text IS NOT NULL THEN $4::text ELSE (SELECT d.token \
+                     FROM devices d WHERE d.user_id = u.id AND d.active AND d.id NOT IN (SELECT id FROM removed) \
+                     ORDER BY d.last_seen_at DESC LIMIT 1) END"),
+                ", (SELECT id FROM moved_from LIMIT 1) AS moved_from \
+                 FROM u JOIN user_preferences p ON p.id = u.preferences_id"
+            ),
         )
         .audited(audit),
         &[
@@ -329,6 +269,14 @@ pub fn update_profile(
             param::opt_text(token),
         ],
     )
+}
+
+/// A profile change as done: the account, and the user a token moved from.
+#[derive(Debug, Deserialize)]
+pub struct ProfileChanged {
+    #[serde(flatten)]
+    pub user: UserRecord,
+    pub moved_from: Option<UserId>,
 }
 
 /// Deactivates an account and ends its sessions.

@@ -1,49 +1,19 @@
-//! Request bodies as the handlers receive them: each type is both what its
-//! `parse` returns (every problem collected, as [`Fields`] does) and, with
-//! the `openapi` feature, the schema the OpenAPI document shows. A field
-//! added here must be read by `parse` (the struct literal does not compile
-//! otherwise) and shows up in the document without anything else changing.
+//! Bodies of the account endpoints: registration, the profile, preferences,
+//! devices, staff changes and test notifications.
 
 use serde_json::{Map, Value};
 
+use crate::device::{DeviceName, DeviceToken, Platform};
 use crate::email::Email;
 use crate::error::ApiError;
 use crate::name::UserName;
-use crate::password::Password;
-use crate::password::PasswordContext;
+use crate::password::{Password, PasswordContext};
 use crate::push_token::PushToken;
 use crate::user_id::UserId;
-use crate::device::{DeviceName, DeviceToken, Platform};
-use crate::validation::{Fields, Patch};
+use crate::validation::{Fields, Patch, complete};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
-
-/// Turns a `parse` that passed validation into its value: a missing value
-/// after [`Fields::finish`] succeeded would be a bug of `parse` itself.
-fn complete<T>(value: Option<T>) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::internal("validation passed without every required field"))
-}
-
-/// `POST /api/v1/auth/login/`. The email is not parsed: a malformed one
-/// fails like an unknown account (401), not as a validation error.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct LoginRequest {
-    #[cfg_attr(feature = "openapi", schema(example = "ada@example.com"))]
-    pub email: String,
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    pub password: String,
-}
-
-impl LoginRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.required_str("email").map(str::to_owned);
-        let password = fields.required_str("password").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { email: complete(email)?, password: complete(password)? })
-    }
-}
 
 /// Notification channels chosen at registration; an absent one stays on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,179 +72,6 @@ impl RegisterRequest {
     }
 }
 
-/// `POST /api/v1/auth/refresh/`.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-impl RefreshRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let refresh_token = fields.required_str("refresh_token").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { refresh_token: complete(refresh_token)? })
-    }
-}
-
-/// `POST /api/v1/auth/logout/`.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct LogoutRequest {
-    pub refresh_token: String,
-    /// End every session of the user, not only this one.
-    #[cfg_attr(feature = "openapi", schema(default = false))]
-    pub all: Option<bool>,
-}
-
-impl LogoutRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let refresh_token = fields.required_str("refresh_token").map(str::to_owned);
-        let all = fields.optional_bool("all");
-        fields.finish()?;
-        Ok(Self { refresh_token: complete(refresh_token)?, all })
-    }
-}
-
-/// `POST /api/v1/auth/verify-email/`: the token from the verification email.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct TokenRequest {
-    pub token: String,
-}
-
-impl TokenRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let token = fields.required_str("token").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { token: complete(token)? })
-    }
-}
-
-/// `POST /api/v1/auth/password-reset/`.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct ResetRequest {
-    pub email: Email,
-}
-
-impl ResetRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
-        fields.finish()?;
-        Ok(Self { email: complete(email)? })
-    }
-}
-
-/// `POST /api/v1/auth/password-reset/confirm/`. The new password is judged
-/// against the account's email and name once the token names the account.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct ResetConfirmRequest {
-    pub token: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
-    pub password: String,
-    /// The same as `password`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
-    pub password_confirm: String,
-}
-
-impl ResetConfirmRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let token = fields.required_str("token").map(str::to_owned);
-        let password = fields.required_str("password").map(str::to_owned);
-        let password_confirm = fields.required_str("password_confirm").map(str::to_owned);
-        if let (Some(password), Some(confirm)) = (&password, &password_confirm)
-            && password != confirm
-        {
-            fields.problem("password_confirm", "does not match the password");
-        }
-        fields.finish()?;
-        Ok(Self {
-            token: complete(token)?,
-            password: complete(password)?,
-            password_confirm: complete(password_confirm)?,
-        })
-    }
-}
-
-/// `POST /api/v1/auth/password-change/`.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct PasswordChangeRequest {
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    pub current_password: String,
-    /// Judged against the account's email and name; must differ from the current one.
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
-    pub new_password: String,
-}
-
-impl PasswordChangeRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let current = fields.required_str("current_password").map(str::to_owned);
-        let new = fields.required_str("new_password").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { current_password: complete(current)?, new_password: complete(new)? })
-    }
-}
-
-/// `POST /api/v1/auth/mfa/totp/confirm/`: a current code of the pending secret.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct CodeRequest {
-    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
-    pub code: String,
-}
-
-impl CodeRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let code = fields.required_str("code").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { code: complete(code)? })
-    }
-}
-
-/// `POST /api/v1/auth/mfa/totp/`: the current password, as for any new
-/// factor, so a stolen access token alone cannot bind a thief's authenticator.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct PasswordRequest {
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    pub password: String,
-}
-
-impl PasswordRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let password = fields.required_str("password").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { password: complete(password)? })
-    }
-}
-
-/// `POST /api/v1/auth/introspect/` (RFC 7662), as a form
-/// (`application/x-www-form-urlencoded`, as the RFC has it) or as JSON.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct IntrospectRequest {
-    /// An access token or a refresh token.
-    pub token: String,
-    /// `access_token` or `refresh_token`: where to look first (RFC 7662,
-    /// section 2.1); a wrong hint does not change the answer.
-    pub token_type_hint: Option<String>,
-}
-
-impl IntrospectRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let token = fields.required_str("token").map(str::to_owned);
-        let token_type_hint = match fields.optional_str("token_type_hint") {
-            Patch::Value(hint) => Some(hint.to_owned()),
-            Patch::Absent | Patch::Null => None,
-        };
-        fields.finish()?;
-        Ok(Self { token: complete(token)?, token_type_hint })
-    }
-}
-
 /// `POST /api/v1/users/devices/`: a device of the caller's, by the token its
 /// platform's provider issued.
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -290,51 +87,13 @@ impl DeviceRequest {
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
         let mut fields = Fields::of(body)?;
         let token = fields.required_str("token").and_then(|raw| fields.check("token", DeviceToken::parse(raw)));
-        let platform =
-            fields.required_str("platform").and_then(|raw| fields.check("platform", Platform::parse(raw)));
+        let platform = fields.required_str("platform").and_then(|raw| fields.check("platform", Platform::parse(raw)));
         let name = match fields.optional_str("name") {
             Patch::Value(raw) => fields.check("name", DeviceName::parse(raw)),
             Patch::Absent | Patch::Null => None,
         };
         fields.finish()?;
         Ok(Self { token: complete(token)?, platform: complete(platform)?, name })
-    }
-}
-
-/// `DELETE /api/v1/auth/mfa/totp/` and `POST /api/v1/auth/mfa/recovery-codes/`.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct PasswordAndCodeRequest {
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    pub password: String,
-    /// A current TOTP code.
-    pub code: String,
-}
-
-impl PasswordAndCodeRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let password = fields.required_str("password").map(str::to_owned);
-        let code = fields.required_str("code").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { password: complete(password)?, code: complete(code)? })
-    }
-}
-
-/// `POST /api/v1/auth/login/mfa/`: the challenge from the login answer and a
-/// TOTP code (6 digits) or a recovery code.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct MfaLoginRequest {
-    pub challenge_token: String,
-    pub code: String,
-}
-
-impl MfaLoginRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let challenge_token = fields.required_str("challenge_token").map(str::to_owned);
-        let code = fields.required_str("code").map(str::to_owned);
-        fields.finish()?;
-        Ok(Self { challenge_token: complete(challenge_token)?, code: complete(code)? })
     }
 }
 
@@ -467,15 +226,15 @@ impl StaffUserPatch {
 pub struct TestNotificationRequest {
     pub user_id: UserId,
     /// Trimmed, 1 to 100 characters; `test_notification` when absent or null.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::TemplateCode>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::TemplateCode>))]
     pub template_code: String,
     /// Template variables, passed on as they are.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::JsonObject>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::JsonObject>))]
     pub variables: Map<String, Value>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 0, maximum = 10, default = 5))]
     pub priority: i64,
     /// Passed on, with `correlation_id` and `requested_by` added.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::schema::JsonObject>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::JsonObject>))]
     pub metadata: Map<String, Value>,
 }
 
