@@ -98,10 +98,10 @@ impl ResetRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ResetConfirmRequest {
     pub token: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::password::Password))]
     pub password: String,
     /// The same as `password`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::password::Password))]
     pub password_confirm: String,
 }
 
@@ -131,7 +131,7 @@ pub struct PasswordChangeRequest {
     #[cfg_attr(feature = "openapi", schema(format = Password))]
     pub current_password: String,
     /// Judged against the account's email and name; must differ from the current one.
-    #[cfg_attr(feature = "openapi", schema(value_type = Password))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::password::Password))]
     pub new_password: String,
 }
 
