@@ -63,6 +63,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The array at `name`, which must be present.
+    pub fn required_array(&mut self, name: &str) -> Option<&'a Vec<Value>> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => self.problem(name, "is required"),
+            Some(Value::Array(items)) => return Some(items),
+            Some(_) => self.problem(name, "must be an array"),
+        }
+        None
+    }
+
     /// The nested object at `name`, if present and an object.
     pub fn optional_object(&mut self, name: &str) -> Option<&'a Map<String, Value>> {
         match self.object.get(name) {

@@ -14,6 +14,7 @@ mod introspect;
 mod isolation;
 mod jwks;
 mod login;
+mod lookup;
 mod mfa;
 mod passwords;
 mod pipeline;

@@ -52,6 +52,7 @@ fn handler(op: Op) -> Option<Handler> {
         Op::ResetUserMfa => staff::reset_mfa,
         Op::UserAudit => staff::audit,
         Op::InternalUser => internal::get,
+        Op::LookupUsers => internal::lookup,
         Op::TestNotification => notifications::test,
         _ => return None,
     })

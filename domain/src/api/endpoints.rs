@@ -123,6 +123,7 @@ pub enum Op {
     ListUserDevices,
     UserAudit,
     InternalUser,
+    LookupUsers,
     TestNotification,
     // preferences
     GetPreferences,
@@ -267,6 +268,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint(Op::UserAudit, Get, "/api/v1/users/{id}/audit/", Users, Staff),
     endpoint(Op::ServicePreferences, Get, "/api/v1/users/{id}/preferences/", Preferences, Service),
     endpoint(Op::InternalUser, Get, "/api/v1/internal/users/{id}/", Users, Service),
+    endpoint(Op::LookupUsers, Post, "/api/v1/internal/users/lookup/", Users, Service).not_idempotent(),
     endpoint(Op::TestNotification, Post, "/api/v1/notifications/test/", Users, Staff),
 ];
 
@@ -380,9 +382,9 @@ mod tests {
     }
 
     #[test]
-    fn only_introspection_is_a_mutating_method_without_the_request_id_guard() {
+    fn only_the_reads_that_post_go_without_the_request_id_guard() {
         let unguarded: Vec<Op> =
             ENDPOINTS.iter().filter(|e| e.method.is_mutating() && !e.guarded()).map(|e| e.op).collect();
-        assert_eq!(unguarded, [Op::Introspect]);
+        assert_eq!(unguarded, [Op::Introspect, Op::LookupUsers]);
     }
 }

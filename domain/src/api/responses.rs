@@ -77,7 +77,7 @@ pub struct MfaChallenge {
 }
 
 /// What the push and email services need to address a user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct InternalUser {
     pub user_id: UserId,
@@ -88,6 +88,34 @@ pub struct InternalUser {
     pub preferences: Preferences,
     pub email_verified: bool,
     pub is_active: bool,
+}
+
+/// A device as services address it (`devices` of the fan-out lookup and of
+/// `push.ready` messages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceAddress {
+    pub id: uuid::Uuid,
+    pub platform: crate::device::Platform,
+    pub token: String,
+}
+
+/// One user of the fan-out lookup: what `/internal/users/{id}/` answers,
+/// with the user's active devices (most recently seen first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LookedUpUser {
+    #[serde(flatten)]
+    pub user: InternalUser,
+    pub devices: Vec<DeviceAddress>,
+}
+
+/// The fan-out lookup's answer: the users found, and the ids of none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Lookup {
+    pub users: Vec<LookedUpUser>,
+    pub missing: Vec<UserId>,
 }
 
 /// A session as its owner or staff see it.

@@ -47,6 +47,31 @@ pub fn by_id(db: &Db, id: UserId) -> Result<Option<UserRecord>, DbError> {
     db.first(Rows::select(concat!(select_users!(), " WHERE u.id = $1")), &[param::uuid(id)])
 }
 
+/// A user found by the fan-out lookup, with its active devices.
+#[derive(Debug, Deserialize)]
+pub struct WithDevices {
+    #[serde(flatten)]
+    pub user: UserRecord,
+    pub devices: Vec<user_domain::api::responses::DeviceAddress>,
+}
+
+/// The users with these ids, each with its active devices (most recently
+/// seen first), in one query: the fan-out lookup of a broadcast.
+pub fn with_devices(db: &Db, ids: &[UserId]) -> Result<Vec<WithDevices>, DbError> {
+    db.rows(
+        Rows::select(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", coalesce((SELECT jsonb_agg(jsonb_build_object('id', d.id, 'platform', d.platform, 'token', d.token) \
+                                   ORDER BY d.last_seen_at DESC) \
+                         FROM devices d WHERE d.user_id = u.id AND d.active), '[]'::jsonb) AS devices \
+             FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
+             WHERE u.id = ANY($1::text[]::uuid[])"
+        )),
+        &[spin_sdk::pg4::ParameterValue::ArrayStr(ids.iter().map(|id| Some(id.to_string())).collect())],
+    )
+}
+
 /// The account behind an access token, with the state of the token's session.
 #[derive(Debug, Deserialize)]
 pub struct SignedIn {

@@ -171,6 +171,7 @@ pub fn document() -> Value {
         "PasswordRequest",
         "IntrospectRequest",
         "DeviceRequest",
+        "LookupRequest",
         "CodeRequest",
         "ProfilePatch",
         "ProfileReplace",

@@ -257,6 +257,10 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
             .parameter(id())
             .answer(200, "The user, for services", s.of::<InternalUser>())
             .errors(&[404]),
+        Operation::of(Op::LookupUsers, "service", "Many users at once, for a broadcast")
+            .describe("Up to 500 ids (repeats count once; more is a 400) in one call and one query: each user found as `/api/v1/internal/users/{id}/` answers it plus its active devices, most recently seen first; the ids of none in `missing`. A read that POSTs: `X-Request-ID` is ignored. Audited once per call, with the count.")
+            .body(s.of::<LookupRequest>())
+            .answer(200, "The users found and the ids missing", s.of::<Lookup>()),
         Operation::of(Op::TestNotification, "staff", "Queue a test push notification")
             .body(s.of::<TestNotificationRequest>())
             .answer(202, "Queued", s.of::<QueuedNotification>())

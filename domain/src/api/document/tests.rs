@@ -74,7 +74,8 @@ fn request_strings_refuse_nul_and_required_fields_follow_the_types() {
 #[test]
 fn every_documented_request_field_is_the_one_parse_reads() {
     type Parse = fn(&Value) -> Result<(), ApiError>;
-    let parsers: [(&str, Parse); 20] = [
+    let parsers: [(&str, Parse); 21] = [
+        ("LookupRequest", |b| LookupRequest::parse(b).map(drop)),
         ("DeviceRequest", |b| DeviceRequest::parse(b).map(drop)),
         ("PasswordRequest", |b| PasswordRequest::parse(b).map(drop)),
         ("IntrospectRequest", |b| IntrospectRequest::parse(b).map(drop)),

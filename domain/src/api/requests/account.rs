@@ -271,3 +271,42 @@ impl TestNotificationRequest {
         Ok(Self { user_id: complete(user_id)?, template_code, variables, priority, metadata })
     }
 }
+
+/// `POST /api/v1/internal/users/lookup/`: up to [`LookupRequest::MAX_IDS`]
+/// user ids, so a broadcast to many users is a few calls, not one per user.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LookupRequest {
+    /// User ids; repeats count once.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
+    pub ids: Vec<UserId>,
+}
+
+impl LookupRequest {
+    pub const MAX_IDS: usize = 500;
+
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let ids = fields.required_array("ids").and_then(|items| {
+            if items.is_empty() || items.len() > Self::MAX_IDS {
+                fields.problem("ids", format!("must hold 1 to {} ids", Self::MAX_IDS));
+                return None;
+            }
+            let mut ids: Vec<UserId> = Vec::with_capacity(items.len());
+            let mut bad = false;
+            for item in items {
+                match item.as_str().map(UserId::parse) {
+                    Some(Ok(id)) if !ids.contains(&id) => ids.push(id),
+                    Some(Ok(_)) => {}
+                    _ => bad = true,
+                }
+            }
+            if bad {
+                fields.problem("ids", "must be user ids (UUIDs)");
+                return None;
+            }
+            Some(ids)
+        });
+        fields.finish()?;
+        Ok(Self { ids: complete(ids)? })
+    }
+}
