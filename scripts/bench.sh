@@ -6,6 +6,8 @@
 #   - GET  /api/v1/health/          (readiness: checks kept a second in Redis)
 #   - GET  /api/v1/users/preferences/  (a bearer token, the cached read)
 #   - GET  /api/v1/users/profile/      (a bearer token, the cached read)
+#   - POST /api/v1/internal/users/lookup/ (a service key, 500 users with two
+#     devices each per call: reported as users per second)
 #   - POST /api/v1/auth/login/      (Argon2id verification in Wasm), at 64
 #     connections and at 1 (the latency of one login alone)
 #   - GET  /allowed/hello           (a trivial component: the runtime's own cost)
@@ -43,6 +45,7 @@ export SPIN_VARIABLE_JWT_SECRET=bench-secret-bench-secret-bench-secret-42
 export SPIN_VARIABLE_RATE_LIMIT_LOGIN_PER_MINUTE=100000000
 export SPIN_VARIABLE_RATE_LIMIT_REGISTER_PER_MINUTE=100000000
 export SPIN_VARIABLE_RATE_LIMIT_LOGIN_FAILURES=100000000
+export SPIN_VARIABLE_SERVICE_KEYS=bench-service-key
 export RUST_LOG=warn
 ticks_per_sec=$(getconf CLK_TCK)
 
@@ -135,6 +138,29 @@ end
 LUA
 }
 
+# lookup_users: 500 users with two devices each, straight into the database
+# (registering them through the API would measure Argon2id), and lookup.lua,
+# which asks for all 500 in each call of the fan-out lookup.
+lookup_users() {
+  psql -q "${DATABASE_URL%%\?*}" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+WITH prefs AS (INSERT INTO user_preferences (email, push) SELECT true, true FROM generate_series(1, 500) RETURNING id),
+numbered AS (SELECT id, row_number() OVER () AS n FROM prefs),
+users AS (INSERT INTO users (email, name, password, preferences_id)
+          SELECT 'lookup-' || n || '-' || extract(epoch FROM now())::bigint || '@example.com', 'Broadcast ' || n, 'x', id
+          FROM numbered RETURNING id)
+INSERT INTO devices (user_id, token, platform)
+SELECT id, platform || ':' || id, platform FROM users, (VALUES ('ios'), ('android')) AS p(platform);
+SQL
+  local ids
+  ids=$(psql -tA "${DATABASE_URL%%\?*}" -c "SELECT string_agg('\"' || id || '\"', ',') FROM (SELECT id FROM users WHERE email LIKE 'lookup-%' ORDER BY created_at DESC LIMIT 500) u")
+  cat > "$work/lookup.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Service-Key"] = "bench-service-key"
+wrk.body = '{"ids":[$ids]}'
+LUA
+}
+
 runtimes=()
 for runtime in $RUNTIMES; do
   if [ "$runtime" = spin ]; then
@@ -165,6 +191,8 @@ for runtime in $RUNTIMES; do
   done
   measure "$runtime/preferences" http://127.0.0.1:3100/api/v1/users/preferences/ -H "Authorization: Bearer $token"
   measure "$runtime/profile" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
+  [ -f "$work/lookup.lua" ] || lookup_users
+  measure "$runtime/lookup" http://127.0.0.1:3100/api/v1/internal/users/lookup/ -s "$work/lookup.lua"
   # Reads alone; logins hold Argon2id's 19 MiB per instance on top.
   mem[$runtime/reads]=$(rss_kib "$server" VmHWM)
   # Logins on a fresh server: PostgreSQL pools are per component and keep
@@ -196,6 +224,7 @@ for runtime in "${runtimes[@]}"; do header+=$(printf ' | %-5s %10s %9s %9s %11s 
 echo "$header"
 for target in "GET /api/v1/health/live/:live" "GET /api/v1/health/ (ready):health" \
   "GET /api/v1/users/preferences/:preferences" "GET /api/v1/users/profile/:profile" \
+  "POST /api/v1/internal/users/lookup/ (500):lookup" \
   "POST /api/v1/auth/login/:login" "POST /api/v1/auth/login/ (1 conn):login1" "trivial component:hello"; do
   name=${target%:*} key=${target##*:}
   line=$(printf '%-34s' "$name")
@@ -227,6 +256,8 @@ for runtime in "${runtimes[@]}"; do
     printf "%s: trivial component %.1f%% of native (goal 30%%); each request costs %.2fx native\n", r, 100*hello/native, native/hello
     printf "%s: login %.1f/s x %.1f ms CPU per login = %.2f cores busy of %d (one login alone: %s)\n", r, logins, login_cpu/1000, logins*login_cpu/1e6, cores, login1
   }'
+  awk -v r="$runtime" -v calls="${rps[$runtime/lookup]}" -v p99="${p99[$runtime/lookup]}" 'BEGIN {
+    printf "%s: fan-out lookup %.0f users/s at 500 per call (%.1f calls/s, p99 %s)\n", r, 500*calls, calls, p99 }'
   echo "$runtime: first answer after start: ${mem[$runtime/cold]} ms with the compile cache cold, ${mem[$runtime/warm]} ms warm (goal 200 ms)"
   echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, peak $((${mem[$runtime/reads]} / 1024)) MiB under the read loads, $((${mem[$runtime/peak]} / 1024)) MiB under $CONNECTIONS concurrent logins (a fresh server)"
 done
