@@ -113,6 +113,8 @@ impl TestEnv {
         }
     }
 
+    /// A user with pushes on or off and, given a token, one active device
+    /// holding it (tokens are unique across users).
     pub async fn insert_user(&self, push: bool, push_token: Option<&str>) -> uuid::Uuid {
         let client = self.pool.get().await.unwrap();
         let prefs: uuid::Uuid = client
@@ -121,10 +123,30 @@ impl TestEnv {
             .unwrap()
             .get(0);
         let email = format!("u-{}@example.com", uuid::Uuid::new_v4());
-        client
+        let user = client
             .query_one(
-                "INSERT INTO users (email, name, password, push_token, preferences_id) VALUES ($1, 'Test User', 'x', $2, $3) RETURNING id",
-                &[&email, &push_token, &prefs],
+                "INSERT INTO users (email, name, password, preferences_id) VALUES ($1, 'Test User', 'x', $2) RETURNING id",
+                &[&email, &prefs],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if let Some(token) = push_token {
+            self.insert_device(user, token, "unknown", 0).await;
+        }
+        user
+    }
+
+    /// An active device of `user`, last seen `seen_secs_ago` seconds ago; its id.
+    pub async fn insert_device(&self, user: uuid::Uuid, token: &str, platform: &str, seen_secs_ago: i32) -> uuid::Uuid {
+        self.pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "INSERT INTO devices (user_id, token, platform, last_seen_at) \
+                 VALUES ($1, $2, $3, now() - make_interval(secs => $4)) RETURNING id",
+                &[&user, &token, &platform, &f64::from(seen_secs_ago)],
             )
             .await
             .unwrap()
