@@ -28,8 +28,9 @@
 //! (`"<users.xmin>:<user_preferences.xmin>:<md5>"`): every UPDATE writes a
 //! new row version stamped with its transaction, whether or not the writer
 //! remembers to bump `updated_at`, and two versions are only ever compared
-//! for equality. A device change bumps the user row too (the components do,
-//! in the same statement); the digest covers one that would not. Nothing is needed from the components beyond the delete they
+//! for equality. A device change bumps the user row too (the components and
+//! [`crate::devices`] do, in the same statement); the digest covers one that
+//! would not. Nothing is needed from the components beyond the delete they
 //! already do.
 //!
 //! Each entry says its [`FORMAT`]; an entry of another format (one written
@@ -37,7 +38,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Cache;
+use user_domain::{UserId, cache_keys};
+
+use crate::cache::{Cache, CacheError};
 use crate::db::DbError;
 use crate::user_record::UserRecord;
 
@@ -146,6 +149,15 @@ where
     }
     let value = serde_json::to_string(read).expect("a record always serialises");
     if cache.replace_if(key, &claim, &value, ttl_secs).await? { Ok(Filled::Cached) } else { Ok(Filled::Invalidated) }
+}
+
+/// Drops the user's cached records after a change the worker made itself
+/// (a device retired): its own entry, and the profile (which shows the push
+/// token) with a tombstone for [`cache_keys::TOMBSTONE_SECS`], as the
+/// components' `user_cache::invalidate` does. Call it after the commit.
+pub async fn invalidate(cache: &Cache, user: UserId) -> Result<(), CacheError> {
+    cache.set_ex(&cache_keys::profile(user), "", cache_keys::TOMBSTONE_SECS).await?;
+    cache.del(&[cache_keys::worker_user(user)]).await
 }
 
 #[cfg(test)]

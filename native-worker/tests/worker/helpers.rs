@@ -153,6 +153,28 @@ impl TestEnv {
             .get(0)
     }
 
+    /// Publishes a report to the feedback queue, as the push service does.
+    pub async fn publish_feedback_raw(&self, body: &[u8]) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.config.feedback_queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                native_worker::topology::json_properties(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+
+    pub async fn publish_feedback(&self, body: &Value) {
+        self.publish_feedback_raw(&serde_json::to_vec(body).unwrap()).await;
+    }
+
     pub fn push_body(user: uuid::Uuid, request_id: &str) -> Value {
         json!({"notification_type": "push", "user_id": user, "template_code": "welcome",
                "variables": {"name": "x"}, "request_id": request_id, "priority": 5, "metadata": {"k": "v"}})
@@ -254,6 +276,8 @@ impl TestEnv {
             .env("FAILED_QUEUE", &c.failed_queue)
             .env("EMAIL_QUEUE", &c.email_queue)
             .env("STATUS_QUEUE", &c.status_queue)
+            .env("AUDIT_QUEUE", &c.audit_queue)
+            .env("FEEDBACK_QUEUE", &c.feedback_queue)
             .env("DLX_EXCHANGE", &c.dlx_exchange)
             .env("WORKER_QUEUE_TYPE", c.queue_type.as_str())
             .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
