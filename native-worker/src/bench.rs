@@ -50,13 +50,15 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
     crate::migrate::run(&config.database_url).await.map_err(err)?;
     let worker = Arc::new(Worker::build(config.clone()).map_err(err)?);
 
-    // One user per message, so the cold pass reads every one from PostgreSQL.
+    // One user (with one device) per message, so the cold pass reads every one from PostgreSQL.
     let client = worker.probes.pool.get().await.map_err(err)?;
     let rows = client
         .query(
-            "WITH p AS (INSERT INTO user_preferences (id) SELECT gen_random_uuid() FROM generate_series(1, $1) RETURNING id) \
-             INSERT INTO users (email, name, password, push_token, preferences_id) \
-             SELECT 'bench-' || p.id || '@example.com', 'Bench User', 'not-a-hash', 'push-token-' || p.id, p.id FROM p RETURNING id",
+            "WITH p AS (INSERT INTO user_preferences (id) SELECT gen_random_uuid() FROM generate_series(1, $1) RETURNING id), \
+             u AS (INSERT INTO users (email, name, password, preferences_id) \
+                   SELECT 'bench-' || p.id || '@example.com', 'Bench User', 'not-a-hash', p.id FROM p RETURNING id), \
+             d AS (INSERT INTO devices (user_id, token, platform) SELECT id, 'push-token-' || id, 'android' FROM u) \
+             SELECT id FROM u",
             &[&(messages as i32)],
         )
         .await

@@ -93,6 +93,12 @@ pub struct Config {
     /// notification status tracking.
     #[arg(long, env = "STATUS_QUEUE", default_value = "notification.status")]
     pub status_queue: String,
+    /// Queue the push service reports dead device tokens on (`{user_id,
+    /// token, reason}`, for a token FCM or APNs refused); the worker retires
+    /// those devices. Declared at start with the dead-letter exchange, so
+    /// malformed reports end in the failed queue.
+    #[arg(long, env = "FEEDBACK_QUEUE", default_value = "device.feedback")]
+    pub feedback_queue: String,
     /// Unacknowledged deliveries the broker may push to this worker at once.
     /// Enrichment is I/O bound and lookups are batched, so a deep window
     /// keeps the broker streaming; it also bounds what a crash redelivers.
@@ -155,7 +161,7 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
     /// The type of the queues the worker owns: push.ready, the retry delay
-    /// queues and failed.queue. `quorum` on a RabbitMQ cluster, so they
+    /// queues, failed.queue and the feedback queue. `quorum` on a RabbitMQ cluster, so they
     /// survive a node's loss. push.queue stays as the gateway declares it,
     /// and the other services' queues (email, audit, status) as they are.
     /// RabbitMQ refuses to redeclare an existing queue as another type:
@@ -224,6 +230,7 @@ impl Config {
             &mut self.email_queue,
             &mut self.audit_queue,
             &mut self.status_queue,
+            &mut self.feedback_queue,
         ] {
             name.push('.');
             name.push_str(suffix);
@@ -250,5 +257,7 @@ mod tests {
         assert_eq!(c.outbox_retention_hours, 168);
         assert_eq!(c.outbox_retention(), std::time::Duration::from_secs(168 * 3600));
         assert_eq!(c.queue_type, super::QueueType::Classic, "existing deployments keep their classic queues");
+        assert_eq!(c.feedback_queue, "device.feedback");
+        assert_eq!(c.with_name_suffix("t").feedback_queue, "device.feedback.t", "tests never share it");
     }
 }

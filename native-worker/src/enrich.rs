@@ -2,8 +2,9 @@
 //! key, `cache_keys::worker_user`), then PostgreSQL, caching what was read.
 //! The components delete that key on every change to the user, and the
 //! worker writes it so that no entry outlives such a delete (see
-//! [`crate::user_cache`]), so the cache never serves a stale push token for
-//! longer than it takes them to commit and delete.
+//! [`crate::user_cache`]), so the cache never serves a stale device list for
+//! longer than it takes them to commit and delete. The record carries the
+//! user's active devices, read in the same statement as the user.
 
 use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
@@ -15,7 +16,7 @@ use crate::db::{DbError, column, timed};
 use crate::hooks::Hooks;
 use crate::user_cache::{self, Entry, Versioned};
 // Also where callers found the record before it had a module of its own.
-pub use crate::user_record::{SkipReason, UserRecord};
+pub use crate::user_record::{Device, SkipReason, UserRecord};
 
 /// Where a record came from, for metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +60,8 @@ impl Enricher {
             Ok(Some((Entry::Record(cached), _))) => return Ok(Some((cached.record, Source::Cache))),
             Ok(Some((Entry::Claimed, _))) | Ok(None) => {}
             Ok(Some((Entry::Unreadable, raw))) => {
-                // Written before versions, or by something else: not to be
-                // trusted, and in the way of a fill (which only takes an
+                // Written before versions or devices (another format), or by
+                // something else: not to be trusted, and in the way of a fill (which only takes an
                 // absent key). Removed only if nobody replaced it meanwhile.
                 tracing::debug!(%key, "unreadable cached user; replacing it");
                 if let Err(e) = self.cache.delete_if(&key, &raw).await {
@@ -87,32 +88,40 @@ impl Enricher {
     }
 }
 
-/// The users with these ids, each with its version (see [`crate::user_cache`]).
+/// The users with these ids, each with its active devices (most recently
+/// seen first) and its version (see [`crate::user_cache`]): one statement
+/// for the whole batch, devices included.
 async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<Versioned>, DbError> {
     let client = timed("users.lookup", pool.get()).await?;
     let stmt = timed(
         "users.lookup",
         client.prepare_cached(
-            "SELECT u.id, u.name, u.email, u.push_token, p.email, p.push, u.email_verified, u.is_active, \
-                    u.xmin::text || ':' || p.xmin::text \
-             FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = ANY($1)",
+            "SELECT u.id, u.name, u.email, d.devices, p.email, p.push, u.email_verified, u.is_active, \
+                    u.xmin::text || ':' || p.xmin::text || ':' || md5(d.devices::text) \
+             FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
+             CROSS JOIN LATERAL ( \
+                 SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'platform', d.platform, 'token', d.token) \
+                                           ORDER BY d.last_seen_at DESC, d.id), '[]'::jsonb) AS devices \
+                 FROM devices d WHERE d.user_id = u.id AND d.active) d \
+             WHERE u.id = ANY($1)",
         ),
     )
     .await?;
     let rows = timed("users.lookup", client.query(&stmt, &[&ids])).await?;
     rows.iter()
         .map(|row| {
+            let devices: serde_json::Value = column(row, 3)?;
             let record = UserRecord {
                 user_id: column(row, 0)?,
                 name: column(row, 1)?,
                 email: column(row, 2)?,
-                push_token: column(row, 3)?,
+                devices: serde_json::from_value(devices).map_err(|e| DbError::Unreadable(format!("devices: {e}")))?,
                 email_enabled: column(row, 4)?,
                 push_enabled: column(row, 5)?,
                 email_verified: column(row, 6)?,
                 is_active: column(row, 7)?,
             };
-            Ok(Versioned { record, version: column(row, 8)? })
+            Ok(Versioned::new(record, column(row, 8)?))
         })
         .collect()
 }

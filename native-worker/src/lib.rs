@@ -14,10 +14,13 @@
 //! - [`consumer`]: the push.queue consumer: its loop (`consumer/mod.rs`),
 //!   each delivery's fate (`consumer/fate.rs`), ack coalescing
 //!   (`consumer/acks.rs`).
+//! - [`feedback`]: the device feedback consumer: dead tokens reported by the
+//!   push service retire their device; [`devices`]: that statement, with
+//!   its audit event and outbox copy.
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
 //!   [`db`] also names the statement behind every database error;
 //!   [`pg_tls`]: how PostgreSQL connections are secured (the address's `sslmode`, as Spin reads it);
-//!   [`user_record`]: the user as the worker caches and forwards it;
+//!   [`user_record`]: the user (with its active devices) as the worker caches and forwards it;
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
@@ -35,7 +38,7 @@
 //! No module uses itself through others (`scripts/import-cycles.py
 //! native-worker/src` checks it): the model ([`user_record`], [`message`])
 //! sits below the lookups and caches that use it, which sit below the
-//! consumer, which sits below [`worker`].
+//! consumers, which sit below [`worker`].
 
 pub mod admin;
 pub mod backoff;
@@ -47,8 +50,10 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod dedup;
+pub mod devices;
 pub mod dlq;
 pub mod enrich;
+pub mod feedback;
 pub mod hooks;
 pub mod http;
 pub mod message;

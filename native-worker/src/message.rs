@@ -1,6 +1,7 @@
 //! The push message as the gateway writes it, and the headers the worker
 //! reads and writes on it. Parsing keeps every field it does not know, so
-//! the push service receives exactly what the gateway sent, plus `user`.
+//! the push service receives exactly what the gateway sent, plus `user` and
+//! `devices`.
 
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use serde_json::{Map, Value};
@@ -67,10 +68,12 @@ impl PushMessage {
         Ok(Self { user_id, request_id, body })
     }
 
-    /// The body for push.ready: the original plus the user record.
+    /// The body for push.ready: the original plus the user record and the
+    /// user's active devices, most recently seen first (CONTRACT section 5).
     pub fn enriched(&self, user: &crate::user_record::UserRecord) -> Vec<u8> {
         let mut body = self.body.clone();
         body.insert("user".into(), user.forwarded_json());
+        body.insert("devices".into(), user.forwarded_devices());
         serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serialises")
     }
 }

@@ -1,8 +1,8 @@
 //! Prometheus metrics of the worker: what an operator needs to see whether
 //! pushes flow (consumed, forwarded, skipped, retried, dead-lettered), whether
 //! a delivery panicked, whether events leave the outbox (relayed, quarantined,
-//! purged), whether the breaker holds consumption back, and how long a
-//! message takes.
+//! purged), whether dead device tokens are retired, whether the breaker
+//! holds consumption back, and how long a message takes.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +32,16 @@ pub struct Metrics {
     pub session_marks: Counter,
     /// Rounds of marks that could not be written (PostgreSQL or Redis down).
     pub session_mark_failures: Counter,
+    /// Devices retired on the push service's feedback.
+    pub devices_retired: Counter,
+    /// Feedback naming no active device of its user (unknown, another
+    /// user's, already retired): acked, nothing changed.
+    pub feedback_ignored: Counter,
+    /// Feedback dead-lettered because it cannot be read as a report.
+    pub feedback_malformed: Counter,
+    /// Attempts at a feedback report that failed on the way (PostgreSQL
+    /// down); the report is tried again in place.
+    pub feedback_failures: Counter,
     /// 0 closed, 1 open, 2 half-open.
     pub breaker_state: Gauge,
     /// Seconds from delivery to ack.
@@ -56,6 +66,10 @@ impl Default for Metrics {
             outbox_purged: Counter::default(),
             session_marks: Counter::default(),
             session_mark_failures: Counter::default(),
+            devices_retired: Counter::default(),
+            feedback_ignored: Counter::default(),
+            feedback_malformed: Counter::default(),
+            feedback_failures: Counter::default(),
             breaker_state: Gauge::default(),
             // 0.5 ms to about 8 s.
             processing_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
@@ -98,6 +112,26 @@ impl Default for Metrics {
             "Rounds of ended-session marks that could not be written",
             m.session_mark_failures.clone(),
         );
+        registry.register(
+            "devices_retired",
+            "Devices retired because the push service reported their token dead",
+            m.devices_retired.clone(),
+        );
+        registry.register(
+            "feedback_ignored",
+            "Feedback naming no active device of its user (acked, nothing changed)",
+            m.feedback_ignored.clone(),
+        );
+        registry.register(
+            "feedback_malformed",
+            "Feedback dead-lettered because it is not a report (bad JSON, user_id or token)",
+            m.feedback_malformed.clone(),
+        );
+        registry.register(
+            "feedback_failures",
+            "Feedback attempts that failed on a dependency and were tried again",
+            m.feedback_failures.clone(),
+        );
         registry.register("outbox_purged", "Outbox rows deleted after the retention period", m.outbox_purged.clone());
         registry.register("breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", m.breaker_state.clone());
         registry.register("processing_seconds", "Time from delivery to ack", m.processing_seconds.clone());
@@ -129,5 +163,7 @@ mod tests {
         assert!(text.contains("native_worker_breaker_state 1"), "{text}");
         assert!(text.contains("native_worker_processing_seconds_count 1"), "{text}");
         assert!(text.contains("native_worker_outbox_relayed_total 0"), "{text}");
+        assert!(text.contains("native_worker_devices_retired_total 0"), "{text}");
+        assert!(text.contains("native_worker_feedback_malformed_total 0"), "{text}");
     }
 }

@@ -6,8 +6,8 @@
 //! (PRECONDITION_FAILED) and closes the channel.
 //!
 //! The queues the worker owns (push.ready, the retry delay queues,
-//! failed.queue) are classic or quorum queues as `WORKER_QUEUE_TYPE` says;
-//! everything else is declared the same either way.
+//! failed.queue, the device feedback queue) are classic or quorum queues as
+//! `WORKER_QUEUE_TYPE` says; everything else is declared the same either way.
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -67,6 +67,18 @@ pub fn push_queue_arguments(config: &Config) -> FieldTable {
     ])
 }
 
+/// The feedback queue's arguments: the worker's queue type, and the
+/// dead-letter exchange of push.queue, so a report rejected without a
+/// republish still ends in failed.queue.
+pub fn feedback_queue_arguments(config: &Config) -> FieldTable {
+    let mut entries = own_queue_arguments(config);
+    entries.extend([
+        ("x-dead-letter-exchange", AMQPValue::LongString(config.dlx_exchange.as_str().into())),
+        ("x-dead-letter-routing-key", AMQPValue::LongString(config.dlx_routing_key.as_str().into())),
+    ]);
+    table(&entries)
+}
+
 /// Arguments of a queue the worker owns, for the configured queue type.
 /// Classic queues get none, as they always had, so an existing deployment's
 /// queues redeclare unchanged.
@@ -112,6 +124,7 @@ pub async fn remove(channel: &Channel, config: &Config) {
         config.email_queue.clone(),
         config.audit_queue.clone(),
         config.status_queue.clone(),
+        config.feedback_queue.clone(),
     ];
     queues.extend(config.retry_delays().into_iter().map(|delay| config.retry_queue(delay)));
     for queue in queues {
@@ -147,6 +160,7 @@ pub async fn declare(channel: &Channel, config: &Config) -> Result<(), lapin::Er
     channel.queue_declare(config.email_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.audit_queue.as_str().into(), durable, FieldTable::default()).await?;
     channel.queue_declare(config.status_queue.as_str().into(), durable, FieldTable::default()).await?;
+    channel.queue_declare(config.feedback_queue.as_str().into(), durable, feedback_queue_arguments(config)).await?;
     for delay in config.retry_delays() {
         let args = retry_queue_arguments(config, delay);
         channel.queue_declare(config.retry_queue(delay).as_str().into(), durable, args).await?;

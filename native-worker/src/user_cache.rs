@@ -23,15 +23,24 @@
 //! read and the re-check, and any change after that deletes it: the cache
 //! never serves a record older than the last invalidation.
 //!
-//! The version is PostgreSQL's `xmin` of the user and preferences rows
-//! (`"<users.xmin>:<user_preferences.xmin>"`): every UPDATE writes a new row
-//! version stamped with its transaction, whether or not the writer remembers
-//! to bump `updated_at`, and two versions are only ever compared for equality.
-//! Nothing is needed from the components beyond the delete they already do.
+//! The version is PostgreSQL's `xmin` of the user and preferences rows and
+//! a digest of the active devices read with them
+//! (`"<users.xmin>:<user_preferences.xmin>:<md5>"`): every UPDATE writes a
+//! new row version stamped with its transaction, whether or not the writer
+//! remembers to bump `updated_at`, and two versions are only ever compared
+//! for equality. A device change bumps the user row too (the components and
+//! [`crate::devices`] do, in the same statement); the digest covers one that
+//! would not. Nothing is needed from the components beyond the delete they
+//! already do.
+//!
+//! Each entry says its [`FORMAT`]; an entry of another format (one written
+//! before devices, with a single `push_token`) is not trusted but replaced.
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Cache;
+use user_domain::{UserId, cache_keys};
+
+use crate::cache::{Cache, CacheError};
 use crate::db::DbError;
 use crate::user_record::UserRecord;
 
@@ -42,12 +51,25 @@ const CLAIM_TTL_SECS: u64 = 10;
 /// Prefix of a claim; never the start of a JSON record.
 const CLAIM_PREFIX: &str = "claim:";
 
+/// The shape of the cached record. Entries without it were written with a
+/// single `push_token` and no devices (or before versions); bump it whenever
+/// [`UserRecord`] changes what it means, so older entries are replaced.
+pub const FORMAT: u32 = 2;
+
 /// A record and the version of the rows it was read from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Versioned {
     #[serde(flatten)]
     pub record: UserRecord,
     pub version: String,
+    /// Always [`FORMAT`] when written; anything else is [`Entry::Unreadable`].
+    pub format: u32,
+}
+
+impl Versioned {
+    pub fn new(record: UserRecord, version: String) -> Self {
+        Self { record, version, format: FORMAT }
+    }
 }
 
 /// What a cache key holds.
@@ -56,8 +78,8 @@ pub enum Entry {
     Record(Box<Versioned>),
     /// A reader is filling it: a miss that must not be overwritten.
     Claimed,
-    /// Not a record of the current shape (one written before versions, say):
-    /// a miss, to be replaced.
+    /// Not a record of the current [`FORMAT`] (one written before devices or
+    /// before versions, say): a miss, to be replaced.
     Unreadable,
 }
 
@@ -67,8 +89,8 @@ impl Entry {
             return Entry::Claimed;
         }
         match serde_json::from_str::<Versioned>(raw) {
-            Ok(v) => Entry::Record(Box::new(v)),
-            Err(_) => Entry::Unreadable,
+            Ok(v) if v.format == FORMAT => Entry::Record(Box::new(v)),
+            _ => Entry::Unreadable,
         }
     }
 }
@@ -129,24 +151,37 @@ where
     if cache.replace_if(key, &claim, &value, ttl_secs).await? { Ok(Filled::Cached) } else { Ok(Filled::Invalidated) }
 }
 
+/// Drops the user's cached records after a change the worker made itself
+/// (a device retired): its own entry, and the profile (which shows the push
+/// token) with a tombstone for [`cache_keys::TOMBSTONE_SECS`], as the
+/// components' `user_cache::invalidate` does. Call it after the commit.
+pub async fn invalidate(cache: &Cache, user: UserId) -> Result<(), CacheError> {
+    cache.set_ex(&cache_keys::profile(user), "", cache_keys::TOMBSTONE_SECS).await?;
+    cache.del(&[cache_keys::worker_user(user)]).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn versioned() -> Versioned {
-        Versioned {
-            record: UserRecord {
+        Versioned::new(
+            UserRecord {
                 user_id: uuid::Uuid::nil(),
                 name: "Ada".into(),
                 email: "ada@example.com".into(),
-                push_token: Some("tok".into()),
+                devices: vec![crate::user_record::Device {
+                    id: uuid::Uuid::from_u128(7),
+                    platform: "android".into(),
+                    token: "tok".into(),
+                }],
                 email_enabled: true,
                 push_enabled: true,
                 email_verified: false,
                 is_active: true,
             },
-            version: "741:742".into(),
-        }
+            "741:742:0f3a".into(),
+        )
     }
 
     #[test]
@@ -158,5 +193,18 @@ mod tests {
         let unversioned = serde_json::to_string(&v.record).unwrap();
         assert_eq!(Entry::decode(&unversioned), Entry::Unreadable);
         assert_eq!(Entry::decode("garbage"), Entry::Unreadable);
+    }
+
+    #[test]
+    fn entries_written_before_devices_are_not_trusted() {
+        // The shape the worker cached before devices: a single push_token, a version, no format.
+        let before_devices = r#"{"user_id":"00000000-0000-0000-0000-000000000000","name":"Ada","email":"ada@example.com","push_token":"tok","email_enabled":true,"push_enabled":true,"email_verified":false,"is_active":true,"version":"741:742"}"#;
+        assert_eq!(Entry::decode(before_devices), Entry::Unreadable);
+        // A record of this shape under another format number is not trusted either.
+        let mut other = serde_json::to_value(versioned()).unwrap();
+        other["format"] = (FORMAT + 1).into();
+        assert_eq!(Entry::decode(&other.to_string()), Entry::Unreadable);
+        other["format"] = FORMAT.into();
+        assert_eq!(Entry::decode(&other.to_string()), Entry::Record(Box::new(versioned())));
     }
 }

@@ -1,5 +1,5 @@
-//! The `run` command: wires the consumer, the relay and the HTTP probes
-//! together and keeps them alive. The supervisor loop owns the AMQP
+//! The `run` command: wires the push consumer, the device feedback
+//! consumer, the relay and the HTTP probes together and keeps them alive. The supervisor loop owns the AMQP
 //! connection; when it fails, everything on it stops, and the loop reconnects
 //! with backoff. PostgreSQL (pool) and Redis (connection manager) reconnect
 //! on their own.
@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::consumer::{self, Processor};
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
+use crate::feedback::FeedbackConsumer;
 use crate::hooks::Hooks;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
@@ -38,6 +39,7 @@ pub enum WorkerError {
 /// Which parts to run; tests and the bench run only what they measure.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts {
+    /// The consumers: push.queue's, and the device feedback queue's beside it.
     pub consumer: bool,
     pub relay: bool,
 }
@@ -53,6 +55,7 @@ pub struct Worker {
     pub config: Config,
     pub metrics: Arc<Metrics>,
     pub processor: Arc<Processor<SystemClock>>,
+    pub feedback: Arc<FeedbackConsumer>,
     pub relay: Arc<Relay>,
     pub sessions: Arc<Sessions>,
     pub probes: Arc<Probes>,
@@ -89,6 +92,12 @@ impl Worker {
             )
             .with_hooks(hooks),
         );
+        let feedback = Arc::new(FeedbackConsumer {
+            config: config.clone(),
+            pool: pool.clone(),
+            cache: cache.clone(),
+            metrics: metrics.clone(),
+        });
         let relay = Arc::new(Relay {
             pool: pool.clone(),
             batch_size: config.relay_batch_size.max(1),
@@ -109,7 +118,16 @@ impl Worker {
             cache,
             amqp_connected: Arc::new(AtomicBool::new(false)),
         });
-        Ok(Self { config, metrics, processor, relay, sessions, probes, session_was_up: AtomicBool::new(false) })
+        Ok(Self {
+            config,
+            metrics,
+            processor,
+            feedback,
+            relay,
+            sessions,
+            probes,
+            session_was_up: AtomicBool::new(false),
+        })
     }
 
     /// Serves the probes on `addr`; returns the bound address.
@@ -189,7 +207,7 @@ impl Worker {
         topology::close_channel(&setup, "declared").await;
         self.probes.amqp_connected.store(true, Ordering::Relaxed);
         self.session_was_up.store(true, Ordering::Relaxed);
-        // If one half fails, the other must stop too: they share the connection.
+        // If one part fails, the others must stop too: they share the connection.
         let session = shutdown.child_token();
         let consumer = async {
             if !parts.consumer {
@@ -198,6 +216,14 @@ impl Worker {
             let r = consumer::run(self.processor.clone(), &conn, session.clone())
                 .await
                 .map_err(|e| format!("consumer: {e}"));
+            session.cancel();
+            r
+        };
+        let feedback = async {
+            if !parts.consumer {
+                return Ok(());
+            }
+            let r = self.feedback.run(&conn, session.clone()).await.map_err(|e| format!("feedback: {e}"));
             session.cancel();
             r
         };
@@ -220,9 +246,9 @@ impl Worker {
                 }
             }
         };
-        let (c, r, ()) = tokio::join!(consumer, relay, watch);
+        let (c, f, r, ()) = tokio::join!(consumer, feedback, relay, watch);
         topology::close_connection(&conn, "bye").await;
-        c.and(r)?;
+        c.and(f).and(r)?;
         if shutdown.is_cancelled() { Ok(()) } else { Err("session stopped".into()) }
     }
 

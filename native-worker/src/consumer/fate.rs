@@ -349,7 +349,7 @@ impl<C: Clock + 'static> Processor<C> {
 }
 
 /// The message a panic was raised with, when it is text (it almost always is).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = panic.downcast_ref::<&'static str>() {
         s
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use acks::ACK_FLUSH_EVERY;
 pub use acks::AckLine;
+pub(crate) use fate::panic_message;
 pub use fate::{Outcome, Processor};
 use lock::lock;
 

@@ -145,6 +145,16 @@ async fn without_a_change_the_record_is_cached_with_its_version_and_served_from_
     let (_, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Database);
     assert!(cache.get(&key(user)).await.unwrap().unwrap().contains("version"));
+    // So is one cached before devices: a single push_token, no format.
+    let before_devices = format!(
+        r#"{{"user_id":"{user}","name":"Test User","email":"x@example.com","push_token":"stale","email_enabled":true,"push_enabled":true,"email_verified":false,"is_active":true,"version":"1:2"}}"#
+    );
+    cache.set_ex(&key(user), &before_devices, 60).await.unwrap();
+    let (record, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    assert_eq!(source, Source::Database, "an entry of the old shape is not served");
+    assert_eq!(record.push_token(), Some("tok"));
+    let replaced = cache.get(&key(user)).await.unwrap().unwrap();
+    assert!(!replaced.contains("stale") && replaced.contains(r#""devices""#), "{replaced}");
     cache.del(&[key(user)]).await.unwrap();
     env.cleanup().await;
 }

@@ -24,8 +24,8 @@ const MESSAGES: usize = 3000;
 /// end in failed.queue).
 async fn workload(env: &TestEnv) -> (Vec<Value>, HashMap<String, bool>) {
     let mut users = Vec::new();
-    for _ in 0..30 {
-        users.push(env.insert_user(true, Some("tok")).await);
+    for i in 0..30 {
+        users.push(env.insert_user(true, Some(&format!("tok-{i}"))).await);
     }
     let mut bodies = Vec::new();
     let mut expect_forward = HashMap::new();

@@ -24,6 +24,7 @@ async fn forwarded_with_the_user_and_cached() {
     assert_eq!(body["metadata"]["k"], "v", "unknown fields travel unchanged");
     assert_eq!(body["user"]["user_id"], user.to_string());
     assert_eq!(body["user"]["push_token"], "device-token-1");
+    assert_eq!(body["devices"][0]["token"], "device-token-1", "the user's devices travel beside it");
     assert_eq!(body["user"]["preferences"]["push"], true);
     assert_eq!(body["user"]["email_verified"], false);
     assert_eq!(out[0].properties.priority(), &Some(5), "priority is kept");

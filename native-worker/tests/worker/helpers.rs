@@ -113,6 +113,8 @@ impl TestEnv {
         }
     }
 
+    /// A user with pushes on or off and, given a token, one active device
+    /// holding it (tokens are unique across users).
     pub async fn insert_user(&self, push: bool, push_token: Option<&str>) -> uuid::Uuid {
         let client = self.pool.get().await.unwrap();
         let prefs: uuid::Uuid = client
@@ -121,14 +123,56 @@ impl TestEnv {
             .unwrap()
             .get(0);
         let email = format!("u-{}@example.com", uuid::Uuid::new_v4());
-        client
+        let user = client
             .query_one(
-                "INSERT INTO users (email, name, password, push_token, preferences_id) VALUES ($1, 'Test User', 'x', $2, $3) RETURNING id",
-                &[&email, &push_token, &prefs],
+                "INSERT INTO users (email, name, password, preferences_id) VALUES ($1, 'Test User', 'x', $2) RETURNING id",
+                &[&email, &prefs],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if let Some(token) = push_token {
+            self.insert_device(user, token, "unknown", 0).await;
+        }
+        user
+    }
+
+    /// An active device of `user`, last seen `seen_secs_ago` seconds ago; its id.
+    pub async fn insert_device(&self, user: uuid::Uuid, token: &str, platform: &str, seen_secs_ago: i32) -> uuid::Uuid {
+        self.pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "INSERT INTO devices (user_id, token, platform, last_seen_at) \
+                 VALUES ($1, $2, $3, now() - make_interval(secs => $4)) RETURNING id",
+                &[&user, &token, &platform, &f64::from(seen_secs_ago)],
             )
             .await
             .unwrap()
             .get(0)
+    }
+
+    /// Publishes a report to the feedback queue, as the push service does.
+    pub async fn publish_feedback_raw(&self, body: &[u8]) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.config.feedback_queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                native_worker::topology::json_properties(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+
+    pub async fn publish_feedback(&self, body: &Value) {
+        self.publish_feedback_raw(&serde_json::to_vec(body).unwrap()).await;
     }
 
     pub fn push_body(user: uuid::Uuid, request_id: &str) -> Value {
@@ -232,6 +276,8 @@ impl TestEnv {
             .env("FAILED_QUEUE", &c.failed_queue)
             .env("EMAIL_QUEUE", &c.email_queue)
             .env("STATUS_QUEUE", &c.status_queue)
+            .env("AUDIT_QUEUE", &c.audit_queue)
+            .env("FEEDBACK_QUEUE", &c.feedback_queue)
             .env("DLX_EXCHANGE", &c.dlx_exchange)
             .env("WORKER_QUEUE_TYPE", c.queue_type.as_str())
             .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))

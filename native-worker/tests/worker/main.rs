@@ -5,6 +5,7 @@
 mod admin_dlq;
 mod breaker;
 mod cache_race;
+mod devices;
 mod faults;
 mod flow;
 mod health_command;

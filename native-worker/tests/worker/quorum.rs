@@ -1,5 +1,6 @@
 //! `WORKER_QUEUE_TYPE=quorum` on the real RabbitMQ (3.10 here): the
-//! worker's own queues (push.ready, the retry delay queues, failed.queue) are
+//! worker's own queues (push.ready, the retry delay queues, failed.queue,
+//! the device feedback queue) are
 //! quorum queues, push.queue stays as the gateway declares it, and every
 //! path through them still works: message TTL and dead-lettering out of the
 //! delay queues, dead letters into failed.queue, and a replay out of it.
@@ -45,9 +46,12 @@ async fn the_workers_own_queues_are_quorum_queues_and_push_queue_is_the_gateways
     // classic one: only the first may be accepted.
     let mut classic = c.clone();
     classic.queue_type = QueueType::Classic;
+    let mut feedback_as_classic = native_worker::topology::feedback_queue_arguments(&classic);
+    feedback_as_classic.insert("x-queue-type".into(), AMQPValue::LongString("classic".into()));
     let mut own: Vec<(String, FieldTable, FieldTable)> = vec![
         (c.ready_queue.clone(), queue_type("quorum"), queue_type("classic")),
         (c.failed_queue.clone(), queue_type("quorum"), queue_type("classic")),
+        (c.feedback_queue.clone(), native_worker::topology::feedback_queue_arguments(c), feedback_as_classic),
     ];
     for delay in c.retry_delays() {
         let mut as_classic = native_worker::topology::retry_queue_arguments(&classic, delay);

@@ -36,7 +36,14 @@ async fn worker_declarations_match_a_gateway_declared_push_queue() {
         let declared = native_worker::topology::declare(&worker, &config).await;
         assert!(declared.is_ok(), "priority as {priority:?}: {declared:?}");
         let _ = worker.queue_delete(config.push_queue.as_str().into(), Default::default()).await;
-        for q in [&config.ready_queue, &config.failed_queue, &config.email_queue, &config.status_queue] {
+        for q in [
+            &config.ready_queue,
+            &config.failed_queue,
+            &config.email_queue,
+            &config.audit_queue,
+            &config.status_queue,
+            &config.feedback_queue,
+        ] {
             let _ = worker.queue_delete(q.as_str().into(), Default::default()).await;
         }
         for d in config.retry_delays() {
@@ -67,7 +74,14 @@ async fn a_push_queue_declared_differently_is_refused() {
     assert!(declared.is_err(), "x-max-priority 5 against 10 must be refused");
     let cleanup = conn.create_channel().await.unwrap();
     let _ = cleanup.queue_delete(config.push_queue.as_str().into(), Default::default()).await;
-    for q in [&config.ready_queue, &config.failed_queue, &config.email_queue, &config.status_queue] {
+    for q in [
+        &config.ready_queue,
+        &config.failed_queue,
+        &config.email_queue,
+        &config.audit_queue,
+        &config.status_queue,
+        &config.feedback_queue,
+    ] {
         let _ = cleanup.queue_delete(q.as_str().into(), Default::default()).await;
     }
     let _ = cleanup.exchange_delete(config.dlx_exchange.as_str().into(), Default::default()).await;
