@@ -139,3 +139,77 @@ async fn audit_events_reach_the_audit_queue() {
     assert!(!failed.to_string().contains("not-the-password"), "no secret leaves: {failed}");
     system.stop().await;
 }
+
+/// Devices end to end (issue 18): two devices registered through the API
+/// reach `push.ready` in one push; a token registered by another user moves
+/// to them (and out of the first user's pushes); a token the push service
+/// reports dead is left out of the next push.
+#[tokio::test]
+async fn devices_travel_with_pushes_move_between_users_and_retire() {
+    let system = system().await;
+    let app = &system.app;
+    let (alice, alice_bearer) = app.plain_user().await;
+    let (bob, bob_bearer) = app.plain_user().await;
+    let (_, staff) = app.staff_user().await;
+    let (phone, tablet) = (format!("apns:phone-{alice}"), format!("fcm:tablet-{alice}"));
+    for (token, platform) in [(&phone, "ios"), (&tablet, "android")] {
+        let body = json!({"token": token, "platform": platform});
+        assert_eq!(app.post_authed(path_of(Op::RegisterDevice), &alice_bearer, &body).await.status, 201);
+    }
+    let staff = &staff;
+    let push = |user: String| async move {
+        let queued = app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user}))).await;
+        assert_eq!(queued.status, 202, "{}", queued.text);
+        queued.json()["data"]["request_id"].clone()
+    };
+    let tokens = |message: &Value| -> Vec<String> {
+        message["devices"].as_array().unwrap().iter().map(|d| d["token"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let first = push(alice.clone()).await;
+    let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == first).await;
+    assert_eq!(tokens(&forwarded), [tablet.clone(), phone.clone()], "both devices, most recently seen first");
+    assert_eq!(forwarded["user"]["push_token"], tablet.as_str());
+
+    // Bob registers Alice's tablet: it is his now.
+    let moved = app.post_authed(path_of(Op::RegisterDevice), &bob_bearer, &json!({"token": tablet, "platform": "android"})).await;
+    assert_eq!(moved.status, 201, "{}", moved.text);
+    let second = push(alice.clone()).await;
+    let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == second).await;
+    assert_eq!(tokens(&forwarded), [phone.clone()], "the moved token left alice's pushes");
+    let to_bob = push(bob.clone()).await;
+    let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == to_bob).await;
+    assert_eq!(tokens(&forwarded), [tablet.clone()]);
+
+    // The push service reports Bob's tablet dead: it is retired and left out.
+    let feedback = json!({"user_id": bob, "token": tablet, "reason": "Unregistered"});
+    system
+        .channel
+        .basic_publish(
+            "".into(),
+            system.config.feedback_queue.as_str().into(),
+            lapin::options::BasicPublishOptions::default(),
+            feedback.to_string().as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let devices = app.authed(Method::GET, path_of(Op::ListDevices), &bob_bearer, None).await.json();
+        if devices["data"][0]["active"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the device was not retired: {devices}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = push(bob.clone()).await;
+    let status = next_message(&system.channel, &system.config.status_queue, |m| {
+        m.to_string().contains(after.as_str().unwrap())
+    })
+    .await;
+    assert!(status.to_string().contains("skip"), "no active device left: {status}");
+    system.stop().await;
+}
