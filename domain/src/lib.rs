@@ -11,6 +11,10 @@
 //! - [`email`], [`name`], [`password`], [`push_token`], [`user_id`], [`device`]: parsed
 //!   input types. Handlers only ever see values that are already valid.
 //! - [`validation`]: collects per-field problems into the envelope's `details`.
+//! - [`preferences`]: notification preferences (categories, channels, quiet
+//!   hours in the user's time zone, locale), the categories' configuration,
+//!   and the worker's questions of them. Their request bodies are in [`api`].
+//! - [`merge_patch`]: JSON Merge Patch (RFC 7396), how preferences are PATCHed.
 //! - [`client_address`]: the client's address behind trusted proxies (`X-Forwarded-For`).
 //! - [`carriable`]: JSON the database and the worker can carry (no NUL, bounded numbers and depth).
 //! - [`envelope`]: the JSON shape every response has.
@@ -37,8 +41,10 @@ pub mod envelope;
 pub mod error;
 pub mod hashing;
 pub mod idempotency;
+pub mod merge_patch;
 pub mod name;
 pub mod password;
+pub mod preferences;
 pub mod push_token;
 pub mod sealed;
 pub mod secrets;

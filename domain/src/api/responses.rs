@@ -11,13 +11,10 @@ use crate::user_id::UserId;
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
-/// A user's notification channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct Preferences {
-    pub email: bool,
-    pub push: bool,
-}
+/// A user's notification preferences as answers show them: the effective
+/// form, every configured category listed (the schema is named
+/// `Preferences`, as it always was).
+pub type Preferences = crate::preferences::NotificationPreferences;
 
 /// The user object: never a password hash or a token.
 #[derive(Debug, Clone, PartialEq, Serialize)]

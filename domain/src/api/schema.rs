@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -210,4 +210,51 @@ impl ToSchema for JsonObject {
     fn name() -> Cow<'static, str> {
         "JsonObject".into()
     }
+}
+
+/// A category's switches in a PUT or PATCH body: a channel left out or null
+/// is on (PATCH: stays as stored); any other member is refused, since a
+/// misspelt channel would otherwise silently change nothing.
+#[derive(ToSchema)]
+// Only the schema's `additionalProperties: false`: nothing deserialises this.
+#[serde(deny_unknown_fields)]
+pub struct CategorySwitchesInput {
+    pub email: Option<bool>,
+    pub push: Option<bool>,
+}
+
+/// A category's value in a PUT or PATCH body: its switches, or null (PUT:
+/// no override; PATCH: the override removed, the category back to on).
+pub struct CategoryOverride;
+
+impl PartialSchema for CategoryOverride {
+    fn schema() -> RefOr<Schema> {
+        let switches: RefOr<Schema> = utoipa::openapi::Ref::from_schema_name(CategorySwitchesInput::name()).into();
+        let null = ObjectBuilder::new().schema_type(Type::Null);
+        RefOr::T(Schema::OneOf(OneOfBuilder::new().item(switches).item(null).build()))
+    }
+}
+
+impl ToSchema for CategoryOverride {
+    fn name() -> Cow<'static, str> {
+        "CategoryOverride".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CategorySwitchesInput::name().into_owned(), CategorySwitchesInput::schema()));
+    }
+}
+
+/// Quiet hours in a PATCH body, merged into the stored ones: once merged,
+/// all three members must be there. Times `HH:MM` (00:00 to 23:59), start
+/// not equal to end; a start after the end spans midnight.
+#[derive(ToSchema)]
+pub struct QuietHoursPatch {
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "22:00")]
+    pub start: Option<String>,
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "07:00")]
+    pub end: Option<String>,
+    /// An IANA time zone name.
+    #[schema(pattern = "^[A-Za-z0-9_+/-]{1,64}$", example = "Europe/Berlin")]
+    pub timezone: Option<String>,
 }

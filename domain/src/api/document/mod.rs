@@ -209,7 +209,7 @@ pub fn document() -> Value {
             {"name": "mfa", "description": "Two-factor sign-in (TOTP); 503 when the service has no `mfa_key`"},
             {"name": "users", "description": "Registration"},
             {"name": "profile", "description": "The caller's own account"},
-            {"name": "preferences", "description": "Notification channels"},
+            {"name": "preferences", "description": "Notification channels, categories, quiet hours and language"},
             {"name": "devices", "description": "The caller's devices and their push tokens"},
             {"name": "staff", "description": "Administration, for staff"},
             {"name": "service", "description": "For other services of the platform (`X-Service-Key`)"},

@@ -191,11 +191,14 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
             .answer(200, "Removed", s.of::<DeviceRemoved>())
             .errors(&[404]),
         Operation::of(Op::GetPreferences, "preferences", "The caller's notification preferences")
+            .describe("Every configured category is listed: on where the user set nothing, and always on where it is required.")
             .answer(200, "Preferences", preferences.clone()),
         Operation::of(Op::PatchPreferences, "preferences", "Change some preferences")
+            .describe("A JSON merge patch (RFC 7396) of the preferences: `null` removes a member (a category's override, the quiet hours, the locale), except that a `null` `email` or `push` leaves it unchanged. A problem is reported under its path, e.g. `categories.marketing.email`; `false` for a required category (`security`) is a 400.")
             .body(s.of::<PreferencesPatch>())
             .answer(200, "Preferences", preferences.clone()),
         Operation::of(Op::PutPreferences, "preferences", "Replace the preferences")
+            .describe("Categories, quiet hours and locale left out are reset: every category on, no quiet hours, no locale.")
             .body(s.of::<PreferencesReplace>())
             .answer(200, "Preferences", preferences.clone()),
         Operation::of(Op::GetUser, "staff", "A user")

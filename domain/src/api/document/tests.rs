@@ -7,6 +7,7 @@ use super::super::requests::*;
 use super::super::schema::NO_NUL;
 use super::document;
 use crate::error::ApiError;
+use crate::preferences::{CategoryConfig, NotificationPreferences};
 
 fn references(value: &Value, found: &mut Vec<String>) {
     match value {
@@ -92,8 +93,10 @@ fn every_documented_request_field_is_the_one_parse_reads() {
         ("CodeRequest", |b| CodeRequest::parse(b).map(drop)),
         ("ProfilePatch", |b| ProfilePatch::parse(b).map(drop)),
         ("ProfileReplace", |b| ProfileReplace::parse(b).map(drop)),
-        ("PreferencesPatch", |b| PreferencesPatch::parse(b).map(drop)),
-        ("PreferencesReplace", |b| PreferencesReplace::parse(b).map(drop)),
+        ("PreferencesPatch", |b| {
+            PreferencesPatch::apply(&NotificationPreferences::default(), b, &CategoryConfig::default()).map(drop)
+        }),
+        ("PreferencesReplace", |b| PreferencesReplace::parse(b, &CategoryConfig::default()).map(drop)),
         ("StaffUserPatch", |b| StaffUserPatch::parse(b).map(drop)),
         ("TestNotificationRequest", |b| TestNotificationRequest::parse(b).map(drop)),
     ];
@@ -126,4 +129,27 @@ fn every_documented_endpoint_of_the_table_has_one_operation_and_nothing_else_doe
     }
     let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
     assert_eq!(operations, documented, "every operation is an endpoint of the table");
+}
+
+/// The patterns the document shows for preferences are the ones the types
+/// check, and answers are documented with every member they always carry.
+#[test]
+fn preferences_schemas_follow_the_types() {
+    use crate::preferences::{Locale, TimeOfDay, Zone};
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    for member in ["start", "end"] {
+        assert_eq!(schemas["QuietHours"]["properties"][member]["pattern"], TimeOfDay::PATTERN);
+        assert_eq!(schemas["QuietHoursPatch"]["properties"][member]["pattern"], TimeOfDay::PATTERN);
+    }
+    assert_eq!(schemas["QuietHours"]["properties"]["timezone"]["pattern"], Zone::PATTERN);
+    assert_eq!(schemas["QuietHoursPatch"]["properties"]["timezone"]["pattern"], Zone::PATTERN);
+    for name in ["Preferences", "PreferencesPatch", "PreferencesReplace"] {
+        assert_eq!(schemas[name]["properties"]["locale"]["pattern"], Locale::PATTERN, "{name}");
+    }
+    assert_eq!(schemas["Preferences"]["required"], json!(["email", "push", "categories", "quiet_hours", "locale"]));
+    assert_eq!(schemas["ChannelSwitches"]["required"], json!(["email", "push"]));
+    assert_eq!(schemas["PreferencesReplace"]["required"], json!(["email", "push"]));
+    assert!(schemas["PreferencesPatch"].get("required").is_none());
+    assert_eq!(schemas["CategorySwitchesInput"]["additionalProperties"], json!(false));
 }

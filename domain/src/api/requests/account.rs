@@ -1,5 +1,5 @@
-//! Bodies of the account endpoints: registration, the profile, preferences,
-//! devices, staff changes and test notifications.
+//! Bodies of the account endpoints: registration, the profile, devices,
+//! staff changes and test notifications (preferences: [`super::preferences`]).
 
 use serde_json::{Map, Value};
 
@@ -150,45 +150,6 @@ fn push_token(fields: &mut Fields<'_>, absent: Patch<PushToken>) -> Patch<PushTo
         Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)).map_or(Patch::Absent, Patch::Value),
         Patch::Null => Patch::Null,
         Patch::Absent => absent,
-    }
-}
-
-/// `PATCH /api/v1/users/preferences/`: the channels given change.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct PreferencesPatch {
-    pub email: Option<bool>,
-    pub push: Option<bool>,
-}
-
-impl PreferencesPatch {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.optional_bool("email");
-        let push = fields.optional_bool("push");
-        fields.finish()?;
-        Ok(Self { email, push })
-    }
-}
-
-/// `PUT /api/v1/users/preferences/`: both channels.
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-pub struct PreferencesReplace {
-    pub email: bool,
-    pub push: bool,
-}
-
-impl PreferencesReplace {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.optional_bool("email");
-        let push = fields.optional_bool("push");
-        for (name, value) in [("email", email), ("push", push)] {
-            if value.is_none() {
-                fields.problem(name, "is required");
-            }
-        }
-        fields.finish()?;
-        Ok(Self { email: complete(email)?, push: complete(push)? })
     }
 }
 
