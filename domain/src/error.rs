@@ -34,6 +34,11 @@ pub enum ApiError {
     RateLimited { limit: u64, retry_after: u64, reset: u64 },
     #[error("This X-Request-ID was already used with a different request")]
     IdempotencyKeyReused,
+    /// Well-formed fields asking for what a rule of the service forbids (a
+    /// required category muted, an empty quiet-hours window): `details`
+    /// names each field and the rule.
+    #[error("The request breaks a rule of the service")]
+    RuleViolated(FieldErrors),
     #[error("A request with this X-Request-ID is still being processed")]
     RequestInProgress,
     #[error("A backing service is unavailable: {0}")]
@@ -72,7 +77,7 @@ impl ApiError {
             Self::Conflict(_) | Self::RequestInProgress => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
-            Self::IdempotencyKeyReused => 422,
+            Self::IdempotencyKeyReused | Self::RuleViolated(_) => 422,
             Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) => 503,
@@ -93,6 +98,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::RuleViolated(_) => "rule_violated",
             Self::RequestInProgress => "request_in_progress",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -116,7 +122,7 @@ impl ApiError {
 
     pub fn details(&self) -> Option<&FieldErrors> {
         match self {
-            Self::Validation(details) => Some(details),
+            Self::Validation(details) | Self::RuleViolated(details) => Some(details),
             _ => None,
         }
     }
@@ -142,6 +148,7 @@ mod tests {
             (ApiError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
             (ApiError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (ApiError::RuleViolated(FieldErrors::new()), 422, "rule_violated"),
             (ApiError::RequestInProgress, 409, "request_in_progress"),
             (ApiError::Unavailable("database"), 503, "service_unavailable"),
         ];

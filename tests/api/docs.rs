@@ -138,7 +138,7 @@ async fn every_operation_lists_its_statuses_security_and_envelopes() {
             .clone()
     };
     assert_eq!(codes("409"), json!(["conflict", "request_in_progress"]));
-    assert_eq!(codes("422"), json!(["idempotency_key_reused"]));
+    assert_eq!(codes("422"), json!(["idempotency_key_reused", "rule_violated"]));
     assert_eq!(codes("400"), json!(["validation_failed", "malformed_json"]));
 }
 

@@ -16,6 +16,7 @@ mod jwks;
 mod login;
 mod lookup;
 mod mfa;
+mod notification_preferences;
 mod passwords;
 mod pipeline;
 mod preferences;

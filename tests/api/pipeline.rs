@@ -158,7 +158,8 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
     }
     let staff = &staff;
     let push = |user: String| async move {
-        let queued = app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user}))).await;
+        let queued =
+            app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user}))).await;
         assert_eq!(queued.status, 202, "{}", queued.text);
         queued.json()["data"]["request_id"].clone()
     };
@@ -172,7 +173,9 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
     assert_eq!(forwarded["user"]["push_token"], tablet.as_str());
 
     // Bob registers Alice's tablet: it is his now.
-    let moved = app.post_authed(path_of(Op::RegisterDevice), &bob_bearer, &json!({"token": tablet, "platform": "android"})).await;
+    let moved = app
+        .post_authed(path_of(Op::RegisterDevice), &bob_bearer, &json!({"token": tablet, "platform": "android"}))
+        .await;
     assert_eq!(moved.status, 201, "{}", moved.text);
     let second = push(alice.clone()).await;
     let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == second).await;
@@ -206,10 +209,9 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = push(bob.clone()).await;
-    let status = next_message(&system.channel, &system.config.status_queue, |m| {
-        m.to_string().contains(after.as_str().unwrap())
-    })
-    .await;
+    let status =
+        next_message(&system.channel, &system.config.status_queue, |m| m.to_string().contains(after.as_str().unwrap()))
+            .await;
     assert!(status.to_string().contains("skip"), "no active device left: {status}");
     system.stop().await;
 }

@@ -4,13 +4,18 @@ use serde_json::json;
 
 const KEY: &str = "service-key-for-tests";
 
+/// The seed's two master switches of a preferences answer.
+fn switches(preferences: &serde_json::Value) -> serde_json::Value {
+    json!({"email": preferences["email"], "push": preferences["push"]})
+}
+
 #[tokio::test]
 async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
     let app = spawn_app().await;
     let (id, token) = app.plain_user().await;
     let first = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(first.status, 200, "{}", first.text);
-    assert_eq!(first.json()["data"], json!({"email": true, "push": true}));
+    assert_eq!(switches(&first.json()["data"]), json!({"email": true, "push": true}));
 
     // Changed behind the service's back: the cached answer stands.
     app.db()
@@ -25,9 +30,9 @@ async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
     let patched =
         app.authed(Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"email": false}))).await;
     assert_eq!(patched.status, 200, "{}", patched.text);
-    assert_eq!(patched.json()["data"], json!({"email": false, "push": false}));
+    assert_eq!(switches(&patched.json()["data"]), json!({"email": false, "push": false}));
     let after = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
-    assert_eq!(after.json()["data"], json!({"email": false, "push": false}));
+    assert_eq!(switches(&after.json()["data"]), json!({"email": false, "push": false}));
 
     let put_partial = app.authed(Method::PUT, path_of(Op::PutPreferences), &token, Some(&json!({"email": true}))).await;
     assert_eq!(put_partial.status, 400);
@@ -57,7 +62,8 @@ async fn services_read_preferences_with_any_configured_key() {
     for key in [KEY, "old-key"] {
         let answer = app.send(app.client.get(app.url(&path)).header("x-service-key", key)).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
-        assert_eq!(answer.json()["data"], json!({"email": true, "push": true}));
+        assert_eq!(switches(&answer.json()["data"]), json!({"email": true, "push": true}));
+        assert_eq!(answer.json()["data"]["categories"].as_object().map(|c| c.len()), Some(5), "the whole model");
     }
     assert_eq!(app.send(app.client.get(app.url(&path)).header("x-service-key", "wrong")).await.status, 401);
     assert_eq!(app.get(&path).await.status, 401);
@@ -82,7 +88,8 @@ async fn the_internal_lookup_gives_what_delivery_needs() {
     let data = answer.json()["data"].clone();
     assert_eq!(data["user_id"], id.as_str());
     assert_eq!(data["push_token"], "fcm:1");
-    assert_eq!(data["preferences"], json!({"email": true, "push": true}));
+    assert_eq!(switches(&data["preferences"]), json!({"email": true, "push": true}));
+    assert_eq!(data["preferences"]["categories"]["marketing"], json!({"email": true, "push": true}), "the whole model");
     assert_eq!(data["is_active"], true);
     assert!(data.get("password").is_none());
     let no_key = app.get(&path_with(Op::InternalUser, &[&id])).await;

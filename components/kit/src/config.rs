@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use user_domain::ApiError;
 use user_domain::client_address::TrustedProxies;
+use user_domain::preferences::{self, CategoryConfig};
 use user_domain::sealed::{Keyring, KeyringError};
 use user_domain::tokens::TokenConfig;
 
@@ -26,6 +27,21 @@ where
 {
     let raw = var(name)?;
     raw.trim().parse().map_err(|e| ApiError::internal(format!("variable `{name}` = {raw:?}: {e}")))
+}
+
+/// `notification_categories` (`transactional,security,account,marketing,reminders`),
+/// `notification_required_categories` (`security`: they cannot be muted) and
+/// `quiet_hours_exempt_categories` (`security,transactional`: quiet hours do
+/// not hold them); the worker reads the same three lists from its environment.
+pub fn categories() -> Result<CategoryConfig, ApiError> {
+    let lists = [
+        preferences::config::CATEGORIES_VARIABLE,
+        preferences::config::REQUIRED_VARIABLE,
+        preferences::config::QUIET_HOURS_EXEMPT_VARIABLE,
+    ]
+    .map(var);
+    let [categories, required, exempt] = lists;
+    CategoryConfig::parse(&categories?, &required?, &exempt?).map_err(|e| ApiError::internal(format!("{e}")))
 }
 
 /// `database_url`: the PostgreSQL address.

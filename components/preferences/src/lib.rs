@@ -14,14 +14,15 @@
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
-use component_kit::model::user::Preferences;
 use component_kit::reply::respond;
 use component_kit::router::{self, Context, Handler};
-use component_kit::{ApiError, ApiRequest, Reply, revocation, store, user_cache};
+use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store, user_cache};
+use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use user_domain::api::endpoints::{Component, Op};
 use user_domain::api::requests::{PreferencesPatch, PreferencesReplace};
+use user_domain::preferences::NotificationPreferences;
 use user_domain::{UserId, cache_keys};
 
 #[http_component]
@@ -36,14 +37,16 @@ fn handler(op: Op) -> Option<Handler> {
     Some(match op {
         Op::GetPreferences => |_, ctx| {
             let caller = ctx.caller()?;
-            Ok(Reply::ok(200, "Preferences", read(ctx.cache(), caller.user_id, Reader::Owner(caller.session))?))
+            let stored = stored(ctx.cache(), caller.user_id, Reader::Owner(caller.session))?;
+            Ok(Reply::ok(200, "Preferences", NotificationPreferences::effective(stored, &config::categories()?)))
         },
         Op::PatchPreferences => |request, ctx| update(request, ctx, false),
         Op::PutPreferences => |request, ctx| update(request, ctx, true),
         // The service key was checked by the router (the endpoint is `Service`'s).
-        Op::ServicePreferences => {
-            |_, ctx| Ok(Reply::ok(200, "Preferences", read(ctx.cache(), ctx.user_id(0)?, Reader::Service)?))
-        }
+        Op::ServicePreferences => |_, ctx| {
+            let stored = stored(ctx.cache(), ctx.user_id(0)?, Reader::Service)?;
+            Ok(Reply::ok(200, "Preferences", NotificationPreferences::effective(stored, &config::categories()?)))
+        },
         _ => return None,
     })
 }
@@ -57,14 +60,16 @@ enum Reader {
     Service,
 }
 
-/// The user's preferences, from the cache when it has them.
+/// The user's stored preferences, from the cache when it has them.
 ///
 /// The cache holds entries of active accounts only, and every deactivation
 /// or deletion deletes the user's entries (`user_cache::invalidate`), so a hit
 /// answers the owner without a database round trip and still refuses a
 /// deactivated account: a miss reads the account's state with its
 /// preferences, and a deactivated owner gets the same 403 as everywhere else.
-fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferences, ApiError> {
+/// The entry is the stored form: the configuration's categories are spelled
+/// out on every answer, so a change of the configuration shows at once.
+fn stored(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<NotificationPreferences, ApiError> {
     let key = cache_keys::preferences(user);
     // The owner's entry is read with the mark of its session, in one round trip.
     let cached = match reader {
@@ -98,25 +103,61 @@ fn read(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Preferenc
     Ok(stored.preferences)
 }
 
+/// A read-modify-write lost to a concurrent change is done again from a
+/// fresh read, this many times before the caller is told to retry (409).
+/// Each round of racing changes lands at least one of them, so this many
+/// changes of one user at once all land. (A transaction holding the row
+/// would need the connection across statements, which Spin's pooled
+/// connections do not promise.)
+const ATTEMPTS: usize = 16;
+
 fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, ApiError> {
     let cache = ctx.cache();
     let (db, caller) = ctx.account()?;
+    let config = config::categories()?;
     let body = request.json()?;
-    let (email, push) = if replace {
-        let PreferencesReplace { email, push } = PreferencesReplace::parse(&body)?;
-        (Some(email), Some(push))
-    } else {
-        let PreferencesPatch { email, push } = PreferencesPatch::parse(&body)?;
-        (email, push)
-    };
+    // A PUT does not depend on what is stored, but it is written the same
+    // way (against the version read), so the two share one path.
+    let replacement = if replace { Some(PreferencesReplace::parse(&body, &config)?.into()) } else { None };
+    for _ in 0..ATTEMPTS {
+        let current =
+            store::preferences::of(&db, caller.id, None)?.ok_or(ApiError::Forbidden("This account is deactivated"))?;
+        if !current.is_active {
+            return Err(ApiError::Forbidden("This account is deactivated"));
+        }
+        let updated = match &replacement {
+            Some(replacement) => NotificationPreferences::clone(replacement),
+            None => PreferencesPatch::apply(&current.preferences, &body, &config)?,
+        };
+        let audit = AuditEvent::new(request, "user.preferences_changed", Actor::User(caller.id))?
+            .details(json!({"fields": changed_fields(&current.preferences, &updated)}));
+        // None: changed by another request since the read, or deactivated.
+        if let Some(stored) = store::preferences::replace(&db, caller.id, &updated, &current.version, &audit)? {
+            user_cache::invalidate(cache, caller.id);
+            return Ok(Reply::ok(200, "Preferences updated", NotificationPreferences::effective(stored, &config)));
+        }
+    }
+    Err(ApiError::Conflict("The preferences changed while this change was applied; try again"))
+}
 
-    // None: deactivated between the check and the update.
-    let fields: Vec<&str> =
-        [("email", email), ("push", push)].into_iter().filter(|(_, v)| v.is_some()).map(|(f, _)| f).collect();
-    let audit = AuditEvent::new(request, "user.preferences_changed", Actor::User(caller.id))?
-        .details(serde_json::json!({"fields": fields, "email": email, "push": push}));
-    let preferences = store::preferences::update(&db, caller.id, email, push, &audit)?
-        .ok_or(ApiError::Forbidden("This account is deactivated"))?;
-    user_cache::invalidate(cache, caller.id);
-    Ok(Reply::ok(200, "Preferences updated", preferences))
+/// The top-level members a change touched, for the audit trail (their
+/// values stay out of it: a locale or a time zone says where someone lives).
+fn changed_fields(before: &NotificationPreferences, after: &NotificationPreferences) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if before.email != after.email {
+        fields.push("email");
+    }
+    if before.push != after.push {
+        fields.push("push");
+    }
+    if before.categories != after.categories {
+        fields.push("categories");
+    }
+    if before.quiet_hours != after.quiet_hours {
+        fields.push("quiet_hours");
+    }
+    if before.locale != after.locale {
+        fields.push("locale");
+    }
+    fields
 }

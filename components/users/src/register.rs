@@ -10,7 +10,6 @@ use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::model::event::Event;
 use component_kit::model::session::{Client, Session};
-use component_kit::model::user::Preferences;
 use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::store::{self, users::NewAccount, users::Registered};
@@ -22,6 +21,7 @@ use user_domain::amr::Methods;
 use user_domain::api::requests::RegisterRequest;
 use user_domain::envelope::Replay;
 use user_domain::hashing::hash_password;
+use user_domain::preferences::NotificationPreferences;
 use user_domain::secrets::{digest, random_token};
 use user_domain::tokens::now_secs;
 
@@ -56,10 +56,7 @@ fn create(db: &Db, request: &ApiRequest, cache: Option<&Cache>, new_user: Regist
         email: &new_user.email,
         password_hash: &password_hash,
         push_token: new_user.push_token.as_ref(),
-        preferences: Preferences {
-            email: new_user.preferences.and_then(|p| p.email).unwrap_or(true),
-            push: new_user.preferences.and_then(|p| p.push).unwrap_or(true),
-        },
+        preferences: NotificationPreferences::from(new_user.preferences.unwrap_or_default()),
         verification_digest: &digest(&verification_token),
         welcome: &welcome,
         session: &session,

@@ -26,7 +26,9 @@ pub struct UserView {
     #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: String,
     pub push_token: Option<String>,
-    pub preferences: Preferences,
+    /// The two master switches; the whole model (categories, quiet hours,
+    /// locale) is at `/api/v1/users/preferences/`.
+    pub preferences: crate::preferences::ChannelSwitches,
     pub email_verified: bool,
     pub is_active: bool,
     pub is_staff: bool,
@@ -82,6 +84,7 @@ pub struct InternalUser {
     #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: String,
     pub push_token: Option<String>,
+    /// The whole model, every configured category listed.
     pub preferences: Preferences,
     pub email_verified: bool,
     pub is_active: bool,

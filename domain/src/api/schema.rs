@@ -245,8 +245,44 @@ impl ToSchema for CategoryOverride {
     }
 }
 
+/// The `categories` of a PUT or PATCH body: configured category names to
+/// their switches. The names are the deployment's `notification_categories`;
+/// this document is built with the default list, so a generator that follows
+/// it sends only names the default configuration knows.
+pub struct CategoryOverrides;
+
+impl PartialSchema for CategoryOverrides {
+    fn schema() -> RefOr<Schema> {
+        let names: Vec<&str> = crate::preferences::config::DEFAULT_CATEGORIES.split(',').map(str::trim).collect();
+        let value: RefOr<Schema> = utoipa::openapi::Ref::from_schema_name(CategoryOverride::name()).into();
+        done(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(format!(
+                    "Configured categories only (`notification_categories`; by default {}); `false` for a \
+                     required one (`notification_required_categories`, by default security) is a 422.",
+                    names.join(", ")
+                )))
+                .property_names(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))))
+                .additional_properties(Some(value)),
+        )
+    }
+}
+
+impl ToSchema for CategoryOverrides {
+    fn name() -> Cow<'static, str> {
+        "CategoryOverrides".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CategoryOverride::name().into_owned(), CategoryOverride::schema()));
+        CategoryOverride::schemas(schemas);
+    }
+}
+
 /// Quiet hours in a PATCH body, merged into the stored ones: once merged,
-/// all three members must be there. Times `HH:MM` (00:00 to 23:59), start
+/// all three members must be there (a 422 if not: whether they are depends
+/// on what is stored, which no schema can say). Times `HH:MM` (00:00 to 23:59), start
 /// not equal to end; a start after the end spans midnight.
 #[derive(ToSchema)]
 pub struct QuietHoursPatch {
@@ -255,6 +291,6 @@ pub struct QuietHoursPatch {
     #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "07:00")]
     pub end: Option<String>,
     /// An IANA time zone name.
-    #[schema(pattern = "^[A-Za-z0-9_+/-]{1,64}$", example = "Europe/Berlin")]
+    #[schema(value_type = Option<crate::preferences::quiet_hours::ZoneName>, example = "Europe/Berlin")]
     pub timezone: Option<String>,
 }

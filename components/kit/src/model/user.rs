@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use user_domain::UserId;
 use user_domain::api::responses::UserView;
 
-pub use user_domain::api::responses::Preferences;
+use user_domain::preferences::{ChannelSwitches, NotificationPreferences};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct UserRecord {
@@ -20,7 +20,9 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
-    pub preferences: Preferences,
+    /// As stored: only what the user set (`NotificationPreferences::effective`
+    /// spells out every configured category).
+    pub preferences: NotificationPreferences,
 }
 
 impl UserRecord {
@@ -31,7 +33,7 @@ impl UserRecord {
             name: self.name.clone(),
             email: self.email.clone(),
             push_token: self.push_token.clone(),
-            preferences: self.preferences,
+            preferences: ChannelSwitches { email: self.preferences.email, push: self.preferences.push },
             email_verified: self.email_verified,
             is_active: self.is_active,
             is_staff: self.is_staff,

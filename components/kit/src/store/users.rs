@@ -11,7 +11,8 @@ use crate::db::{Db, DbError, Rows, param};
 use crate::model::audit::AuditEvent;
 use crate::model::event::Event;
 use crate::model::session::Session;
-use crate::model::user::{Preferences, UserRecord};
+use crate::model::user::UserRecord;
+use user_domain::preferences::NotificationPreferences;
 
 /// The columns of a [`UserRecord`], from `u` (users) and `p`
 /// (user_preferences). The `push_token` is the token of the user's most
@@ -27,7 +28,9 @@ macro_rules! user_columns {
             "u.id, u.name, u.email, ",
             $push_token,
             " AS push_token, u.email_verified, u.is_active, u.is_staff, u.created_at, \
-             u.updated_at, u.last_login, jsonb_build_object('email', p.email, 'push', p.push) AS preferences"
+             u.updated_at, u.last_login, ",
+            super::preferences::stored_preferences!("p"),
+            " AS preferences"
         )
     };
 }
@@ -149,7 +152,7 @@ pub struct NewAccount<'a> {
     pub email: &'a Email,
     pub password_hash: &'a str,
     pub push_token: Option<&'a PushToken>,
-    pub preferences: Preferences,
+    pub preferences: NotificationPreferences,
     /// Digest of the emailed verification token.
     pub verification_digest: &'a str,
     /// The verification email.
@@ -171,7 +174,7 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
     let created = db.first(
         Rows::with(
             concat!(
-                "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING id, email, push), \
+                "p AS (INSERT INTO user_preferences (email, push) VALUES ($1, $2) RETURNING *), \
              u AS ( \
                  INSERT INTO users (id, email, name, password, preferences_id, \
                                     email_verification_token, email_verification_expires_at) \

@@ -180,6 +180,9 @@ pub fn document() -> Value {
         "StaffUserPatch",
         "TestNotificationRequest",
         "PreferencesInput",
+        // Objects inside request bodies that ignore members they do not know.
+        "QuietHours",
+        "QuietHoursPatch",
     ];
     for name in request_types {
         if let Some(schema) = schemas.0.get_mut(name) {

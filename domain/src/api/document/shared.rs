@@ -50,6 +50,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
         ApiError::UnsupportedMediaType,
         ApiError::RateLimited { limit: 0, retry_after: 0, reset: 0 },
         ApiError::IdempotencyKeyReused,
+        ApiError::RuleViolated(Default::default()),
         ApiError::RequestInProgress,
         ApiError::Unavailable(""),
         ApiError::Internal(String::new()),
@@ -68,6 +69,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
             | ApiError::UnsupportedMediaType
             | ApiError::RateLimited { .. }
             | ApiError::IdempotencyKeyReused
+            | ApiError::RuleViolated(_)
             | ApiError::RequestInProgress
             | ApiError::Unavailable(_)
             | ApiError::Internal(_) => {}
@@ -85,7 +87,9 @@ pub(super) fn status_description(status: u16) -> &'static str {
         409 => "A conflict with the current state, or a request with this `X-Request-ID` is still running",
         413 => "The body is larger than 64 KiB",
         415 => "The body is not JSON (`Content-Type: application/json`)",
-        422 => "This `X-Request-ID` was used with another request",
+        422 => {
+            "This `X-Request-ID` was used with another request (`idempotency_key_reused`), or the request breaks a rule of the service (`rule_violated`: `details` names each field and the rule)"
+        }
         429 => "Too many requests: retry after `Retry-After` seconds",
         503 => "A backing service (database, cache) is unavailable",
         _ => "Error",

@@ -142,8 +142,15 @@ fn preferences_schemas_follow_the_types() {
         assert_eq!(schemas["QuietHours"]["properties"][member]["pattern"], TimeOfDay::PATTERN);
         assert_eq!(schemas["QuietHoursPatch"]["properties"][member]["pattern"], TimeOfDay::PATTERN);
     }
-    assert_eq!(schemas["QuietHours"]["properties"]["timezone"]["pattern"], Zone::PATTERN);
-    assert_eq!(schemas["QuietHoursPatch"]["properties"]["timezone"]["pattern"], Zone::PATTERN);
+    // Zone names: exactly the database's, so a generator sends only real ones.
+    let zones = &schemas["ZoneName"]["enum"];
+    let names: Vec<&str> = crate::preferences::quiet_hours::zone_names().collect();
+    assert_eq!(zones, &json!(names));
+    assert!(names.len() > 400 && names.contains(&"Asia/Tokyo") && names.iter().all(|n| Zone::parse(n).is_ok()));
+    for name in ["QuietHours", "QuietHoursPatch"] {
+        let timezone = schemas[name]["properties"]["timezone"].to_string();
+        assert!(timezone.contains("#/components/schemas/ZoneName"), "{name}: {timezone}");
+    }
     for name in ["Preferences", "PreferencesPatch", "PreferencesReplace"] {
         assert_eq!(schemas[name]["properties"]["locale"]["pattern"], Locale::PATTERN, "{name}");
     }
@@ -152,4 +159,12 @@ fn preferences_schemas_follow_the_types() {
     assert_eq!(schemas["PreferencesReplace"]["required"], json!(["email", "push"]));
     assert!(schemas["PreferencesPatch"].get("required").is_none());
     assert_eq!(schemas["CategorySwitchesInput"]["additionalProperties"], json!(false));
+    // Category names: the default configuration's, so a generator sends known ones.
+    let names = json!(["transactional", "security", "account", "marketing", "reminders"]);
+    assert_eq!(schemas["CategoryOverrides"]["propertyNames"]["enum"], names);
+    for name in ["PreferencesPatch", "PreferencesReplace"] {
+        let categories = &schemas[name]["properties"]["categories"];
+        assert!(categories.to_string().contains("#/components/schemas/CategoryOverrides"), "{name}: {categories}");
+    }
+    assert!(schemas["CategoryOverride"].is_object());
 }

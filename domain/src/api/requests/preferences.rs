@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::account::PreferencesInput;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::merge_patch::merge_patch;
 use crate::preferences::{
     CategoryConfig, CategoryName, Channel, ChannelSwitches, Locale, NotificationPreferences, QuietHours, TimeOfDay,
@@ -30,7 +30,7 @@ pub struct PreferencesReplace {
     /// Switches of the configured categories (by default `transactional`,
     /// `security`, `account`, `marketing`, `reminders`); any other name is
     /// refused (400), and so is `false` for a required one (`security`).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, crate::api::schema::CategoryOverride>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::CategoryOverrides>))]
     pub categories: BTreeMap<CategoryName, ChannelSwitches>,
     pub quiet_hours: Option<QuietHours>,
     /// A BCP 47 language tag (`en`, `pt-BR`, `zh-Hant-TW`), at most 35 characters.
@@ -40,7 +40,8 @@ pub struct PreferencesReplace {
 
 impl PreferencesReplace {
     pub fn parse(body: &Value, config: &CategoryConfig) -> Result<Self, ApiError> {
-        let NotificationPreferences { email, push, categories, quiet_hours, locale } = read(body, config)?;
+        let NotificationPreferences { email, push, categories, quiet_hours, locale } =
+            read(body, config, Origin::Body)?;
         Ok(Self { email, push, categories, quiet_hours, locale })
     }
 }
@@ -66,7 +67,7 @@ pub struct PreferencesPatch {
     pub push: Option<bool>,
     /// Merged into the stored overrides. Configured categories only, and
     /// `false` is refused for a required one (`security`).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, crate::api::schema::CategoryOverride>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::CategoryOverrides>))]
     pub categories: Option<BTreeMap<CategoryName, Option<ChannelSwitches>>>,
     /// Merged into the stored quiet hours: all three members must be there
     /// once merged. Null removes them.
@@ -98,7 +99,7 @@ impl PreferencesPatch {
         }
         let mut document = serde_json::to_value(current.clone().pruned(config)).map_err(ApiError::internal)?;
         merge_patch(&mut document, &patch);
-        read(&document, config)
+        read(&document, config, Origin::Merged)
     }
 }
 
@@ -110,9 +111,23 @@ impl From<PreferencesInput> for NotificationPreferences {
 }
 
 /// A whole preferences document (a PUT body, or the stored preferences with
-/// a PATCH merged in); null members are as if left out.
-fn read(body: &Value, config: &CategoryConfig) -> Result<NotificationPreferences, ApiError> {
+/// a PATCH merged in); null members are as if left out. A malformed field is
+/// a 400; well-formed fields that break a rule (a required category muted,
+/// an empty quiet-hours window) are a 422 (`rule_violated`), since no
+/// schema can say them and a client that follows the schema must still be
+/// told apart from one that does not.
+/// Where a document came from decides what a missing quiet-hours member is:
+/// in a body, the client left out what the schema requires (400); after a
+/// merge, the patch was valid but what is stored could not complete it (422).
+#[derive(Clone, Copy)]
+enum Origin {
+    Body,
+    Merged,
+}
+
+fn read(body: &Value, config: &CategoryConfig, origin: Origin) -> Result<NotificationPreferences, ApiError> {
     let mut fields = Fields::of(body)?;
+    let mut rules = FieldErrors::new();
     let [email, push] = ["email", "push"].map(|name| {
         let value = fields.optional_bool(name);
         if value.is_none() && matches!(body.get(name), None | Some(Value::Null)) {
@@ -120,13 +135,19 @@ fn read(body: &Value, config: &CategoryConfig) -> Result<NotificationPreferences
         }
         value
     });
-    let categories = fields.optional_object("categories").map(|object| read_categories(&mut fields, object, config));
-    let quiet_hours = fields.optional_object("quiet_hours").and_then(|object| read_quiet_hours(&mut fields, object));
+    let categories =
+        fields.optional_object("categories").map(|object| read_categories(&mut fields, &mut rules, object, config));
+    let quiet_hours = fields
+        .optional_object("quiet_hours")
+        .and_then(|object| read_quiet_hours(&mut fields, &mut rules, object, origin));
     let locale = match fields.optional_str("locale") {
         Patch::Value(raw) => fields.check("locale", Locale::parse(raw)),
         Patch::Absent | Patch::Null => None,
     };
     fields.finish()?;
+    if !rules.is_empty() {
+        return Err(ApiError::RuleViolated(rules));
+    }
     Ok(NotificationPreferences {
         email: complete(email)?,
         push: complete(push)?,
@@ -138,6 +159,7 @@ fn read(body: &Value, config: &CategoryConfig) -> Result<NotificationPreferences
 
 fn read_categories(
     fields: &mut Fields<'_>,
+    rules: &mut FieldErrors,
     object: &Map<String, Value>,
     config: &CategoryConfig,
 ) -> BTreeMap<CategoryName, ChannelSwitches> {
@@ -168,7 +190,7 @@ fn read_categories(
             match value {
                 Value::Null => {}
                 Value::Bool(false) if config.is_required(name) => {
-                    fields.problem(&path, format!("cannot be muted: {name} is a required category"));
+                    rules.entry(path).or_default().push(format!("cannot be muted: {name} is a required category"));
                 }
                 Value::Bool(on) => switches.set(channel, *on),
                 _ => fields.problem(&path, "must be true or false"),
@@ -179,13 +201,24 @@ fn read_categories(
     categories
 }
 
-fn read_quiet_hours(fields: &mut Fields<'_>, object: &Map<String, Value>) -> Option<QuietHours> {
+fn read_quiet_hours(
+    fields: &mut Fields<'_>,
+    rules: &mut FieldErrors,
+    object: &Map<String, Value>,
+    origin: Origin,
+) -> Option<QuietHours> {
     let mut member = |name: &str| {
         let path = format!("quiet_hours.{name}");
         match object.get(name) {
             Some(Value::String(raw)) => Some((path, raw.as_str())),
             None | Some(Value::Null) => {
-                fields.problem(&path, "is required");
+                match origin {
+                    Origin::Body => fields.problem(&path, "is required"),
+                    Origin::Merged => rules
+                        .entry(path)
+                        .or_default()
+                        .push("is required: the stored quiet hours do not have it, so the patch must".into()),
+                }
                 None
             }
             Some(_) => {
@@ -198,7 +231,9 @@ fn read_quiet_hours(fields: &mut Fields<'_>, object: &Map<String, Value>) -> Opt
     let start = start.and_then(|(path, raw)| fields.check(&path, TimeOfDay::parse(raw)));
     let end = end.and_then(|(path, raw)| fields.check(&path, TimeOfDay::parse(raw)));
     let timezone = timezone.and_then(|(path, raw)| fields.check(&path, Zone::parse(raw)));
-    fields.check("quiet_hours.end", QuietHours::new(start?, end?, timezone?))
+    QuietHours::new(start?, end?, timezone?)
+        .map_err(|problem| rules.entry("quiet_hours.end".to_owned()).or_default().push(problem.to_string()))
+        .ok()
 }
 
 #[cfg(test)]

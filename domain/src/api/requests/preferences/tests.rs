@@ -23,6 +23,14 @@ fn refused(result: Result<NotificationPreferences, ApiError>) -> FieldErrors {
     }
 }
 
+/// A 422: well-formed, against a rule.
+fn against_a_rule(result: Result<NotificationPreferences, ApiError>) -> FieldErrors {
+    match result {
+        Err(ApiError::RuleViolated(details)) => details,
+        other => panic!("expected a rule violation, got {other:?}"),
+    }
+}
+
 fn json_of(preferences: &NotificationPreferences) -> Value {
     serde_json::to_value(preferences).unwrap()
 }
@@ -85,12 +93,12 @@ fn unknown_categories_and_channels_and_non_booleans_are_named_by_path() {
 fn a_required_category_cannot_be_muted_on_either_channel() {
     for channel in ["email", "push"] {
         let body = json!({"email": true, "push": true, "categories": {"security": {channel: false}}});
-        let details = refused(put(body));
+        let details = against_a_rule(put(body));
         let path = format!("categories.security.{channel}");
         assert_eq!(details[&path], ["cannot be muted: security is a required category"]);
     }
     let muted = json!({"categories": {"security": {"push": false}}});
-    let details = refused(patch(json!({}), muted));
+    let details = against_a_rule(patch(json!({}), muted));
     assert_eq!(details["categories.security.push"], ["cannot be muted: security is a required category"]);
 }
 
@@ -101,7 +109,7 @@ fn quiet_hours_problems_are_named_by_member() {
     assert_eq!(details["quiet_hours.start"], ["must be a time HH:MM from 00:00 to 23:59"]);
     assert_eq!(details["quiet_hours.end"], ["must be a time HH:MM from 00:00 to 23:59"]);
     assert_eq!(details["quiet_hours.timezone"], ["must be an IANA time zone name such as Europe/Berlin"]);
-    let details = refused(with(json!({"start": "07:00", "end": "07:00", "timezone": "UTC"})));
+    let details = against_a_rule(with(json!({"start": "07:00", "end": "07:00", "timezone": "UTC"})));
     assert_eq!(
         details["quiet_hours.end"],
         ["must differ from start: a window from a time to itself would be either empty or the whole day"]
@@ -112,6 +120,23 @@ fn quiet_hours_problems_are_named_by_member() {
     assert_eq!(details["quiet_hours.timezone"], ["is required"]);
     assert_eq!(refused(with(json!("22:00-07:00")))["quiet_hours"], ["must be an object"]);
     assert_eq!(with(json!(null)).unwrap().quiet_hours, None);
+}
+
+/// A patch may give one member of stored quiet hours; with none stored, the
+/// same valid patch cannot be completed: that is the stored state's doing,
+/// a 422, while a malformed member is still a 400.
+#[test]
+fn a_partial_quiet_hours_patch_needs_stored_ones() {
+    let stored = json!({"quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Asia/Tokyo"}});
+    let merged = patch(stored, json!({"quiet_hours": {"start": "23:00"}})).unwrap();
+    assert_eq!(serde_json::to_value(merged.quiet_hours).unwrap()["start"], "23:00");
+    let details = against_a_rule(patch(json!({}), json!({"quiet_hours": {"start": "23:00"}})));
+    let rule = ["is required: the stored quiet hours do not have it, so the patch must"];
+    assert_eq!(details["quiet_hours.end"], rule);
+    assert_eq!(details["quiet_hours.timezone"], rule);
+    assert!(details.get("quiet_hours.start").is_none());
+    let details = refused(patch(json!({}), json!({"quiet_hours": {"start": "25:00"}})));
+    assert_eq!(details["quiet_hours.start"], ["must be a time HH:MM from 00:00 to 23:59"]);
 }
 
 #[test]
@@ -162,8 +187,8 @@ fn patch_merges_quiet_hours_member_by_member_and_null_removes_them() {
     assert_eq!(json_of(&later)["quiet_hours"], json!({"start": "23:30", "end": "07:00", "timezone": "UTC"}));
     let none = patch(current, json!({"quiet_hours": null, "locale": null})).unwrap();
     assert_eq!((none.quiet_hours, none.locale), (None, None));
-    // Quiet hours from nothing need all three members.
-    let details = refused(patch(json!({}), json!({"quiet_hours": {"start": "22:00"}})));
+    // Quiet hours from nothing need all three members (a 422: the patch is valid).
+    let details = against_a_rule(patch(json!({}), json!({"quiet_hours": {"start": "22:00"}})));
     assert_eq!(details.keys().collect::<Vec<_>>(), ["quiet_hours.end", "quiet_hours.timezone"]);
 }
 
@@ -196,9 +221,14 @@ fn every_problem_is_reported_at_once() {
         "quiet_hours": {"start": "7", "end": "08:00", "timezone": "UTC"},
         "locale": "x",
     });
-    let details = refused(patch(json!({}), body));
+    let details = refused(patch(json!({}), body.clone()));
     let paths: Vec<&str> = details.keys().map(String::as_str).collect();
-    assert_eq!(paths, ["categories.news", "categories.security.email", "email", "locale", "quiet_hours.start"]);
+    // A malformed body is answered first (400); the rule it also breaks
+    // is answered once the rest is well-formed (422).
+    assert_eq!(paths, ["categories.news", "email", "locale", "quiet_hours.start"]);
+    let well_formed = json!({"categories": {"security": {"email": false}}, "quiet_hours": {"start": "07:00", "end": "07:00", "timezone": "UTC"}});
+    let rules = against_a_rule(patch(json!({}), well_formed));
+    assert_eq!(rules.keys().map(String::as_str).collect::<Vec<_>>(), ["categories.security.email", "quiet_hours.end"]);
 }
 
 #[test]
