@@ -52,3 +52,40 @@ async fn every_endpoint_of_the_table_is_served_by_its_component() {
         assert_ne!(answer.status, 405, "{} {path}: {text}", endpoint.method.as_str());
     }
 }
+
+/// The README's "Endpoints" table lists exactly the documented endpoints of
+/// the table, each with the component and access the table gives it, so the
+/// README cannot drift from what is served.
+#[test]
+fn the_readmes_endpoint_table_is_the_table() {
+    use std::collections::BTreeSet;
+    use user_domain::api::endpoints::Access;
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme.split("\n### Endpoints\n").nth(1).expect("the README has an \"### Endpoints\" section");
+    let section = section.split("\n#").next().unwrap();
+    let rows: BTreeSet<(String, String, String)> = section
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_owned(), cells[2].to_owned(), cells[3].to_owned())
+        })
+        .collect();
+    let access = |access: Access| match access {
+        Access::Public => "public",
+        Access::Bearer => "bearer",
+        Access::Staff => "staff",
+        Access::Service => "service key",
+    };
+    let table: BTreeSet<(String, String, String)> = ENDPOINTS
+        .iter()
+        .filter(|e| e.documented)
+        .map(|e| {
+            let endpoint = format!("{} {}", e.method.as_str(), e.path);
+            (endpoint, e.component.id().to_owned(), access(e.access).to_owned())
+        })
+        .collect();
+    let missing: Vec<_> = table.difference(&rows).collect();
+    let extra: Vec<_> = rows.difference(&table).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "not in the README: {missing:?}; not in the table: {extra:?}");
+}
