@@ -12,15 +12,15 @@ use user_domain::api::responses::QueuedNotification;
 
 pub fn test(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let (db, caller) = ctx.staff()?;
-    let TestNotificationRequest { user_id: user, template_code, variables, priority, metadata } =
-        TestNotificationRequest::parse(&request.json()?)?;
+    let TestNotificationRequest { user_id: user, template_code, variables, priority, metadata, category } =
+        TestNotificationRequest::parse(&request.json()?, &config::categories()?)?;
 
     store::users::by_id(&db, user)?.ok_or(ApiError::NotFound("User"))?;
     let request_id = uuid::Uuid::new_v4();
     let mut metadata = metadata;
     metadata.insert("correlation_id".into(), json!(request.correlation_id));
     metadata.insert("requested_by".into(), json!(caller.id));
-    let message = json!({
+    let mut message = json!({
         "notification_type": "push",
         "user_id": user,
         "template_code": template_code,
@@ -29,6 +29,9 @@ pub fn test(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         "priority": priority,
         "metadata": metadata,
     });
+    if let Some(category) = &category {
+        message["category"] = json!(category);
+    }
     let event = Event { queue: config::push_queue()?, payload: message, priority: priority as i16 };
     let audit = AuditEvent::new(request, "staff.test_notification_sent", Actor::Staff(caller.id))?
         .subject(user)

@@ -245,6 +245,28 @@ impl ToSchema for CategoryOverride {
     }
 }
 
+/// One category name, as a message names it: the default configuration's,
+/// as for [`CategoryOverrides`].
+pub struct Category;
+
+impl PartialSchema for Category {
+    fn schema() -> RefOr<Schema> {
+        let names: Vec<&str> = crate::preferences::config::DEFAULT_CATEGORIES.split(',').map(str::trim).collect();
+        done(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("A configured category (`notification_categories`)."))
+                .enum_values(Some(names)),
+        )
+    }
+}
+
+impl ToSchema for Category {
+    fn name() -> Cow<'static, str> {
+        "Category".into()
+    }
+}
+
 /// The `categories` of a PUT or PATCH body: configured category names to
 /// their switches. The names are the deployment's `notification_categories`;
 /// this document is built with the default list, so a generator that follows

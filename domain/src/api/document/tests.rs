@@ -98,7 +98,7 @@ fn every_documented_request_field_is_the_one_parse_reads() {
         }),
         ("PreferencesReplace", |b| PreferencesReplace::parse(b, &CategoryConfig::default()).map(drop)),
         ("StaffUserPatch", |b| StaffUserPatch::parse(b).map(drop)),
-        ("TestNotificationRequest", |b| TestNotificationRequest::parse(b).map(drop)),
+        ("TestNotificationRequest", |b| TestNotificationRequest::parse(b, &CategoryConfig::default()).map(drop)),
     ];
     let document = document();
     for (name, parse) in parsers {

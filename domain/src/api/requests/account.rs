@@ -8,6 +8,7 @@ use crate::email::Email;
 use crate::error::ApiError;
 use crate::name::UserName;
 use crate::password::{Password, PasswordContext};
+use crate::preferences::{CategoryConfig, CategoryName};
 use crate::push_token::PushToken;
 use crate::user_id::UserId;
 use crate::validation::{Fields, Patch, complete};
@@ -197,15 +198,32 @@ pub struct TestNotificationRequest {
     /// Passed on, with `correlation_id` and `requested_by` added.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::JsonObject>))]
     pub metadata: Map<String, Value>,
+    /// The notification category the message carries, so operators can
+    /// check what the worker does with it (muted, held for quiet hours);
+    /// absent or null: none, which the worker treats as `transactional`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Category>))]
+    pub category: Option<CategoryName>,
 }
 
 impl TestNotificationRequest {
     pub const DEFAULT_TEMPLATE: &str = "test_notification";
     pub const DEFAULT_PRIORITY: i64 = 5;
 
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+    pub fn parse(body: &Value, config: &CategoryConfig) -> Result<Self, ApiError> {
         let mut fields = Fields::of(body)?;
         let user_id = fields.required_str("user_id").and_then(|raw| fields.check("user_id", UserId::parse(raw)));
+        let category = match fields.optional_str("category") {
+            Patch::Value(name) => {
+                let known = config.categories().iter().find(|c| c.as_ref() == name).cloned();
+                if known.is_none() {
+                    let names: Vec<&str> = config.categories().iter().map(AsRef::as_ref).collect();
+                    fields
+                        .problem("category", format!("is not a notification category; they are {}", names.join(", ")));
+                }
+                known
+            }
+            Patch::Absent | Patch::Null => None,
+        };
         let template_code = match fields.optional_str("template_code") {
             Patch::Value(code) if (1..=100).contains(&code.trim().chars().count()) => code.trim().to_owned(),
             Patch::Value(_) => {
@@ -229,7 +247,7 @@ impl TestNotificationRequest {
             },
         };
         fields.finish()?;
-        Ok(Self { user_id: complete(user_id)?, template_code, variables, priority, metadata })
+        Ok(Self { user_id: complete(user_id)?, template_code, variables, priority, metadata, category })
     }
 }
 
