@@ -4,12 +4,14 @@
 //!   with the instant its quiet hours end (`release_at`), before acking it.
 //! - [`Releaser`]: every `HELD_RELEASE_INTERVAL_MS`, the messages due are
 //!   published back to push.queue, as they came (body, priority, headers;
-//!   [`properties`]), with confirms; their rows are deleted only once the
-//!   broker confirmed, in the transaction that claimed them
-//!   (`FOR UPDATE SKIP LOCKED`, so several workers release each row once).
-//!   A crash between the confirm and the commit publishes a row again on
-//!   the next round; the copy is then a duplicate to the dedup record
-//!   (a forward records its request_id) and is not forwarded twice.
+//!   [`properties`]), with confirms. One transaction per round claims the
+//!   rows (`FOR UPDATE SKIP LOCKED`, so several workers release each row
+//!   once) and deletes them, puts back those the broker did not confirm,
+//!   and commits only after the confirms: a row is gone only once its
+//!   message is safely on push.queue. A crash between the confirms and the
+//!   commit publishes a row again on the next round; the copy is then a
+//!   duplicate to the dedup record (a forward records its request_id) and
+//!   is not forwarded twice.
 //!
 //! Back on push.queue, a released message is decided again like any other,
 //! with the preferences of that moment: skipped if the user muted it
@@ -198,8 +200,15 @@ impl Releaser {
         Ok(())
     }
 
-    /// One round: claims the rows due by this worker's clock, publishes
-    /// them, deletes those confirmed, commits.
+    /// One round: takes the rows due by this worker's clock, publishes
+    /// them, puts back those the broker did not confirm, commits.
+    ///
+    /// The rows are deleted as they are claimed, in the transaction, not
+    /// after the confirms: a released message may reach a consumer before
+    /// its confirm reaches us, and be held anew there. Its `INSERT … ON
+    /// CONFLICT` then finds our uncommitted delete and waits for the commit
+    /// (and inserts), where a row still in place would have made it a
+    /// duplicate of the row about to go, and the message would be lost.
     pub async fn release_due(&self, channel: &Channel) -> Result<ReleaseReport, ReleaseError> {
         let now = Utc::now();
         let mut client = timed("held_messages.begin", self.pool.get()).await?;
@@ -207,57 +216,59 @@ impl Releaser {
         let rows = timed(
             "held_messages.claim",
             tx.query(
-                "SELECT id, body, properties FROM held_messages WHERE release_at <= $1 \
-                 ORDER BY release_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "DELETE FROM held_messages WHERE id IN ( \
+                     SELECT id FROM held_messages WHERE release_at <= $1 \
+                     ORDER BY release_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, user_id, request_id, category, body, properties, held_at, release_at",
                 &[&now, &self.batch.max(1)],
             ),
         )
         .await?;
-        let mut report = ReleaseReport { claimed: rows.len(), ..Default::default() };
-        if rows.is_empty() {
+        let mut claimed = rows.iter().map(Claimed::read).collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|c| (c.release_at, c.id));
+        let mut report = ReleaseReport { claimed: claimed.len(), ..Default::default() };
+        if claimed.is_empty() {
             return Ok(report);
         }
         // Publish the whole batch, then wait: confirms are pipelined.
-        let mut pending = Vec::with_capacity(rows.len());
+        let mut pending = Vec::with_capacity(claimed.len());
         let mut broken = None;
-        for row in &rows {
-            let id: i64 = column(row, 0)?;
-            let body: Vec<u8> = column(row, 1)?;
-            let stored: serde_json::Value = column(row, 2)?;
+        for (index, row) in claimed.iter().enumerate() {
             let published = channel
                 .basic_publish(
                     "".into(),
                     self.push_queue.as_str().into(),
                     BasicPublishOptions { mandatory: true, ..Default::default() },
-                    &body,
-                    restored_properties(&stored),
+                    &row.body,
+                    restored_properties(&row.properties),
                 )
                 .await;
             match published {
-                Ok(confirm) => pending.push((id, confirm)),
+                Ok(confirm) => pending.push((index, confirm)),
                 Err(e) => {
                     broken = Some(e);
                     break;
                 }
             }
         }
-        let mut released = Vec::with_capacity(pending.len());
-        for (id, confirm) in pending {
-            let confirmed = match tokio::time::timeout(topology::CONFIRM_TIMEOUT, confirm).await {
+        let mut confirmed = vec![false; claimed.len()];
+        for (index, confirm) in pending {
+            let result = match tokio::time::timeout(topology::CONFIRM_TIMEOUT, confirm).await {
                 Ok(confirm) => confirm.map_err(PublishError::from).and_then(topology::check_confirmation),
                 Err(_) => Err(PublishError::Timeout("confirm")),
             };
-            match confirmed {
-                Ok(()) => released.push(id),
-                Err(e) => tracing::warn!(id, error = %e, "a held message was not released; trying again next round"),
+            match result {
+                Ok(()) => confirmed[index] = true,
+                Err(e) => {
+                    tracing::warn!(id = claimed[index].id, error = %e, "a held message was not released; kept for the next round")
+                }
             }
         }
-        if !released.is_empty() {
-            timed("held_messages.delete", tx.execute("DELETE FROM held_messages WHERE id = ANY($1)", &[&released]))
-                .await?;
+        for row in claimed.iter().zip(&confirmed).filter(|(_, ok)| !**ok).map(|(row, _)| row) {
+            row.put_back(&tx).await?;
         }
         timed("held_messages.commit", tx.commit()).await?;
-        report.released = released.len();
+        report.released = confirmed.iter().filter(|ok| **ok).count();
         report.failed = report.claimed - report.released;
         self.metrics.held_released.inc_by(report.released as u64);
         self.metrics.held_release_failures.inc_by(report.failed as u64);
@@ -268,5 +279,59 @@ impl Releaser {
             Some(e) => Err(e.into()),
             None => Ok(report),
         }
+    }
+}
+
+/// A row taken for release, whole, so it can be put back as it was.
+struct Claimed {
+    id: i64,
+    user_id: uuid::Uuid,
+    request_id: String,
+    category: String,
+    body: Vec<u8>,
+    properties: serde_json::Value,
+    held_at: DateTime<Utc>,
+    release_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    fn read(row: &tokio_postgres::Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: column(row, 0)?,
+            user_id: column(row, 1)?,
+            request_id: column(row, 2)?,
+            category: column(row, 3)?,
+            body: column(row, 4)?,
+            properties: column(row, 5)?,
+            held_at: column(row, 6)?,
+            release_at: column(row, 7)?,
+        })
+    }
+
+    /// Writes the row back, in the transaction that deleted it: its release
+    /// was not confirmed. Should the message have reached push.queue all the
+    /// same, its consumer's hold (if any) waits for this commit and finds
+    /// this row: the message is then released again next round, and the
+    /// dedup record keeps it from being forwarded twice.
+    async fn put_back(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<(), DbError> {
+        timed(
+            "held_messages.put_back",
+            tx.execute(
+                "INSERT INTO held_messages (id, user_id, request_id, category, body, properties, held_at, release_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                &[
+                    &self.id,
+                    &self.user_id,
+                    &self.request_id,
+                    &self.category,
+                    &self.body,
+                    &self.properties,
+                    &self.held_at,
+                    &self.release_at,
+                ],
+            ),
+        )
+        .await?;
+        Ok(())
     }
 }
