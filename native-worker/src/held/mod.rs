@@ -84,6 +84,13 @@ pub enum Held {
 /// turned off, whose early release (the components' `UPDATE held_messages`)
 /// would have come before this row existed. A decision taken on a cached
 /// record the components had not yet invalidated is caught the same way.
+///
+/// One interleaving is left: a change whose statement began before this
+/// one committed, then waited on its `FOR SHARE`. Its `UPDATE held_messages`
+/// reads the snapshot it began with, which lacks this row, so that message
+/// keeps its `release_at` (the end of the old quiet hours). The components
+/// would close it by releasing in a statement of its own after the update,
+/// in the same transaction (a new snapshot, taken after this commit).
 pub async fn hold(pool: &Pool, hold: &Hold<'_>) -> Result<Held, DbError> {
     let client = timed("held_messages.hold", pool.get()).await?;
     let stmt = timed(

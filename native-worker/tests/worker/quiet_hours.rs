@@ -323,3 +323,56 @@ async fn held_messages_survive_a_killed_worker_and_are_released_once_after_a_res
     assert!(status.success(), "{status}");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_hold_of_a_message_whose_row_is_being_released_waits_for_the_release_and_holds_anew() {
+    let mut env = TestEnv::new().await;
+    let (user, night) = user_at_night(&env, "tok-race").await;
+    env.start(Parts { consumer: true, relay: false }).await;
+    let raw = publish_traced(&env, &categorised(user, "req-race", Some(json!("marketing")))).await;
+    env.take(&env.config.status_queue, 1, WAIT).await;
+    env.stop().await;
+    // A release round under way: the row claimed and deleted, the confirm
+    // not back yet, nothing committed.
+    let mut client = env.pool.get().await.unwrap();
+    let release = client.transaction().await.unwrap();
+    let deleted = release.execute("DELETE FROM held_messages WHERE user_id = $1", &[&user]).await.unwrap();
+    assert_eq!(deleted, 1);
+    // Meanwhile the released copy reached a consumer, still in quiet hours.
+    let hold = tokio::spawn({
+        let pool = env.pool.clone();
+        let release_at = night.release_at;
+        async move {
+            let version: String = pool
+                .get()
+                .await
+                .unwrap()
+                .query_one(
+                    "SELECT p.xmin::text FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
+                     WHERE u.id = $1",
+                    &[&user],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let properties = json!({});
+            let hold = native_worker::held::Hold {
+                user,
+                request_id: "req-race",
+                category: "marketing",
+                body: &raw,
+                properties: &properties,
+                release_at,
+                preferences_version: &version,
+            };
+            native_worker::held::hold(&pool, &hold).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!hold.is_finished(), "the hold waits for the release round");
+    release.commit().await.unwrap();
+    let held = tokio::time::timeout(WAIT, hold).await.unwrap().unwrap().unwrap();
+    assert_eq!(held, native_worker::held::Held::Stored(night.release_at), "held anew, not taken for a duplicate");
+    assert_eq!(held_rows(&env, user).await.len(), 1);
+    env.cleanup().await;
+}
