@@ -5,6 +5,11 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use user_domain::preferences::config::{
+    CATEGORIES_VARIABLE, DEFAULT_CATEGORIES, DEFAULT_QUIET_HOURS_EXEMPT, DEFAULT_REQUIRED, QUIET_HOURS_EXEMPT_VARIABLE,
+    REQUIRED_VARIABLE,
+};
+use user_domain::preferences::{CategoryConfig, ConfigError};
 
 /// The kind of RabbitMQ queue the worker declares for the queues it owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,6 +173,27 @@ pub struct Config {
     /// switching needs those queues drained and deleted first (README).
     #[arg(long, env = "WORKER_QUEUE_TYPE", value_enum, default_value_t = QueueType::Classic)]
     pub queue_type: QueueType,
+    /// Every notification category, comma separated: a push.queue message
+    /// of any other is dead-lettered (`unknown_category: …`). The
+    /// components' `notification_categories`; both default to the domain's list.
+    #[arg(long, env = "NOTIFICATION_CATEGORIES", default_value = DEFAULT_CATEGORIES)]
+    pub notification_categories: String,
+    /// The categories a user cannot mute (a subset of the categories).
+    #[arg(long, env = "NOTIFICATION_REQUIRED_CATEGORIES", default_value = DEFAULT_REQUIRED)]
+    pub notification_required_categories: String,
+    /// The categories quiet hours never hold back (a subset of the categories).
+    #[arg(long, env = "QUIET_HOURS_EXEMPT_CATEGORIES", default_value = DEFAULT_QUIET_HOURS_EXEMPT)]
+    pub quiet_hours_exempt_categories: String,
+    /// How often messages held for quiet hours are looked for and published
+    /// back to push.queue once due, in milliseconds: the delay between a
+    /// user's change of preferences (which makes the user's held messages
+    /// due) and their release is at most this.
+    #[arg(long, env = "HELD_RELEASE_INTERVAL_MS", default_value_t = 1000)]
+    pub held_release_interval_ms: u64,
+    /// Held messages released per transaction; a full batch is followed by
+    /// the next at once, so a morning's backlog drains without waiting.
+    #[arg(long, env = "HELD_RELEASE_BATCH", default_value_t = 100)]
+    pub held_release_batch: i64,
 }
 
 impl Config {
@@ -219,6 +245,23 @@ impl Config {
         Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
     }
 
+    pub fn held_release_interval(&self) -> Duration {
+        Duration::from_millis(self.held_release_interval_ms.max(10))
+    }
+
+    /// The three category lists as one [`CategoryConfig`]; parsed once, when
+    /// the worker is built. An error names the environment variable at
+    /// fault, so a typo stops the worker at start instead of letting users
+    /// mute a category meant to be required.
+    pub fn categories(&self) -> Result<CategoryConfig, CategoryConfigError> {
+        CategoryConfig::parse(
+            &self.notification_categories,
+            &self.notification_required_categories,
+            &self.quiet_hours_exempt_categories,
+        )
+        .map_err(CategoryConfigError)
+    }
+
     /// Puts `suffix` on every queue and exchange name, so concurrent tests and
     /// bench runs never share a queue.
     pub fn with_name_suffix(mut self, suffix: &str) -> Self {
@@ -237,6 +280,19 @@ impl Config {
         }
         self
     }
+}
+
+/// A category list that cannot be honoured, said with the worker's
+/// environment variable names (the domain names the components' Spin
+/// variables, which are the same names in lower case).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", environment_names(&.0.to_string()))]
+pub struct CategoryConfigError(pub ConfigError);
+
+fn environment_names(message: &str) -> String {
+    [CATEGORIES_VARIABLE, REQUIRED_VARIABLE, QUIET_HOURS_EXEMPT_VARIABLE]
+        .iter()
+        .fold(message.to_owned(), |text, variable| text.replace(variable, &variable.to_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -258,6 +314,31 @@ mod tests {
         assert_eq!(c.outbox_retention(), std::time::Duration::from_secs(168 * 3600));
         assert_eq!(c.queue_type, super::QueueType::Classic, "existing deployments keep their classic queues");
         assert_eq!(c.feedback_queue, "device.feedback");
+        assert_eq!(c.held_release_interval_ms, 1000);
+        assert_eq!(c.held_release_batch, 100);
         assert_eq!(c.with_name_suffix("t").feedback_queue, "device.feedback.t", "tests never share it");
+    }
+
+    #[test]
+    fn the_category_lists_default_to_the_domains() {
+        let c = Config::defaults();
+        assert_eq!(c.notification_categories, "transactional,security,account,marketing,reminders");
+        assert_eq!(c.notification_required_categories, "security");
+        assert_eq!(c.quiet_hours_exempt_categories, "security,transactional");
+        assert_eq!(c.categories().unwrap(), user_domain::preferences::CategoryConfig::default());
+    }
+
+    #[test]
+    fn a_bad_category_list_names_the_environment_variable() {
+        let c = Config { notification_required_categories: "Security".into(), ..Config::defaults() };
+        assert_eq!(
+            c.categories().unwrap_err().to_string(),
+            "NOTIFICATION_REQUIRED_CATEGORIES: `Security` is not a category name (1 to 32 of a-z, 0-9, _ and -)"
+        );
+        let c = Config { quiet_hours_exempt_categories: "alerts".into(), ..Config::defaults() };
+        assert_eq!(
+            c.categories().unwrap_err().to_string(),
+            "QUIET_HOURS_EXEMPT_CATEGORIES: `alerts` is not one of NOTIFICATION_CATEGORIES"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! worker writes it so that no entry outlives such a delete (see
 //! [`crate::user_cache`]), so the cache never serves a stale device list for
 //! longer than it takes them to commit and delete. The record carries the
-//! user's active devices, read in the same statement as the user.
+//! user's active devices and whole stored preferences, read in the same
+//! statement as the user.
 
 use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
@@ -22,6 +23,17 @@ pub use crate::user_record::{Device, SkipReason, UserRecord};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Cache,
+    Database,
+}
+
+/// Where a lookup may read the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Redis, then PostgreSQL on a miss: every message's lookup.
+    CacheFirst,
+    /// PostgreSQL only (the cache is still filled): when a decision taken
+    /// on a cached record turned out to be stale before it was written
+    /// down, and the database's word is needed.
     Database,
 }
 
@@ -55,9 +67,19 @@ impl Enricher {
     /// The user, or `None` when no such user exists. Fails only when
     /// PostgreSQL cannot answer; a Redis failure is a miss.
     pub async fn lookup(&self, id: UserId) -> Result<Option<(UserRecord, Source)>, DbError> {
+        Ok(self.lookup_versioned(id, Read::CacheFirst).await?.map(|(found, source)| (found.record, source)))
+    }
+
+    /// [`Enricher::lookup`] with the version of the rows the record was
+    /// read from (see [`crate::user_cache`]), and a say in where it is read.
+    pub async fn lookup_versioned(&self, id: UserId, read: Read) -> Result<Option<(Versioned, Source)>, DbError> {
         let key = cache_keys::worker_user(id);
-        match self.cache.get(&key).await.map(|raw| raw.map(|raw| (Entry::decode(&raw), raw))) {
-            Ok(Some((Entry::Record(cached), _))) => return Ok(Some((cached.record, Source::Cache))),
+        let cached = match read {
+            Read::CacheFirst => self.cache.get(&key).await.map(|raw| raw.map(|raw| (Entry::decode(&raw), raw))),
+            Read::Database => Ok(None),
+        };
+        match cached {
+            Ok(Some((Entry::Record(cached), _))) => return Ok(Some((*cached, Source::Cache))),
             Ok(Some((Entry::Claimed, _))) | Ok(None) => {}
             Ok(Some((Entry::Unreadable, raw))) => {
                 // Written before versions or devices (another format), or by
@@ -80,7 +102,7 @@ impl Enricher {
             Ok(filled) => tracing::trace!(?filled, %key, "cache fill"),
             Err(e) => tracing::debug!(error = %e, "cache fill failed"),
         }
-        Ok(Some((read.record, Source::Database)))
+        Ok(Some((read, Source::Database)))
     }
 
     async fn read_database(&self, id: UserId) -> Result<Option<Versioned>, DbError> {
@@ -96,7 +118,10 @@ async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<Versioned>, 
     let stmt = timed(
         "users.lookup",
         client.prepare_cached(
-            "SELECT u.id, u.name, u.email, d.devices, p.email, p.push, u.email_verified, u.is_active, \
+            "SELECT u.id, u.name, u.email, d.devices, \
+                    jsonb_build_object('email', p.email, 'push', p.push, 'categories', p.categories, \
+                                       'quiet_hours', p.quiet_hours, 'locale', p.locale), \
+                    u.email_verified, u.is_active, \
                     u.xmin::text || ':' || p.xmin::text || ':' || md5(d.devices::text) \
              FROM users u JOIN user_preferences p ON p.id = u.preferences_id \
              CROSS JOIN LATERAL ( \
@@ -111,17 +136,21 @@ async fn users_batch(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<Versioned>, 
     rows.iter()
         .map(|row| {
             let devices: serde_json::Value = column(row, 3)?;
+            // The stored form, as the components write it (the serde form of
+            // the domain's type); a row that breaks one of its rules is
+            // unreadable, like any other.
+            let preferences: serde_json::Value = column(row, 4)?;
             let record = UserRecord {
                 user_id: column(row, 0)?,
                 name: column(row, 1)?,
                 email: column(row, 2)?,
                 devices: serde_json::from_value(devices).map_err(|e| DbError::Unreadable(format!("devices: {e}")))?,
-                email_enabled: column(row, 4)?,
-                push_enabled: column(row, 5)?,
-                email_verified: column(row, 6)?,
-                is_active: column(row, 7)?,
+                preferences: serde_json::from_value(preferences)
+                    .map_err(|e| DbError::Unreadable(format!("preferences: {e}")))?,
+                email_verified: column(row, 5)?,
+                is_active: column(row, 6)?,
             };
-            Ok(Versioned::new(record, column(row, 8)?))
+            Ok(Versioned::new(record, column(row, 7)?))
         })
         .collect()
 }

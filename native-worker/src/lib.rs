@@ -14,13 +14,18 @@
 //! - [`consumer`]: the push.queue consumer: its loop (`consumer/mod.rs`),
 //!   each delivery's fate (`consumer/fate.rs`), ack coalescing
 //!   (`consumer/acks.rs`).
+//! - [`held`]: messages held for the user's quiet hours: written down by
+//!   the consumer, published back to push.queue when due by a loop of the
+//!   `run` command.
 //! - [`feedback`]: the device feedback consumer: dead tokens reported by the
 //!   push service retire their device; [`devices`]: that statement, with
 //!   its audit event and outbox copy.
 //! - [`enrich`], [`cache`], [`db`]: the user lookup (Redis, then PostgreSQL);
 //!   [`db`] also names the statement behind every database error;
 //!   [`pg_tls`]: how PostgreSQL connections are secured (the address's `sslmode`, as Spin reads it);
-//!   [`user_record`]: the user (with its active devices) as the worker caches and forwards it;
+//!   [`user_record`]: the user (with its active devices and stored
+//!   preferences) as the worker caches and forwards it, and what it decides
+//!   for a message (forward, skip, hold);
 //!   [`user_cache`]: how a cache entry is written so no invalidation is lost.
 //! - [`dedup`]: request_ids already forwarded. [`batch`]: one query for many messages.
 //! - [`retry`]: which delay queue a failed message waits in.
@@ -54,6 +59,7 @@ pub mod devices;
 pub mod dlq;
 pub mod enrich;
 pub mod feedback;
+pub mod held;
 pub mod hooks;
 pub mod http;
 pub mod message;

@@ -3,9 +3,11 @@
 //! the push service receives exactly what the gateway sent, plus `user` and
 //! `devices`.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use serde_json::{Map, Value};
 use user_domain::UserId;
+use user_domain::preferences::{CategoryConfig, CategoryName};
 
 use crate::request_id::{RequestId, RequestIdError};
 
@@ -14,6 +16,18 @@ use crate::request_id::{RequestId, RequestIdError};
 pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
 /// Header saying why a message was dead-lettered.
 pub const FAILURE_REASON_HEADER: &str = "x-failure-reason";
+/// Header of a message released from quiet hours: the end (RFC 3339) of
+/// the window it was held for, so it is not held again for that window
+/// (`UserRecord::decide`). Set when it is held, kept with it in
+/// `held_messages`, and published with it on its release.
+pub const HELD_UNTIL_HEADER: &str = "x-held-until";
+
+/// The category of a message that names none (CONTRACT section 5).
+pub const DEFAULT_CATEGORY: &str = "transactional";
+/// Start of the failure reason of a message whose category is not
+/// configured. Not malformed: `dlq replay` may send it again once the
+/// category is added to `NOTIFICATION_CATEGORIES`.
+pub const UNKNOWN_CATEGORY: &str = "unknown_category: ";
 
 /// Start of the failure reason of a message that can never be processed as
 /// it is: not a push message, or holding a value the database refuses.
@@ -41,6 +55,8 @@ pub enum ParseError {
     BadUserId,
     #[error("field `request_id` {0}")]
     BadRequestId(RequestIdError),
+    #[error("field `category` is not a string")]
+    BadCategory,
 }
 
 /// A push message whose required fields were checked.
@@ -48,6 +64,10 @@ pub enum ParseError {
 pub struct PushMessage {
     pub user_id: UserId,
     pub request_id: RequestId,
+    /// The `category` given ([`DEFAULT_CATEGORY`] when absent or null), as
+    /// written: whether it is configured is the consumer's question
+    /// ([`PushMessage::unknown_category`]).
+    pub category: String,
     /// The whole body as received, forwarded unchanged apart from `user`.
     pub body: Map<String, Value>,
 }
@@ -65,14 +85,32 @@ impl PushMessage {
         string("notification_type")?;
         let user_id = UserId::parse(&string("user_id")?).map_err(|_| ParseError::BadUserId)?;
         let request_id = RequestId::parse(&string("request_id")?).map_err(ParseError::BadRequestId)?;
-        Ok(Self { user_id, request_id, body })
+        // Null reads as absent: a gateway serialising an unset Option.
+        let category = match body.get("category") {
+            None | Some(Value::Null) => DEFAULT_CATEGORY.to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(ParseError::BadCategory),
+        };
+        Ok(Self { user_id, request_id, category, body })
+    }
+
+    /// The failure reason when the message's category is not configured:
+    /// `unknown_category: <name>`, the name cut (it ends up in a header, and
+    /// a name past [`CategoryName::MAX_CHARS`] is none anyway).
+    pub fn unknown_category(&self, config: &CategoryConfig) -> Option<String> {
+        if config.is_category(&self.category) {
+            return None;
+        }
+        let shown: String = self.category.chars().take(CategoryName::MAX_CHARS + 1).collect();
+        let cut = if shown.len() < self.category.len() { "…" } else { "" };
+        Some(format!("{UNKNOWN_CATEGORY}{shown}{cut}"))
     }
 
     /// The body for push.ready: the original plus the user record and the
     /// user's active devices, most recently seen first (CONTRACT section 5).
-    pub fn enriched(&self, user: &crate::user_record::UserRecord) -> Vec<u8> {
+    pub fn enriched(&self, user: &crate::user_record::UserRecord, config: &CategoryConfig) -> Vec<u8> {
         let mut body = self.body.clone();
-        body.insert("user".into(), user.forwarded_json());
+        body.insert("user".into(), user.forwarded_json(config));
         body.insert("devices".into(), user.forwarded_devices());
         serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serialises")
     }
@@ -123,13 +161,34 @@ pub fn with_failure_reason(headers: Option<&FieldTable>, reason: &str) -> FieldT
     table
 }
 
+/// The end of the quiet hours a released message was held for, from its
+/// header; absent or unreadable means it was not released from any.
+pub fn held_until(headers: Option<&FieldTable>) -> Option<DateTime<Utc>> {
+    let raw = match headers?.inner().get(HELD_UNTIL_HEADER)? {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        _ => return None,
+    };
+    DateTime::parse_from_rfc3339(raw.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A copy of `headers` saying the message is held until `release_at`.
+pub fn with_held_until(headers: Option<&FieldTable>, release_at: DateTime<Utc>) -> FieldTable {
+    let mut table = headers.cloned().unwrap_or_default();
+    let at = release_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    table.insert(ShortString::from(HELD_UNTIL_HEADER), AMQPValue::LongString(at.as_str().into()));
+    table
+}
+
 /// A copy of `headers` without the worker's own bookkeeping and the broker's
-/// `x-death` history, for a message that starts over (a replayed dead letter).
+/// `x-death` history, for a message that starts over (a replayed dead
+/// letter, a message held for quiet hours).
 pub fn fresh_headers(headers: Option<&FieldTable>) -> FieldTable {
     let mut map = headers.map(|h| h.inner().clone()).unwrap_or_default();
     for key in [
         RETRY_COUNT_HEADER,
         FAILURE_REASON_HEADER,
+        HELD_UNTIL_HEADER,
         "x-death",
         "x-first-death-exchange",
         "x-first-death-queue",
@@ -182,6 +241,48 @@ mod tests {
             PushMessage::parse(nul_request.as_bytes()).map_err(|e| e.to_string()),
             Err("field `request_id` contains a control or non-printable character (U+0000) at character 1".into())
         );
+    }
+
+    #[test]
+    fn the_category_is_transactional_unless_given_and_must_be_a_string() {
+        assert_eq!(PushMessage::parse(&body("")).unwrap().category, "transactional");
+        assert_eq!(PushMessage::parse(&body(r#","category":null"#)).unwrap().category, "transactional");
+        let m = PushMessage::parse(&body(r#","category":"marketing""#)).unwrap();
+        assert_eq!(m.category, "marketing");
+        assert_eq!(m.body["category"], "marketing", "kept in the forwarded body");
+        for bad in [r#","category":7"#, r#","category":["marketing"]"#, r#","category":{}"#, r#","category":true"#] {
+            assert_eq!(PushMessage::parse(&body(bad)), Err(ParseError::BadCategory), "{bad}");
+        }
+        assert_eq!(ParseError::BadCategory.to_string(), "field `category` is not a string");
+    }
+
+    #[test]
+    fn a_category_not_configured_is_named_in_the_reason() {
+        let config = CategoryConfig::default();
+        let of = |category: &str| {
+            let extra = format!(r#","category":{}"#, serde_json::to_string(category).unwrap());
+            PushMessage::parse(&body(&extra)).unwrap().unknown_category(&config)
+        };
+        assert_eq!(of("marketing"), None);
+        assert_eq!(of("promotions").as_deref(), Some("unknown_category: promotions"));
+        assert_eq!(of("Marketing").as_deref(), Some("unknown_category: Marketing"), "names are exact");
+        assert_eq!(of("").as_deref(), Some("unknown_category: "));
+        let long = of(&"é".repeat(1000)).unwrap();
+        assert_eq!(long, format!("unknown_category: {}…", "é".repeat(33)));
+        assert!(!is_malformed_reason(&long), "replayable once the category is configured");
+    }
+
+    #[test]
+    fn held_until_is_read_back_from_the_header_it_writes() {
+        assert_eq!(held_until(None), None);
+        let at = DateTime::parse_from_rfc3339("2025-01-15T22:00:00.250Z").unwrap().with_timezone(&Utc);
+        let mut t = with_held_until(Some(&with_retry_count(None, 1)), at);
+        assert_eq!(held_until(Some(&t)), Some(at));
+        assert_eq!(retry_count(Some(&t)), 1, "other headers kept");
+        t.insert(HELD_UNTIL_HEADER.into(), AMQPValue::LongString("tomorrow".into()));
+        assert_eq!(held_until(Some(&t)), None, "unreadable: as if never held");
+        t.insert(HELD_UNTIL_HEADER.into(), AMQPValue::Boolean(true));
+        assert_eq!(held_until(Some(&t)), None);
     }
 
     #[test]

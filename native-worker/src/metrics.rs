@@ -1,5 +1,6 @@
 //! Prometheus metrics of the worker: what an operator needs to see whether
-//! pushes flow (consumed, forwarded, skipped, retried, dead-lettered), whether
+//! pushes flow (consumed, forwarded, skipped, held for quiet hours and
+//! released, retried, dead-lettered), whether
 //! a delivery panicked, whether events leave the outbox (relayed, quarantined,
 //! purged), whether dead device tokens are retired, whether the breaker
 //! holds consumption back, and how long a message takes.
@@ -20,6 +21,12 @@ pub struct Metrics {
     pub dead_lettered: Counter,
     /// Messages handed back to the queue untouched because the breaker opened.
     pub requeued: Counter,
+    /// Deliveries acked as held for the user's quiet hours (in `held_messages`).
+    pub held: Counter,
+    /// Held messages published back to push.queue (confirmed) and deleted.
+    pub held_released: Counter,
+    /// Held messages whose release was refused or unconfirmed (tried again).
+    pub held_release_failures: Counter,
     /// Deliveries whose task panicked (each is dead-lettered with the panic).
     pub panics: Counter,
     pub relayed: Counter,
@@ -59,6 +66,9 @@ impl Default for Metrics {
             retried: Counter::default(),
             dead_lettered: Counter::default(),
             requeued: Counter::default(),
+            held: Counter::default(),
+            held_released: Counter::default(),
+            held_release_failures: Counter::default(),
             panics: Counter::default(),
             relayed: Counter::default(),
             relay_failures: Counter::default(),
@@ -79,7 +89,7 @@ impl Default for Metrics {
         registry.register("messages_forwarded", "Messages enriched and confirmed on push.ready", m.forwarded.clone());
         registry.register(
             "messages_skipped",
-            "Messages acked without a push (push disabled, no token, inactive)",
+            "Messages acked without a push (push disabled, category muted, no token, inactive)",
             m.skipped.clone(),
         );
         registry.register(
@@ -90,6 +100,17 @@ impl Default for Metrics {
         registry.register("messages_retried", "Messages sent to a delay queue for a retry", m.retried.clone());
         registry.register("messages_dead_lettered", "Messages sent to failed.queue", m.dead_lettered.clone());
         registry.register("messages_requeued", "Deliveries handed back because the breaker opened", m.requeued.clone());
+        registry.register("messages_held", "Messages held for the user's quiet hours", m.held.clone());
+        registry.register(
+            "held_released",
+            "Held messages published back to push.queue once their quiet hours ended",
+            m.held_released.clone(),
+        );
+        registry.register(
+            "held_release_failures",
+            "Held messages whose release was refused or unconfirmed (tried again next round)",
+            m.held_release_failures.clone(),
+        );
         registry.register(
             "delivery_panics",
             "Deliveries whose processing panicked; each is dead-lettered with the panic message",
@@ -165,5 +186,8 @@ mod tests {
         assert!(text.contains("native_worker_outbox_relayed_total 0"), "{text}");
         assert!(text.contains("native_worker_devices_retired_total 0"), "{text}");
         assert!(text.contains("native_worker_feedback_malformed_total 0"), "{text}");
+        assert!(text.contains("native_worker_messages_held_total 0"), "{text}");
+        assert!(text.contains("native_worker_held_released_total 0"), "{text}");
+        assert!(text.contains("native_worker_held_release_failures_total 0"), "{text}");
     }
 }

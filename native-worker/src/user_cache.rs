@@ -33,8 +33,13 @@
 //! would not. Nothing is needed from the components beyond the delete they
 //! already do.
 //!
+//! The preferences row holds every preference (the master switches, the
+//! category overrides, quiet hours and locale), so its `xmin` moves with
+//! any of them.
+//!
 //! Each entry says its [`FORMAT`]; an entry of another format (one written
-//! before devices, with a single `push_token`) is not trusted but replaced.
+//! before devices, with a single `push_token`, or before the whole
+//! preferences were kept) is not trusted but replaced.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,9 +57,17 @@ const CLAIM_TTL_SECS: u64 = 10;
 const CLAIM_PREFIX: &str = "claim:";
 
 /// The shape of the cached record. Entries without it were written with a
-/// single `push_token` and no devices (or before versions); bump it whenever
-/// [`UserRecord`] changes what it means, so older entries are replaced.
-pub const FORMAT: u32 = 2;
+/// single `push_token` and no devices (or before versions), format 2 with
+/// the two master switches only; bump it whenever [`UserRecord`] changes
+/// what it means, so older entries are replaced.
+pub const FORMAT: u32 = 3;
+
+/// The preferences row's part of a version (`"<users.xmin>:<user_preferences.xmin>:<md5>"`):
+/// what a decision taken on the preferences alone (holding a message for
+/// quiet hours) is checked against when it is written down.
+pub fn preferences_version(version: &str) -> Option<&str> {
+    version.split(':').nth(1).filter(|part| !part.is_empty())
+}
 
 /// A record and the version of the rows it was read from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,8 +188,7 @@ mod tests {
                     platform: "android".into(),
                     token: "tok".into(),
                 }],
-                email_enabled: true,
-                push_enabled: true,
+                preferences: Default::default(),
                 email_verified: false,
                 is_active: true,
             },
@@ -206,5 +218,19 @@ mod tests {
         assert_eq!(Entry::decode(&other.to_string()), Entry::Unreadable);
         other["format"] = FORMAT.into();
         assert_eq!(Entry::decode(&other.to_string()), Entry::Record(Box::new(versioned())));
+    }
+
+    #[test]
+    fn entries_written_with_only_the_master_switches_are_not_trusted() {
+        // Format 2: devices, but only `email_enabled` and `push_enabled`.
+        let format_2 = r#"{"user_id":"00000000-0000-0000-0000-000000000000","name":"Ada","email":"ada@example.com","devices":[],"email_enabled":true,"push_enabled":true,"email_verified":false,"is_active":true,"version":"741:742:0f3a","format":2}"#;
+        assert_eq!(Entry::decode(format_2), Entry::Unreadable);
+    }
+
+    #[test]
+    fn the_preferences_part_of_a_version() {
+        assert_eq!(preferences_version("741:742:0f3a"), Some("742"));
+        assert_eq!(preferences_version("741"), None);
+        assert_eq!(preferences_version("741::0f3a"), None);
     }
 }

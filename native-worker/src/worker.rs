@@ -1,5 +1,6 @@
 //! The `run` command: wires the push consumer, the device feedback
-//! consumer, the relay and the HTTP probes together and keeps them alive. The supervisor loop owns the AMQP
+//! consumer, the release of messages held for quiet hours, the relay and
+//! the HTTP probes together and keeps them alive. The supervisor loop owns the AMQP
 //! connection; when it fails, everything on it stops, and the loop reconnects
 //! with backoff. PostgreSQL (pool) and Redis (connection manager) reconnect
 //! on their own.
@@ -19,6 +20,7 @@ use crate::consumer::{self, Processor};
 use crate::dedup::Dedup;
 use crate::enrich::Enricher;
 use crate::feedback::FeedbackConsumer;
+use crate::held::Releaser;
 use crate::hooks::Hooks;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
@@ -34,12 +36,15 @@ pub enum WorkerError {
     Cache(#[from] crate::cache::CacheError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
+    #[error("invalid notification categories: {0}")]
+    Categories(#[from] crate::config::CategoryConfigError),
 }
 
 /// Which parts to run; tests and the bench run only what they measure.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts {
-    /// The consumers: push.queue's, and the device feedback queue's beside it.
+    /// The consumers: push.queue's, and the device feedback queue's beside
+    /// it; and the release of held messages back to push.queue.
     pub consumer: bool,
     pub relay: bool,
 }
@@ -56,6 +61,7 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub processor: Arc<Processor<SystemClock>>,
     pub feedback: Arc<FeedbackConsumer>,
+    pub releaser: Arc<Releaser>,
     pub relay: Arc<Relay>,
     pub sessions: Arc<Sessions>,
     pub probes: Arc<Probes>,
@@ -72,6 +78,7 @@ impl Worker {
 
     /// [`Worker::build`] with test hooks in the consumer and the lookup.
     pub fn build_with_hooks(config: Config, hooks: Hooks) -> Result<Self, WorkerError> {
+        let categories = config.categories()?;
         let metrics = Arc::new(Metrics::default());
         let pool = crate::db::pool(&config.database_url, config.database_pool_size)?;
         let cache = Arc::new(Cache::new(&config.redis_url)?);
@@ -85,7 +92,9 @@ impl Worker {
         let processor = Arc::new(
             Processor::new(
                 config.clone(),
+                categories,
                 Enricher::new(pool.clone(), cache.clone()).with_hooks(hooks.clone()),
+                pool.clone(),
                 Dedup::new(pool.clone(), Duration::from_secs(config.dedup_ttl_secs)),
                 breaker,
                 metrics.clone(),
@@ -96,6 +105,13 @@ impl Worker {
             config: config.clone(),
             pool: pool.clone(),
             cache: cache.clone(),
+            metrics: metrics.clone(),
+        });
+        let releaser = Arc::new(Releaser {
+            pool: pool.clone(),
+            push_queue: config.push_queue.clone(),
+            interval: config.held_release_interval(),
+            batch: config.held_release_batch.max(1),
             metrics: metrics.clone(),
         });
         let relay = Arc::new(Relay {
@@ -123,6 +139,7 @@ impl Worker {
             metrics,
             processor,
             feedback,
+            releaser,
             relay,
             sessions,
             probes,
@@ -227,6 +244,14 @@ impl Worker {
             session.cancel();
             r
         };
+        let release = async {
+            if !parts.consumer {
+                return Ok(());
+            }
+            let r = self.releaser.run(&conn, session.clone()).await.map_err(|e| format!("held release: {e}"));
+            session.cancel();
+            r
+        };
         let relay = async {
             if !parts.relay {
                 return Ok(());
@@ -246,9 +271,9 @@ impl Worker {
                 }
             }
         };
-        let (c, f, r, ()) = tokio::join!(consumer, feedback, relay, watch);
+        let (c, f, h, r, ()) = tokio::join!(consumer, feedback, release, relay, watch);
         topology::close_connection(&conn, "bye").await;
-        c.and(f).and(r)?;
+        c.and(f).and(h).and(r)?;
         if shutdown.is_cancelled() { Ok(()) } else { Err("session stopped".into()) }
     }
 

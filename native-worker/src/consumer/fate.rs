@@ -1,37 +1,48 @@
-//! What happens to one delivery: it is parsed, checked against the dedup
-//! record, enriched and forwarded, skipped, retried, dead-lettered or handed
-//! back, then settled (acked, or nacked to requeue). A [`Processor`] holds
-//! everything a delivery's task needs; [`Processor::handle`] is the whole of
-//! one delivery's fate, panics included.
+//! What happens to one delivery: it is parsed, its category checked,
+//! checked against the dedup record, enriched and forwarded, skipped, held
+//! for quiet hours (`hold.rs`), retried, dead-lettered or handed back, then
+//! settled (acked, or nacked to requeue). A [`Processor`] holds everything
+//! a delivery's task needs; [`Processor::handle`] is the whole of one
+//! delivery's fate, panics included.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{BasicProperties, Channel};
+use user_domain::preferences::CategoryConfig;
 
 use super::acks::AckLine;
 use super::lock::lock;
+use super::status;
 use crate::breaker::{Breaker, Clock, Permit};
 use crate::config::Config;
 use crate::db::DbError;
 use crate::dedup::Dedup;
-use crate::enrich::Enricher;
+use crate::enrich::{Enricher, Read};
 use crate::hooks::Hooks;
 use crate::message::{self, PushMessage};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryDecision};
 use crate::topology::{self, PublishError};
+use crate::user_record::Decision;
+
+/// Decisions to hold a message taken on a read that turned out stale, before
+/// the message is retried later: preferences changing that often are rare.
+const STALE_DECISIONS: u32 = 3;
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Forwarded,
     Skipped(&'static str),
+    /// Written into `held_messages` for the user's quiet hours.
+    Held,
     Duplicate,
     Retried(u32),
     DeadLettered(String),
@@ -44,19 +55,26 @@ pub enum Outcome {
 
 /// A failure that may pass: a dependency did not answer.
 #[derive(Debug, thiserror::Error)]
-enum Transient {
+pub(super) enum Transient {
     #[error("database: {0}")]
     Database(#[from] DbError),
     #[error("publish: {0}")]
     Publish(PublishError),
     #[error("request {0} is being processed by another delivery")]
     InFlight(String),
+    #[error("the user's preferences changed while a hold was decided, {STALE_DECISIONS} times")]
+    PreferencesChanging,
 }
 
 /// Everything a delivery's task needs, shared by all of them.
 pub struct Processor<C: Clock = crate::breaker::SystemClock> {
     pub config: Config,
+    /// The configured categories (`NOTIFICATION_CATEGORIES` and its two
+    /// subsets), parsed once at start.
+    pub categories: CategoryConfig,
     pub enricher: Enricher,
+    /// Where held messages are written (`held_messages`).
+    pub pool: Pool,
     pub dedup: Dedup,
     pub breaker: Mutex<Breaker<C>>,
     pub metrics: Arc<Metrics>,
@@ -80,10 +98,20 @@ impl Drop for InFlightGuard<'_> {
 }
 
 impl<C: Clock + 'static> Processor<C> {
-    pub fn new(config: Config, enricher: Enricher, dedup: Dedup, breaker: Breaker<C>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        config: Config,
+        categories: CategoryConfig,
+        enricher: Enricher,
+        pool: Pool,
+        dedup: Dedup,
+        breaker: Breaker<C>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             config,
+            categories,
             enricher,
+            pool,
             dedup,
             breaker: Mutex::new(breaker),
             metrics,
@@ -105,7 +133,7 @@ impl<C: Clock + 'static> Processor<C> {
         p
     }
 
-    fn breaker_success(&self) {
+    pub(super) fn breaker_success(&self) {
         let mut b = lock(&self.breaker);
         b.on_success();
         self.metrics.breaker_state.set(b.state().gauge());
@@ -178,6 +206,7 @@ impl<C: Clock + 'static> Processor<C> {
         match &outcome {
             Outcome::Forwarded => self.metrics.forwarded.inc(),
             Outcome::Skipped(_) => self.metrics.skipped.inc(),
+            Outcome::Held => self.metrics.held.inc(),
             Outcome::Duplicate => self.metrics.duplicates.inc(),
             Outcome::Retried(_) => self.metrics.retried.inc(),
             Outcome::DeadLettered(_) => self.metrics.dead_lettered.inc(),
@@ -202,6 +231,9 @@ impl<C: Clock + 'static> Processor<C> {
             Ok(m) => m,
             Err(e) => return Ok(self.dead_letter(delivery, publisher, &format!("{}{e}", message::MALFORMED)).await),
         };
+        if let Some(reason) = message.unknown_category(&self.categories) {
+            return Ok(self.dead_letter(delivery, publisher, &reason).await);
+        }
         let request_id = message.request_id.as_ref();
         let _guard = {
             let mut set = lock(&self.in_flight);
@@ -218,47 +250,45 @@ impl<C: Clock + 'static> Processor<C> {
             self.breaker_success();
             return Ok(Outcome::Duplicate);
         }
-        let user = match self.enricher.lookup(message.user_id).await {
-            Ok(user) => user,
-            Err(e) => return self.on_database_error(delivery, publisher, e).await,
-        };
-        let Some((user, _source)) = user else {
-            self.breaker_success();
-            return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
-        };
-        if let Some(reason) = user.skip_reason() {
-            let event = serde_json::json!({
-                "request_id": request_id,
-                "user_id": message.user_id.to_string(),
-                "notification_type": message.body.get("notification_type"),
-                "status": "skipped",
-                "reason": reason.as_str(),
-                "timestamp": chrono::Utc::now().to_rfc3339(),
-            });
-            let body = serde_json::to_vec(&event).expect("json");
-            match topology::publish_confirmed(
-                publisher,
-                "",
-                &self.config.status_queue,
-                &body,
-                topology::json_properties(),
-            )
-            .await
-            {
-                Ok(()) => {}
-                Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
-                    tracing::warn!(error = %e, "status event failed; leaving the delivery to be redelivered");
-                    return Ok(Outcome::Abandoned);
+        let released_for = message::held_until(delivery.properties.headers().as_ref());
+        let mut read = Read::CacheFirst;
+        let mut stale = 0;
+        let user = loop {
+            let found = match self.enricher.lookup_versioned(message.user_id, read).await {
+                Ok(found) => found,
+                Err(e) => return self.on_database_error(delivery, publisher, e).await,
+            };
+            let Some((found, _source)) = found else {
+                self.breaker_success();
+                return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);
+            };
+            let now = chrono::Utc::now();
+            match found.record.decide(&message.category, now, released_for, &self.categories) {
+                Decision::Forward => break found.record,
+                Decision::Skip(reason) => {
+                    if !self.publish_status(publisher, &status::skipped(&message, reason)).await? {
+                        return Ok(Outcome::Abandoned);
+                    }
+                    self.breaker_success();
+                    return Ok(Outcome::Skipped(reason.as_str()));
                 }
-                Err(e) => return Err(Transient::Publish(e)),
+                Decision::Hold(release_at) => {
+                    if let Some(outcome) = self.hold(delivery, publisher, &message, &found, release_at).await? {
+                        return Ok(outcome);
+                    }
+                    // Decided on preferences that changed meanwhile: the
+                    // database's word, not a cache entry about to go.
+                    stale += 1;
+                    if stale >= STALE_DECISIONS {
+                        return Err(Transient::PreferencesChanging);
+                    }
+                    read = Read::Database;
+                }
             }
-            self.breaker_success();
-            return Ok(Outcome::Skipped(reason.as_str()));
-        }
+        };
         let properties = forwarded_properties(&delivery.properties, request_id);
-        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &message.enriched(&user), properties)
-            .await
-        {
+        let enriched = message.enriched(&user, &self.categories);
+        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &enriched, properties).await {
             Ok(()) => {}
             // The channel is gone: nothing can be settled on it either.
             Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
@@ -275,11 +305,32 @@ impl<C: Clock + 'static> Processor<C> {
         Ok(Outcome::Forwarded)
     }
 
+    /// Publishes a status event ([`status`]) and waits for its confirm.
+    /// False when the channel is gone: the delivery can be settled on it no
+    /// more, and is left to be redelivered.
+    pub(super) async fn publish_status(
+        &self,
+        publisher: &Channel,
+        event: &serde_json::Value,
+    ) -> Result<bool, Transient> {
+        let body = serde_json::to_vec(event).expect("json");
+        match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, topology::json_properties())
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
+                tracing::warn!(error = %e, "status event failed; leaving the delivery to be redelivered");
+                Ok(false)
+            }
+            Err(e) => Err(Transient::Publish(e)),
+        }
+    }
+
     /// A lookup failed. When the message's own values are at fault (the
     /// database refused one, or a row it leads to cannot be read), retrying
     /// cannot help and the database did answer: dead-letter it, and tell the
     /// breaker the database is fine. Anything else is transient.
-    async fn on_database_error(
+    pub(super) async fn on_database_error(
         &self,
         delivery: &Delivery,
         publisher: &Channel,
@@ -298,7 +349,8 @@ impl<C: Clock + 'static> Processor<C> {
 
     async fn on_transient(&self, delivery: &Delivery, publisher: &Channel, error: Transient) -> Outcome {
         // A copy of a message in flight says nothing about the dependencies.
-        let counts_for_breaker = !matches!(error, Transient::InFlight(_));
+        // Nor do preferences that keep changing under a hold.
+        let counts_for_breaker = !matches!(error, Transient::InFlight(_) | Transient::PreferencesChanging);
         if counts_for_breaker && self.breaker_failure() {
             // Failing fast: hand it back untouched rather than spend a retry.
             return Outcome::Requeued;

@@ -17,12 +17,16 @@
 //! - this file: the loop ([`run`]): channels, the breaker's trial and pause,
 //!   a task per delivery, the coalesced acks, and shutdown;
 //! - `fate`: what happens to one delivery ([`Processor`], [`Outcome`]);
+//! - `hold`: a delivery held for the user's quiet hours;
+//! - `status`: the status events of skips and holds;
 //! - `acks`: which delivery tags may be acked at once ([`AckLine`]);
 //! - `lock`: the poison-tolerant lock they share.
 
 mod acks;
 mod fate;
+mod hold;
 mod lock;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

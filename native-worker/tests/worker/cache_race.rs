@@ -33,11 +33,14 @@ fn enricher(env: &TestEnv, hooks: Hooks) -> (Arc<Enricher>, Arc<Cache>) {
 /// After the lookup: the key holds nothing, or a record that agrees with the
 /// database; and the next lookup sees push off.
 async fn assert_push_off_is_seen(enricher: &Enricher, cache: &Cache, user: uuid::Uuid) {
-    if let Some(raw) = cache.get(&key(user)).await.unwrap() {
-        assert!(!raw.contains(r#""push_enabled":true"#), "a stale record outlived the invalidation: {raw}");
+    // A claim is no record; a record must say push off.
+    if let Some(raw) = cache.get(&key(user)).await.unwrap()
+        && let Ok(cached) = serde_json::from_str::<serde_json::Value>(&raw)
+    {
+        assert_eq!(cached["preferences"]["push"], false, "a stale record outlived the invalidation: {raw}");
     }
     let (record, _) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
-    assert!(!record.push_enabled, "the next lookup still sees push on");
+    assert!(!record.preferences.push, "the next lookup still sees push on");
 }
 
 #[tokio::test]
@@ -79,7 +82,7 @@ async fn a_change_invalidated_between_the_read_and_the_cache_write_leaves_no_sta
     turn_push_off(&env, &cache, user).await;
     gate.release();
     let (record, source) = lookup.await.unwrap().unwrap().unwrap();
-    assert!(record.push_enabled && source == Source::Database, "read before the change");
+    assert!(record.preferences.push && source == Source::Database, "read before the change");
     assert_push_off_is_seen(&enricher, &cache, user).await;
     env.cleanup().await;
 }
@@ -138,7 +141,7 @@ async fn without_a_change_the_record_is_cached_with_its_version_and_served_from_
     assert!(cached["version"].as_str().is_some_and(|v| v.contains(':')), "{raw}");
     let (record, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Cache);
-    assert!(record.push_enabled);
+    assert!(record.preferences.push);
     // A record cached in the shape before versions is replaced, not trusted.
     let unversioned = serde_json::to_string(&record).unwrap();
     cache.set_ex(&key(user), &unversioned, 60).await.unwrap();

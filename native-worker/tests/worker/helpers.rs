@@ -75,6 +75,7 @@ impl TestEnv {
         config.amqp_url = AMQP_URL.into();
         config.retry_delays_ms = vec![100, 200, 300];
         config.relay_interval_ms = 50;
+        config.held_release_interval_ms = 100;
         config.database_pool_size = 4;
         config.prefetch = 64;
         adjust(&mut config);
@@ -282,6 +283,7 @@ impl TestEnv {
             .env("WORKER_QUEUE_TYPE", c.queue_type.as_str())
             .env("RETRY_DELAYS_MS", c.retry_delays_ms.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
             .env("RELAY_INTERVAL_MS", c.relay_interval_ms.to_string())
+            .env("HELD_RELEASE_INTERVAL_MS", c.held_release_interval_ms.to_string())
             .env("DATABASE_POOL_SIZE", c.database_pool_size.to_string())
             .env("HTTP_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")

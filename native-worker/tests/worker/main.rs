@@ -13,6 +13,8 @@ mod helpers;
 mod lifecycle;
 mod lookups;
 mod panics;
+mod preferences;
+mod quiet_hours;
 mod quorum;
 mod relay;
 mod reseal;
