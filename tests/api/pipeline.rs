@@ -52,6 +52,7 @@ async fn system() -> System {
     config.retry_delays_ms = vec![100, 200, 300];
     config.prefetch = 32;
     config.database_pool_size = 2;
+    config.held_release_interval_ms = 100;
     let connection =
         native_worker::topology::connect(&config.amqp_url, "api-tests").await.expect("RabbitMQ is reachable");
     let channel = native_worker::topology::confirm_channel(&connection).await.expect("a channel");
@@ -213,5 +214,89 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
         next_message(&system.channel, &system.config.status_queue, |m| m.to_string().contains(after.as_str().unwrap()))
             .await;
     assert!(status.to_string().contains("skip"), "no active device left: {status}");
+    system.stop().await;
+}
+
+/// `HH:MM` in Tokyo (UTC+9 all year) `offset_minutes` from now.
+fn tokyo_time(offset_minutes: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let minutes = (now / 60 + 9 * 60 + offset_minutes).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// Preferences end to end (issue 18): a category the user muted through the
+/// API is skipped by the worker; inside the user's quiet hours (Asia/Tokyo)
+/// a message of a category that can wait is held with a `held` status
+/// event and nothing on `push.ready`, while a `security` one goes out; and
+/// turning the quiet hours off through the API releases the held message to
+/// `push.ready`, once.
+#[tokio::test]
+async fn muted_categories_are_skipped_and_quiet_hours_hold_until_the_user_changes_them() {
+    let system = system().await;
+    let app = &system.app;
+    let (user, bearer) = app.plain_user().await;
+    let (_, staff) = app.staff_user().await;
+    let device = json!({"token": format!("fcm:prefs-{user}"), "platform": "android"});
+    assert_eq!(app.post_authed(path_of(Op::RegisterDevice), &bearer, &device).await.status, 201);
+    let patch = |body: Value| {
+        let bearer = bearer.clone();
+        async move {
+            let answer = app.authed(Method::PATCH, path_of(Op::PatchPreferences), &bearer, Some(&body)).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+        }
+    };
+    let staff = &staff;
+    let user = &user;
+    let push = |category: &'static str| async move {
+        let body = json!({"user_id": user, "category": category});
+        let queued = app.authed(Method::POST, path_of(Op::TestNotification), staff, Some(&body)).await;
+        assert_eq!(queued.status, 202, "{}", queued.text);
+        queued.json()["data"]["request_id"].as_str().unwrap().to_owned()
+    };
+    let (channel, config) = (&system.channel, &system.config);
+    let status_of = |id: String| async move {
+        next_message(channel, &config.status_queue, |m| m["request_id"] == id.as_str()).await
+    };
+
+    // Marketing muted for push: skipped, with the reason and the category.
+    patch(json!({"categories": {"marketing": {"push": false}}})).await;
+    let muted = push("marketing").await;
+    let status = status_of(muted.clone()).await;
+    assert_eq!((status["status"].as_str(), status["reason"].as_str()), (Some("skipped"), Some("category_muted")));
+    assert_eq!(status["category"], "marketing");
+
+    // Quiet hours around now in Tokyo: reminders are held, security is not.
+    let quiet = json!({"start": tokyo_time(-60), "end": tokyo_time(60), "timezone": "Asia/Tokyo"});
+    patch(json!({"quiet_hours": quiet})).await;
+    let held = push("reminders").await;
+    let status = status_of(held.clone()).await;
+    assert_eq!(status["status"], "held", "{status}");
+    let release_at = status["release_at"].as_str().expect("a release time");
+    assert!(release_at.ends_with('Z') || release_at.contains('+'), "{release_at}");
+    let urgent = push("security").await;
+    let forwarded =
+        next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == urgent.as_str()).await;
+    assert_eq!(forwarded["category"], "security");
+    assert_eq!(forwarded["user"]["preferences"]["quiet_hours"], quiet);
+    assert_eq!(forwarded["user"]["preferences"]["categories"]["marketing"], json!({"email": true, "push": false}));
+
+    // Quiet hours off: the held message is released, enriched, and forwarded once.
+    patch(json!({"quiet_hours": null})).await;
+    let released =
+        next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == held.as_str()).await;
+    assert_eq!(released["user"]["preferences"]["quiet_hours"], Value::Null);
+    assert_eq!(released["devices"][0]["token"], device["token"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut again = 0;
+    while let Some(message) = system
+        .channel
+        .basic_get(system.config.ready_queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+    {
+        let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+        again += usize::from(body["request_id"] == held.as_str() || body["request_id"] == muted.as_str());
+    }
+    assert_eq!(again, 0, "the held message was forwarded once, the muted one never");
     system.stop().await;
 }

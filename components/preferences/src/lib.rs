@@ -134,6 +134,12 @@ fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, A
         // None: changed by another request since the read, or deactivated.
         if let Some(stored) = store::preferences::replace(&db, caller.id, &updated, &current.version, &audit)? {
             user_cache::invalidate(cache, caller.id);
+            // The change is saved: a failure here only delays held messages
+            // to the end of their window, so it is logged, not answered.
+            if let Err(e) = store::preferences::release_held(&db, caller.id) {
+                let error = json!({"error": e.to_string()});
+                component_kit::log::warn(&request.correlation_id, "held messages not released after a change", error);
+            }
             return Ok(Reply::ok(200, "Preferences updated", NotificationPreferences::effective(stored, &config)));
         }
     }

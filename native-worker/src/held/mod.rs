@@ -85,12 +85,12 @@ pub enum Held {
 /// would have come before this row existed. A decision taken on a cached
 /// record the components had not yet invalidated is caught the same way.
 ///
-/// One interleaving is left: a change whose statement began before this
-/// one committed, then waited on its `FOR SHARE`. Its `UPDATE held_messages`
-/// reads the snapshot it began with, which lacks this row, so that message
-/// keeps its `release_at` (the end of the old quiet hours). The components
-/// would close it by releasing in a statement of its own after the update,
-/// in the same transaction (a new snapshot, taken after this commit).
+/// One interleaving is closed by the components instead: a change whose
+/// statement began before this one committed, then waited on its `FOR
+/// SHARE`, reads the snapshot it began with, which lacks this row. So the
+/// preferences component releases the user's held rows again in a statement
+/// of its own once the change is saved (`store::preferences::release_held`),
+/// whose snapshot is taken after this commit.
 pub async fn hold(pool: &Pool, hold: &Hold<'_>) -> Result<Held, DbError> {
     let client = timed("held_messages.hold", pool.get()).await?;
     let stmt = timed(

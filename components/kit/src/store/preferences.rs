@@ -109,6 +109,18 @@ pub fn replace(
     .map(|row: Option<Replaced>| row.map(|r| r.preferences))
 }
 
+/// Releases the user's held messages again, after [`replace`] returned:
+/// a hold the worker was committing while `replace` waited for the row
+/// (the worker holds it `FOR SHARE` while it writes a hold) is not in
+/// `replace`'s snapshot, so its row kept the end of the old window. This
+/// statement's snapshot is taken after `replace` finished, so it sees it.
+pub fn release_held(db: &Db, user: UserId) -> Result<u64, DbError> {
+    db.execute(
+        "UPDATE held_messages SET release_at = now() WHERE user_id = $1 AND release_at > now()",
+        &[param::uuid(user)],
+    )
+}
+
 #[derive(Deserialize)]
 struct Replaced {
     preferences: NotificationPreferences,
