@@ -217,16 +217,28 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
     system.stop().await;
 }
 
-/// `HH:MM` in Tokyo (UTC+9 all year) `offset_minutes` from now.
-fn tokyo_time(offset_minutes: i64) -> String {
+/// A fixed-offset zone where it is now 23:xx, and its offset in hours, so
+/// that quiet hours from 22:00 to 02:00 there hold now and span midnight
+/// whenever the test runs. (`Etc/GMT-9` is UTC+9: the IANA names' sign is
+/// inverted.)
+fn zone_at_eleven_pm() -> (String, i64) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let minutes = (now / 60 + 9 * 60 + offset_minutes).rem_euclid(24 * 60);
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+    let utc_hour = now / 3600 % 24;
+    let offset = match (23 - utc_hour).rem_euclid(24) {
+        o if o > 14 => o - 24,
+        o => o,
+    };
+    let name = match offset {
+        0 => "Atlantic/Reykjavik".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    (name, offset)
 }
 
 /// Preferences end to end (issue 18): a category the user muted through the
-/// API is skipped by the worker; inside the user's quiet hours (Asia/Tokyo)
-/// a message of a category that can wait is held with a `held` status
+/// API is skipped by the worker; inside the user's quiet hours (22:00 to
+/// 02:00, across midnight, in a zone where it is 23:xx now) a message of a category that can wait is held with a `held` status
 /// event and nothing on `push.ready`, while a `security` one goes out; and
 /// turning the quiet hours off through the API releases the held message to
 /// `push.ready`, once.
@@ -265,14 +277,17 @@ async fn muted_categories_are_skipped_and_quiet_hours_hold_until_the_user_change
     assert_eq!((status["status"].as_str(), status["reason"].as_str()), (Some("skipped"), Some("category_muted")));
     assert_eq!(status["category"], "marketing");
 
-    // Quiet hours around now in Tokyo: reminders are held, security is not.
-    let quiet = json!({"start": tokyo_time(-60), "end": tokyo_time(60), "timezone": "Asia/Tokyo"});
+    // Quiet hours across midnight, now inside: reminders are held until
+    // 02:00 there, security is not held.
+    let (zone, offset) = zone_at_eleven_pm();
+    let quiet = json!({"start": "22:00", "end": "02:00", "timezone": zone});
     patch(json!({"quiet_hours": quiet})).await;
     let held = push("reminders").await;
     let status = status_of(held.clone()).await;
     assert_eq!(status["status"], "held", "{status}");
     let release_at = status["release_at"].as_str().expect("a release time");
-    assert!(release_at.ends_with('Z') || release_at.contains('+'), "{release_at}");
+    let two_am = format!("T{:02}:00:00", (2 - offset).rem_euclid(24));
+    assert!(release_at.contains(&two_am), "held until 02:00 in {zone} ({two_am} UTC): {release_at}");
     let urgent = push("security").await;
     let forwarded =
         next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == urgent.as_str()).await;
