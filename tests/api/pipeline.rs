@@ -160,7 +160,7 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
     let staff = &staff;
     let push = |user: String| async move {
         let queued =
-            app.authed(Method::POST, path_of(Op::TestNotification), &staff, Some(&json!({"user_id": user}))).await;
+            app.authed(Method::POST, path_of(Op::TestNotification), staff, Some(&json!({"user_id": user}))).await;
         assert_eq!(queued.status, 202, "{}", queued.text);
         queued.json()["data"]["request_id"].clone()
     };
@@ -180,10 +180,10 @@ async fn devices_travel_with_pushes_move_between_users_and_retire() {
     assert_eq!(moved.status, 201, "{}", moved.text);
     let second = push(alice.clone()).await;
     let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == second).await;
-    assert_eq!(tokens(&forwarded), [phone.clone()], "the moved token left alice's pushes");
+    assert_eq!(tokens(&forwarded), std::slice::from_ref(&phone), "the moved token left alice's pushes");
     let to_bob = push(bob.clone()).await;
     let forwarded = next_message(&system.channel, &system.config.ready_queue, |m| m["request_id"] == to_bob).await;
-    assert_eq!(tokens(&forwarded), [tablet.clone()]);
+    assert_eq!(tokens(&forwarded), std::slice::from_ref(&tablet));
 
     // The push service reports Bob's tablet dead: it is retired and left out.
     let feedback = json!({"user_id": bob, "token": tablet, "reason": "Unregistered"});

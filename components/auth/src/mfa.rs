@@ -95,7 +95,7 @@ fn invalid_code() -> ApiError {
 /// A current TOTP code of the user's confirmed factor, spending its step.
 fn check_totp(db: &Db, user: &UserRecord, code: &str) -> Result<(), ApiError> {
     let factor = store::mfa::factor(db, user.id)?.filter(|f| f.confirmed).ok_or_else(invalid_code)?;
-    let step = open_secret(db, user, &factor.secret_sealed)?.verify(&code, now_secs()).ok_or_else(invalid_code)?;
+    let step = open_secret(db, user, &factor.secret_sealed)?.verify(code, now_secs()).ok_or_else(invalid_code)?;
     if store::mfa::spend_step(db, user.id, step)? { Ok(()) } else { Err(invalid_code()) }
 }
 

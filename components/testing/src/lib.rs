@@ -4,6 +4,8 @@
 //! the host's own cost per request, echoes of what Spin hands a component,
 //! and probes of Spin's Postgres behaviour (`pg-types`, `pg-timestamptz`,
 //! `pg-empty`, `pg-errors`) that are run under both `spin up` and the host.
+// Its probes hand back spin-sdk's own error types as they come.
+#![allow(clippy::result_large_err)]
 
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -61,13 +63,13 @@ async fn handle(request: IncomingRequest) -> Response {
             };
             let (counter, set) = (format!("{key}:n"), format!("{key}:s"));
             let report = serde_json::json!({
-                "set": format!("{:?}", connection.set(&key, &b"v1".to_vec())),
+                "set": format!("{:?}", connection.set(&key, b"v1".as_ref())),
                 "get": format!("{:?}", connection.get(&key)),
                 "incr": [format!("{:?}", connection.incr(&counter)), format!("{:?}", connection.incr(&counter))],
                 "sadd": format!("{:?}", connection.sadd(&set, &["a".to_owned(), "b".to_owned(), "a".to_owned()])),
                 "smembers": format!("{:?}", connection.smembers(&set).map(|mut m| { m.sort(); m })),
                 "srem": format!("{:?}", connection.srem(&set, &["a".to_owned()])),
-                "publish": format!("{:?}", connection.publish("testing-channel", &b"hello".to_vec())),
+                "publish": format!("{:?}", connection.publish("testing-channel", b"hello".as_ref())),
                 "execute_set": format!("{:?}", connection.execute("SET", &[spin_sdk::redis::RedisParameter::Binary(key.clone().into_bytes()), spin_sdk::redis::RedisParameter::Binary(b"v2".to_vec())])),
                 "execute_get": format!("{:?}", connection.execute("GET", &[spin_sdk::redis::RedisParameter::Binary(key.clone().into_bytes())])),
                 "del": format!("{:?}", connection.del(&[key.clone(), counter.clone(), set.clone()])),

@@ -163,7 +163,7 @@ pub struct NewAccount<'a> {
 
 pub enum Registered {
     /// The account, and the user its `push_token` moved from, if it did.
-    Created(ProfileChanged),
+    Created(Box<ProfileChanged>),
     EmailTaken,
 }
 
@@ -224,7 +224,7 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
         ],
     );
     match created {
-        Ok(Some(user)) => Ok(Registered::Created(user)),
+        Ok(Some(user)) => Ok(Registered::Created(Box::new(user))),
         Ok(None) => Err(DbError::Decode("registration returned no user".into())),
         // Emails are stored lower-cased, so the unique index is case-insensitive.
         Err(DbError::UniqueViolation) => Ok(Registered::EmailTaken),

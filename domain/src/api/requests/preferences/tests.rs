@@ -134,7 +134,7 @@ fn a_partial_quiet_hours_patch_needs_stored_ones() {
     let rule = ["is required: the stored quiet hours do not have it, so the patch must"];
     assert_eq!(details["quiet_hours.end"], rule);
     assert_eq!(details["quiet_hours.timezone"], rule);
-    assert!(details.get("quiet_hours.start").is_none());
+    assert!(!details.contains_key("quiet_hours.start"));
     let details = refused(patch(json!({}), json!({"quiet_hours": {"start": "25:00"}})));
     assert_eq!(details["quiet_hours.start"], ["must be a time HH:MM from 00:00 to 23:59"]);
 }
