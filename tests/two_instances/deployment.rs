@@ -78,6 +78,7 @@ impl Deployment {
             ("EMAIL_QUEUE".into(), c.email_queue.clone()),
             ("AUDIT_QUEUE".into(), c.audit_queue.clone()),
             ("STATUS_QUEUE".into(), c.status_queue.clone()),
+            ("FEEDBACK_QUEUE".into(), c.feedback_queue.clone()),
             ("DLX_EXCHANGE".into(), c.dlx_exchange.clone()),
             ("RETRY_DELAYS_MS".into(), "200,400,800".into()),
             ("RELAY_INTERVAL_MS".into(), "50".into()),
