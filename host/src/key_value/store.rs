@@ -9,7 +9,8 @@
 //!
 //! Where this differs from Spin, only in time: Spin's first `open` against an
 //! unreachable Redis retries the connection with the redis crate's default
-//! backoff (minutes); here an attempt takes at most [`TIMEOUT`] with one
+//! backoff (1 s, then 60 s five times, with jitter: 473 s measured under
+//! `spin up` 4.1.0-pre0, nothing listening, before the same `other`); here an attempt takes at most [`TIMEOUT`] with one
 //! retry, and for [`RETRY_AFTER_FAILURE`] after a failed attempt, opens fail
 //! at once. Spin pings at every `open` and ignores the answer; the ping only
 //! nudges the connection manager to reconnect, which it does by itself on
