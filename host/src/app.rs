@@ -1,7 +1,8 @@
-//! [`Application`]: a running Spin app. `build` reads the manifest, resolves
-//! variables and allowed hosts, compiles and pre-instantiates every component
-//! and binds the listener; `run_until_stopped` serves until told to stop,
-//! then lets in-flight requests finish.
+//! [`Application`]: a running Spin app. `build` reads the manifest and the
+//! runtime config, resolves variables, allowed hosts and key-value stores,
+//! compiles and pre-instantiates every component and binds the listener;
+//! `run_until_stopped` serves until told to stop, then lets in-flight
+//! requests finish.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +20,10 @@ use crate::allowed_hosts::AllowedHosts;
 use crate::config::HostConfig;
 use crate::connection_limit::PerAddressLimit;
 use crate::engine::{self, EPOCH_TICK};
+use crate::key_value;
 use crate::manifest::App;
 use crate::routes::Router;
+use crate::runtime_config::RuntimeConfig;
 use crate::server::{LoadedComponent, Server};
 use crate::state::{ComponentContext, Shared};
 use crate::variables::{AppVariables, ComponentVariables};
@@ -37,6 +40,13 @@ impl Application {
     pub async fn build(config: HostConfig) -> anyhow::Result<Self> {
         let app = App::from_file(&config.manifest)?;
         let variables = AppVariables::resolve(&app.variables, &config.environment)?;
+        let runtime_config = match &config.runtime_config_file {
+            Some(path) => {
+                RuntimeConfig::from_file(path).with_context(|| format!("runtime config file {}", path.display()))?
+            }
+            None => RuntimeConfig::default(),
+        };
+        let stores = Arc::new(key_value::AppState::new(&runtime_config.key_value));
 
         let (router, duplicates) = Router::build(app.routes.iter().map(|r| (r.route.as_str(), r.component.as_str())));
         for duplicate in duplicates {
@@ -59,6 +69,7 @@ impl Application {
                     AllowedHosts::parse(resolved_hosts.iter().map(String::as_str))
                         .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?,
                 ),
+                key_value_stores: stores.allowed_stores(id, &decl.key_value_stores)?,
                 variables: Arc::new(
                     ComponentVariables::resolve(&app, id, &variables)
                         .with_context(|| format!("component.{id}.variables"))?,
@@ -105,7 +116,7 @@ impl Application {
             engine,
             router,
             components,
-            shared: Arc::new(Shared::new(config.postgres)),
+            shared: Arc::new(Shared::new(config.postgres, stores)),
             limits: config.limits,
             request_timeout: config.request_timeout,
             body_read_timeout: config.body_read_timeout,

@@ -3,11 +3,12 @@
 //! guest mistakes come back as the interface's own error variants).
 //!
 //! This module names nothing else of the host: each capability module
-//! (`postgres`, `redis`, `variables`) implements its interface's `Host`
-//! traits on its own instance state and links them itself. The `connection`
-//! resources stay the generated, uninhabited types: as in Spin's factors, a
-//! guest's handle is the key (`Resource::rep`) of a connection in its
-//! capability's own table (`resource_table`), not a host type.
+//! (`key_value`, `postgres`, `redis`, `variables`) implements its
+//! interface's `Host` traits on its own instance state and links them
+//! itself. The `connection` and `store` resources stay the generated,
+//! uninhabited types: as in Spin's factors, a guest's handle is the key
+//! (`Resource::rep`) of an entry in its capability's own table
+//! (`resource_table`), not a host type.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -16,6 +17,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+pub use fermyon::spin::key_value as key_value_wit;
 pub use fermyon::spin::redis as redis_wit;
 pub use fermyon::spin::variables as variables_wit;
 pub use spin::postgres::postgres as pg_wit;

@@ -22,6 +22,12 @@ pub struct UpFlags {
     /// The application manifest.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     pub manifest: PathBuf,
+    /// The runtime config file (TOML), as `spin up --runtime-config-file`
+    /// (and Spin's variable): this host implements its
+    /// `[key_value_store.<label>]` stores of type "redis" and refuses
+    /// anything else in it by name.
+    #[arg(long = "runtime-config-file", env = "RUNTIME_CONFIG_FILE")]
+    pub runtime_config_file: Option<PathBuf>,
     /// Address to listen on (spin up's default).
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
@@ -82,6 +88,7 @@ impl UpFlags {
     pub fn into_config(self) -> HostConfig {
         HostConfig {
             manifest: self.manifest,
+            runtime_config_file: self.runtime_config_file,
             listen: self.listen,
             environment: Environment::from_process(),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
@@ -115,6 +122,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub manifest: PathBuf,
+    /// The runtime config file, if any: its key-value stores.
+    pub runtime_config_file: Option<PathBuf>,
     pub listen: SocketAddr,
     /// Where `SPIN_VARIABLE_*` values come from.
     pub environment: Environment,
@@ -155,6 +164,7 @@ mod tests {
     fn the_defaults_are_the_documented_ones() {
         let config = HostConfig::new("app.toml");
         assert_eq!(config.manifest, PathBuf::from("app.toml"));
+        assert_eq!(config.runtime_config_file, None);
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 3000)));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert_eq!(config.body_read_timeout, Duration::from_secs(5));
@@ -173,7 +183,11 @@ mod tests {
         let command = UpFlags::command();
         for arg in command.get_arguments().filter(|a| !["help", "manifest", "listen"].contains(&a.get_id().as_str())) {
             let env = arg.get_env().unwrap_or_else(|| panic!("--{} has no variable", arg.get_id()));
-            let expected = format!("HOST_{}", arg.get_id().as_str().to_uppercase());
+            let expected = match arg.get_id().as_str() {
+                // Spin's own variable for the same flag.
+                "runtime_config_file" => "RUNTIME_CONFIG_FILE".to_owned(),
+                id => format!("HOST_{}", id.to_uppercase()),
+            };
             let env = env.to_str().unwrap();
             assert!(env == expected || (env == "HOST_PG_POOL_SIZE" && expected == "HOST_POSTGRES_POOL_SIZE"), "{env}");
         }
@@ -185,6 +199,8 @@ mod tests {
             "host",
             "--from",
             "x.toml",
+            "--runtime-config-file",
+            "runtime-config.toml",
             "--max-memory-mib",
             "64",
             "--keep-resident-kib",
@@ -196,6 +212,7 @@ mod tests {
         ]);
         let config = flags.into_config();
         assert_eq!(config.manifest, PathBuf::from("x.toml"));
+        assert_eq!(config.runtime_config_file, Some(PathBuf::from("runtime-config.toml")));
         assert_eq!(config.limits.max_memory_bytes, 64 << 20);
         assert_eq!(config.engine.keep_resident_bytes, Some(2048));
         assert_eq!(config.engine.compile_cache, CompileCache::Off);

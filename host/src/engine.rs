@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::state::InstanceState;
-use crate::{postgres, redis, variables};
+use crate::{key_value, postgres, redis, variables};
 
 /// How often the epoch advances; request deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -122,6 +122,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
     postgres::add_to_linker(&mut linker, InstanceState::postgres)?;
     redis::add_to_linker(&mut linker, InstanceState::redis)?;
     variables::add_to_linker(&mut linker, InstanceState::variables)?;

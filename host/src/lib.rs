@@ -15,13 +15,18 @@
 //!   linker, where each capability links its own interface.
 //! - [`state`]: what one instance (one request) holds: the runtime's WASI
 //!   state, and one field per capability.
+//! - [`runtime_config`]: reads and checks the runtime config file
+//!   (`--runtime-config-file`): its key-value stores, and nothing else.
 //! - The capabilities, one module each, as Spin's factors: each owns its
 //!   instance state and its interface, and none knows the runtime.
+//!   - [`key_value`]: `fermyon:spin/key-value@2.0.0` over Redis-backed
+//!     stores from the runtime config, one connection per store.
 //!   - [`postgres`]: `spin:postgres/postgres@4.0.0` over pooled connections.
 //!   - [`redis`]: `fermyon:spin/redis@2.0.0` over shared connections.
 //!   - [`variables`]: application and component variables, and the
 //!     `fermyon:spin/variables` interface.
-//! - [`resource_table`]: the connections one instance holds, per capability.
+//! - [`resource_table`]: the connections (and stores) one instance holds,
+//!   per capability.
 //! - [`bindings`]: the generated WIT bindings; they name nothing of the host.
 //! - [`manifest`]: reads and checks `spin.toml`.
 //! - [`template`]: variable names and `{{ name }}` templates, for the
@@ -42,11 +47,13 @@ pub mod body;
 pub mod config;
 pub mod connection_limit;
 pub mod engine;
+pub mod key_value;
 pub mod manifest;
 pub mod postgres;
 pub mod redis;
 pub mod resource_table;
 pub mod routes;
+pub mod runtime_config;
 pub mod server;
 pub mod state;
 pub mod template;

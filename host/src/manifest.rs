@@ -105,6 +105,10 @@ pub struct Component {
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
     pub build: Option<BuildConfig>,
+    /// The key-value store labels it may open, each defined in the runtime
+    /// config (checked at start, with the runtime config).
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
     // Known to Spin, not honoured here.
     #[serde(default)]
     pub files: Option<toml::Value>,
@@ -112,8 +116,6 @@ pub struct Component {
     pub exclude_files: Option<toml::Value>,
     #[serde(default)]
     pub allowed_http_hosts: Option<toml::Value>,
-    #[serde(default)]
-    pub key_value_stores: Option<toml::Value>,
     #[serde(default)]
     pub sqlite_databases: Option<toml::Value>,
     #[serde(default)]
@@ -162,6 +164,8 @@ pub struct ComponentDecl {
     pub variables: BTreeMap<String, String>,
     pub environment: BTreeMap<String, String>,
     pub build: Option<BuildConfig>,
+    /// `key_value_stores`: the store labels it may open.
+    pub key_value_stores: Vec<String>,
 }
 
 impl App {
@@ -256,7 +260,6 @@ fn component_decl(
     refuse(&key("files"), &component.files)?;
     refuse(&key("exclude_files"), &component.exclude_files)?;
     refuse(&key("allowed_http_hosts"), &component.allowed_http_hosts)?;
-    refuse(&key("key_value_stores"), &component.key_value_stores.filter(non_empty))?;
     refuse(&key("sqlite_databases"), &component.sqlite_databases.filter(non_empty))?;
     refuse(&key("ai_models"), &component.ai_models.filter(non_empty))?;
     refuse(&key("dependencies"), &component.dependencies)?;
@@ -275,6 +278,14 @@ fn component_decl(
             return Err(ManifestError::Unsupported {
                 key: format!("{} (outbound HTTP: {host})", key("allowed_outbound_hosts")),
             });
+        }
+    }
+    for label in &component.key_value_stores {
+        if !is_store_label(label) {
+            return Err(invalid(
+                key("key_value_stores"),
+                format!("label {label:?}: expected kebab-case or snake_case"),
+            ));
         }
     }
     for (name, template) in &component.variables {
@@ -297,6 +308,7 @@ fn component_decl(
         variables: component.variables,
         environment: component.environment,
         build: component.build,
+        key_value_stores: component.key_value_stores,
     })
 }
 
@@ -317,6 +329,20 @@ fn is_not_spin_executor(value: &toml::Value) -> bool {
 
 fn invalid(key: String, problem: impl Into<String>) -> ManifestError {
     ManifestError::Invalid { key, problem: problem.into() }
+}
+
+/// Spin's rule for store labels (`kebab_or_snake_case` over spin-serde's
+/// `Id`): words of ASCII letters and digits, each starting with a letter and
+/// either all lower-case or all upper-case, joined by `-` or by `_`.
+fn is_store_label(label: &str) -> bool {
+    ['-', '_'].into_iter().any(|delimiter| {
+        label.split(delimiter).all(|word| {
+            let mut chars = word.chars();
+            let Some(first) = chars.next().filter(char::is_ascii_alphabetic) else { return false };
+            let upper = first.is_ascii_uppercase();
+            chars.all(|c| c.is_ascii_digit() || (c.is_ascii_alphabetic() && c.is_ascii_uppercase() == upper))
+        })
+    })
 }
 
 fn is_kebab_case(id: &str) -> bool {
@@ -378,7 +404,8 @@ command = "cargo build"
     fn spin_features_this_host_lacks_are_refused_by_name() {
         let cases = [
             ("files = [\"static/**\"]", "component.api.files"),
-            ("key_value_stores = [\"default\"]", "component.api.key_value_stores"),
+            ("sqlite_databases = [\"default\"]", "component.api.sqlite_databases"),
+            ("ai_models = [\"llama2-chat\"]", "component.api.ai_models"),
             ("allowed_outbound_hosts = [\"https://example.com\"]", "component.api.allowed_outbound_hosts"),
         ];
         for (line, key) in cases {
@@ -390,6 +417,28 @@ command = "cargo build"
         }
         let redis_trigger = format!("{MINIMAL}\n[[trigger.redis]]\nchannel = \"x\"\ncomponent = \"api\"\n");
         assert!(parse(&redis_trigger).unwrap_err().to_string().contains("trigger.redis"));
+    }
+
+    #[test]
+    fn key_value_store_labels_are_read_when_spin_allows_them() {
+        let with = |labels: &str| {
+            parse(&MINIMAL.replace(
+                "[component.api.variables]",
+                &format!("key_value_stores = {labels}\n[component.api.variables]"),
+            ))
+        };
+        let app = with(r#"["default", "snake_case", "kebab-case", "UPPER_words", "mixed_CASE_words", "n1"]"#).unwrap();
+        assert_eq!(app.components["api"].key_value_stores.len(), 6);
+        assert!(parse(MINIMAL).unwrap().components["api"].key_value_stores.is_empty());
+        for bad in
+            ["b@dlabel", "camelCase", "", "kebab-and_snake", "_leading", "trailing-", "double__underscore", "1st"]
+        {
+            let error = with(&format!("[{bad:?}]")).unwrap_err().to_string();
+            assert!(
+                error.contains("component.api.key_value_stores") && error.contains("kebab-case or snake_case"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The runtime's side of one component instance: what it holds while it
 //! serves one request. WASI and WASI HTTP contexts, the resource table they
 //! share and the store's limits are the runtime's own; each Spin capability
-//! (`postgres`, `redis`, `variables`) keeps its state in a field of its own
-//! type, and links its interface against that field alone, as Spin's
-//! factors do. This module composes them and knows none of their insides.
+//! (`key_value`, `postgres`, `redis`, `variables`) keeps its state in a field
+//! of its own type, and links its interface against that field alone, as
+//! Spin's factors do. This module composes them and knows none of their
+//! insides.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use wasmtime::StoreLimits;
@@ -13,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::key_value;
 use crate::postgres::{self, PostgresSettings};
 use crate::redis;
 use crate::variables::{self, ComponentVariables};
@@ -21,6 +24,8 @@ use crate::variables::{self, ComponentVariables};
 pub struct ComponentContext {
     pub id: Arc<str>,
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// The key-value store labels it declares, each configured.
+    pub key_value_stores: Arc<BTreeSet<String>>,
     pub variables: Arc<ComponentVariables>,
     pub environment: Vec<(String, String)>,
 }
@@ -28,13 +33,15 @@ pub struct ComponentContext {
 /// Capabilities shared across requests and components, for the whole
 /// application (Spin keeps them per process).
 pub struct Shared {
+    pub key_value: Arc<key_value::AppState>,
     pub postgres: Arc<postgres::AppState>,
     pub redis: Arc<redis::AppState>,
 }
 
 impl Shared {
-    pub fn new(postgres_settings: PostgresSettings) -> Self {
+    pub fn new(postgres_settings: PostgresSettings, key_value: Arc<key_value::AppState>) -> Self {
         Self {
+            key_value,
             postgres: Arc::new(postgres::AppState::new(postgres_settings)),
             redis: Arc::new(redis::AppState::default()),
         }
@@ -46,6 +53,8 @@ pub struct InstanceState {
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limits: StoreLimits,
+    /// `fermyon:spin/key-value`: the stores this instance opened.
+    key_value: key_value::InstanceState,
     /// `spin:postgres/postgres`: the connections this instance holds.
     postgres: postgres::InstanceState,
     /// `fermyon:spin/redis`: the connections this instance holds.
@@ -75,6 +84,7 @@ impl InstanceState {
                 .memories(8)
                 .trap_on_grow_failure(false)
                 .build(),
+            key_value: key_value::InstanceState::new(shared.key_value.clone(), component.key_value_stores.clone()),
             postgres: postgres::InstanceState::new(
                 shared.postgres.clone(),
                 component.id.clone(),
@@ -84,6 +94,11 @@ impl InstanceState {
             variables: variables::InstanceState::new(component.variables.clone()),
             hooks: OutboundHttp,
         }
+    }
+
+    /// The key-value capability's part, for its interface's linker.
+    pub fn key_value(&mut self) -> &mut key_value::InstanceState {
+        &mut self.key_value
     }
 
     /// The Postgres capability's part, for its interface's linker.

@@ -1,5 +1,5 @@
-//! The `host` binary as an operator runs it: a manifest it cannot honour
-//! stops it at start with the key named, and SIGTERM lets the request in
+//! The `host` binary as an operator runs it: a manifest or runtime config it
+//! cannot honour stops it at start with the key named, and SIGTERM lets the request in
 //! flight finish before it exits.
 
 use std::io::{Read, Write};
@@ -25,23 +25,52 @@ fn get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(answer)
 }
 
-#[test]
-fn a_manifest_with_a_key_this_host_cannot_honour_stops_it_at_start() {
-    let dir = std::env::temp_dir().join(format!("host-cli-{}", std::process::id()));
+/// Runs `host up` on a one-component manifest with `component_line`, and a
+/// runtime config file with `runtime_config` if given; its stderr when it
+/// fails to start.
+fn refused_at_start(name: &str, component_line: &str, runtime_config: Option<&str>) -> String {
+    let dir = std::env::temp_dir().join(format!("host-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let manifest = dir.join("spin.toml");
     std::fs::write(
         &manifest,
-        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"default\"]\n",
+        format!("spin_manifest_version = 2\n[application]\nname = \"x\"\n[component.a]\nsource = \"a.wasm\"\n{component_line}\n"),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["up", "--from", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", free_port())])
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+    command.args(["up", "--from", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", free_port())]);
+    if let Some(text) = runtime_config {
+        let path = dir.join("runtime-config.toml");
+        std::fs::write(&path, text).unwrap();
+        command.arg("--runtime-config-file").arg(path);
+    }
+    let output = command.output().unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("component.a.key_value_stores") && stderr.contains("not supported"), "{stderr}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_manifest_with_a_key_this_host_cannot_honour_stops_it_at_start() {
+    let stderr = refused_at_start("sqlite", "sqlite_databases = [\"default\"]", None);
+    assert!(stderr.contains("component.a.sqlite_databases") && stderr.contains("not supported"), "{stderr}");
+}
+
+#[test]
+fn a_runtime_config_this_host_cannot_honour_stops_it_at_start() {
+    let stores = "key_value_stores = [\"cache\"]";
+    let cases = [
+        ("[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n", "key_value_store.cache", "\"spin\""),
+        ("[key_value_store.cache]\ntype = \"azure_cosmos\"\n", "key_value_store.cache", "azure_cosmos"),
+        ("[key_value_store.cache]\ntype = \"redis\"\n", "key_value_store.cache", "url"),
+        ("[sqlite_database.default]\ntype = \"spin\"\n", "`sqlite_database`", "not supported"),
+    ];
+    for (runtime_config, key, named) in cases {
+        let stderr = refused_at_start("runtime-config", stores, Some(runtime_config));
+        assert!(stderr.contains(key) && stderr.contains(named), "{runtime_config}: {stderr}");
+    }
+    // Without a runtime config, `default` is not the SQLite file Spin would make.
+    let stderr = refused_at_start("default-store", "key_value_stores = [\"default\"]", None);
+    assert!(stderr.contains(r#"unknown key_value_stores label "default" for component "a""#), "{stderr}");
 }
 
 #[test]

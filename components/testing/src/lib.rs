@@ -3,7 +3,8 @@
 //! hog, a database its manifest does not allow), a trivial route to measure
 //! the host's own cost per request, echoes of what Spin hands a component,
 //! and probes of Spin's Postgres behaviour (`pg-types`, `pg-timestamptz`,
-//! `pg-empty`, `pg-errors`) that are run under both `spin up` and the host.
+//! `pg-empty`, `pg-errors`) and key-value behaviour (`kv`, `kv-open-many`)
+//! that are run under both `spin up` and the host.
 // Its probes hand back spin-sdk's own error types as they come.
 #![allow(clippy::result_large_err)]
 
@@ -77,6 +78,8 @@ async fn handle(request: IncomingRequest) -> Response {
             });
             Response::new(200, report.to_string())
         }
+        "kv" => key_value(&headers),
+        "kv-open-many" => key_value_open_many(&headers),
         "pg-types" => pg_types(),
         "pg-timestamptz" => pg_timestamptz(),
         "pg-empty" => pg_empty(),
@@ -90,6 +93,90 @@ async fn handle(request: IncomingRequest) -> Response {
         }
         _ => Response::new(200, serde_json::Value::Object(headers).to_string()),
     }
+}
+
+/// A header's text, or `default`.
+fn header(headers: &serde_json::Map<String, serde_json::Value>, name: &str, default: &str) -> String {
+    headers.get(name).and_then(|v| v.as_str()).unwrap_or(default).to_owned()
+}
+
+/// Every operation of `fermyon:spin/key-value@2.0.0` on the store labelled
+/// `x-store` (default `cache`), on keys under the prefix `x-key` that the
+/// test names, in order: what undeclared labels answer, missing keys, exact
+/// values (binary, empty), `get-keys` (only this prefix's, the prefix cut
+/// off), delete. Reads `<prefix>:raw`, which the test sets with plain Redis,
+/// and leaves `<prefix>:kept` = `kept` for the test to read the same way.
+fn key_value(headers: &serde_json::Map<String, serde_json::Value>) -> Response {
+    use spin_sdk::key_value::Store;
+    let prefix = format!("{}:", header(headers, "x-key", "testing-kv"));
+    let label = header(headers, "x-store", "cache");
+    let mut report = serde_json::Map::new();
+    macro_rules! note {
+        ($name:literal, $result:expr) => {
+            report.insert($name.to_owned(), serde_json::Value::String(format!("{:?}", $result)));
+        };
+    }
+    note!("open_undeclared", Store::open("undeclared").map(drop));
+    note!("open_default", Store::open_default().map(drop));
+    let store = match Store::open(&label) {
+        Ok(store) => store,
+        Err(e) => {
+            note!("open", Err::<(), _>(e));
+            return Response::new(200, serde_json::Value::Object(report).to_string());
+        }
+    };
+    let key = |name: &str| format!("{prefix}{name}");
+    let mine = |keys: Result<Vec<String>, spin_sdk::key_value::Error>| {
+        keys.map(|keys| {
+            let mut keys: Vec<String> =
+                keys.iter().filter_map(|k| k.strip_prefix(prefix.as_str())).map(str::to_owned).collect();
+            keys.sort();
+            keys
+        })
+    };
+    note!("get_missing", store.get(&key("value")));
+    note!("exists_missing", store.exists(&key("value")));
+    note!("delete_missing", store.delete(&key("value")));
+    note!("set", store.set(&key("value"), b"v1"));
+    note!("get", store.get(&key("value")));
+    note!("exists", store.exists(&key("value")));
+    note!("set_again", store.set(&key("value"), b"v2"));
+    note!("get_again", store.get(&key("value")));
+    note!("set_binary", store.set(&key("binary"), &[0, 255, 1, 10]));
+    note!("get_binary", store.get(&key("binary")));
+    note!("set_empty", store.set(&key("empty"), b""));
+    note!("get_empty", store.get(&key("empty")));
+    note!("exists_empty", store.exists(&key("empty")));
+    note!("get_raw", store.get(&key("raw")));
+    note!("set_kept", store.set(&key("kept"), b"kept"));
+    note!("get_keys", mine(store.get_keys()));
+    note!("delete", store.delete(&key("value")));
+    note!("get_deleted", store.get(&key("value")));
+    note!("exists_deleted", store.exists(&key("value")));
+    let cleanup =
+        [key("binary"), key("empty"), key("raw")].iter().map(|k| store.delete(k)).collect::<Result<Vec<_>, _>>();
+    note!("cleanup", cleanup.map(drop));
+    note!("get_keys_after", mine(store.get_keys()));
+    Response::new(200, serde_json::Value::Object(report).to_string())
+}
+
+/// Opens the store labelled `x-store` 300 times without closing any: how
+/// many stores one instance may hold, and the error past that.
+fn key_value_open_many(headers: &serde_json::Map<String, serde_json::Value>) -> Response {
+    let label = header(headers, "x-store", "cache");
+    let mut stores = Vec::new();
+    let mut first_error = None;
+    for _ in 0..300 {
+        match spin_sdk::key_value::Store::open(&label) {
+            Ok(store) => stores.push(store),
+            Err(e) => {
+                first_error = Some(format!("{e:?}"));
+                break;
+            }
+        }
+    }
+    let report = serde_json::json!({ "opened": stores.len().to_string(), "first_error": format!("{first_error:?}") });
+    Response::new(200, report.to_string())
 }
 
 /// Opens the component's `database_url`, or answers 502 with the error.
