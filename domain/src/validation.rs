@@ -85,6 +85,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional string member parsed by `parse`: absent and null are
+    /// both `None`; a problem (not a string, or refused by `parse`) is
+    /// recorded against `name`.
+    pub fn optional<T, E: Display>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Option<T> {
+        match self.optional_str(name) {
+            Patch::Value(raw) => self.check(name, parse(raw)),
+            Patch::Absent | Patch::Null => None,
+        }
+    }
+
     /// Records the error of a parse (if any) against `name`.
     pub fn check<T, E: Display>(&mut self, name: &str, parsed: Result<T, E>) -> Option<T> {
         parsed.map_err(|e| self.problem(name, e)).ok()

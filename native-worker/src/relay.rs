@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{DbError, timed};
 use crate::metrics::Metrics;
 use crate::outbox;
-use crate::topology::{self, PublishError};
+use crate::topology::{self, Paused, PublishError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -66,7 +66,7 @@ impl Relay {
         let channel = topology::confirm_channel(conn).await?;
         // An idle relay publishes nothing and would not notice a dead link.
         let mut liveness = tokio::time::interval(std::time::Duration::from_millis(100));
-        'relay: loop {
+        loop {
             let wait = match self.relay_batch(&channel).await {
                 // A full batch suggests more are waiting: go again at once.
                 Ok(report) if report.claimed as i64 >= self.batch_size && report.failed == 0 => {
@@ -79,22 +79,13 @@ impl Relay {
                 }
                 Err(e) => return Err(e),
             };
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break 'relay,
-                    _ = &mut sleep => break,
-                    _ = liveness.tick() => {
-                        if !(conn.status().connected() && channel.status().connected()) {
-                            return Err(RelayError::ConnectionLost);
-                        }
-                    }
-                }
+            match topology::pause(conn, &channel, wait, &mut liveness, &shutdown).await {
+                Paused::Elapsed => {}
+                Paused::Shutdown => break,
+                Paused::ConnectionLost => return Err(RelayError::ConnectionLost),
             }
         }
-        crate::topology::close_channel(&channel, "shutdown").await;
+        topology::close_channel(&channel, "shutdown").await;
         Ok(())
     }
 

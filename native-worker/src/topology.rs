@@ -221,6 +221,44 @@ pub fn check_confirmation(confirm: lapin::Confirmation) -> Result<(), PublishErr
     Ok(())
 }
 
+/// How a [`pause`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paused {
+    /// The wait is over: go again.
+    Elapsed,
+    /// Shutdown was asked for.
+    Shutdown,
+    /// The connection or the channel is gone.
+    ConnectionLost,
+}
+
+/// Waits `wait` between the rounds of a loop that publishes (the outbox
+/// relay, the release of held messages), checking the link on every tick
+/// of `liveness`: an idle loop publishes nothing and would not otherwise
+/// notice a dead connection.
+pub async fn pause(
+    conn: &Connection,
+    channel: &Channel,
+    wait: std::time::Duration,
+    liveness: &mut tokio::time::Interval,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Paused {
+    let sleep = tokio::time::sleep(wait);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Paused::Shutdown,
+            _ = &mut sleep => return Paused::Elapsed,
+            _ = liveness.tick() => {
+                if !(conn.status().connected() && channel.status().connected()) {
+                    return Paused::ConnectionLost;
+                }
+            }
+        }
+    }
+}
+
 /// Closes a channel without waiting long: on a dead connection the broker's
 /// close-ok never comes, and shutdown or reconnection must not wait for it.
 pub async fn close_channel(channel: &Channel, reason: &str) {

@@ -45,7 +45,7 @@ pub use properties::{from_json as restored_properties, to_json as stored_propert
 
 use crate::db::{DbError, column, timed};
 use crate::metrics::Metrics;
-use crate::topology::{self, PublishError};
+use crate::topology::{self, Paused, PublishError};
 
 /// A message to hold, and what the decision to hold it was taken on.
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +178,7 @@ impl Releaser {
         let channel = topology::confirm_channel(conn).await?;
         // Idle rounds publish nothing and would not notice a dead link.
         let mut liveness = tokio::time::interval(Duration::from_millis(100));
-        'release: loop {
+        loop {
             let wait = match self.release_due(&channel).await {
                 Ok(report) if report.claimed as i64 >= self.batch && report.failed == 0 => Duration::ZERO,
                 Ok(_) => self.interval,
@@ -188,19 +188,10 @@ impl Releaser {
                 }
                 Err(e) => return Err(e),
             };
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break 'release,
-                    _ = &mut sleep => break,
-                    _ = liveness.tick() => {
-                        if !(conn.status().connected() && channel.status().connected()) {
-                            return Err(ReleaseError::ConnectionLost);
-                        }
-                    }
-                }
+            match topology::pause(conn, &channel, wait, &mut liveness, &shutdown).await {
+                Paused::Elapsed => {}
+                Paused::Shutdown => break,
+                Paused::ConnectionLost => return Err(ReleaseError::ConnectionLost),
             }
         }
         topology::close_channel(&channel, "shutdown").await;

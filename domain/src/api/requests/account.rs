@@ -47,10 +47,7 @@ impl RegisterRequest {
                 PasswordContext { email: email.as_ref().map(AsRef::as_ref), name: name.as_ref().map(AsRef::as_ref) };
             fields.check_all("password", Password::parse(raw, &context))
         });
-        let push_token = match fields.optional_str("push_token") {
-            Patch::Value(raw) => fields.check("push_token", PushToken::parse(raw)),
-            Patch::Absent | Patch::Null => None,
-        };
+        let push_token = fields.optional("push_token", PushToken::parse);
         let preferences = fields.optional_object("preferences").map(|object| {
             let mut preferences = PreferencesInput::default();
             for (key, target) in [("email", &mut preferences.email), ("push", &mut preferences.push)] {
@@ -89,10 +86,7 @@ impl DeviceRequest {
         let mut fields = Fields::of(body)?;
         let token = fields.required_str("token").and_then(|raw| fields.check("token", DeviceToken::parse(raw)));
         let platform = fields.required_str("platform").and_then(|raw| fields.check("platform", Platform::parse(raw)));
-        let name = match fields.optional_str("name") {
-            Patch::Value(raw) => fields.check("name", DeviceName::parse(raw)),
-            Patch::Absent | Patch::Null => None,
-        };
+        let name = fields.optional("name", DeviceName::parse);
         fields.finish()?;
         Ok(Self { token: complete(token)?, platform: complete(platform)?, name })
     }
@@ -212,18 +206,12 @@ impl TestNotificationRequest {
     pub fn parse(body: &Value, config: &CategoryConfig) -> Result<Self, ApiError> {
         let mut fields = Fields::of(body)?;
         let user_id = fields.required_str("user_id").and_then(|raw| fields.check("user_id", UserId::parse(raw)));
-        let category = match fields.optional_str("category") {
-            Patch::Value(name) => {
-                let known = config.categories().iter().find(|c| c.as_ref() == name).cloned();
-                if known.is_none() {
-                    let names: Vec<&str> = config.categories().iter().map(AsRef::as_ref).collect();
-                    fields
-                        .problem("category", format!("is not a notification category; they are {}", names.join(", ")));
-                }
-                known
-            }
-            Patch::Absent | Patch::Null => None,
-        };
+        let category = fields.optional("category", |name| {
+            config.categories().iter().find(|c| c.as_ref() == name).cloned().ok_or_else(|| {
+                let names: Vec<&str> = config.categories().iter().map(AsRef::as_ref).collect();
+                format!("is not a notification category; they are {}", names.join(", "))
+            })
+        });
         let template_code = match fields.optional_str("template_code") {
             Patch::Value(code) if (1..=100).contains(&code.trim().chars().count()) => code.trim().to_owned(),
             Patch::Value(_) => {

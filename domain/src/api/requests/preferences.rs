@@ -140,10 +140,7 @@ fn read(body: &Value, config: &CategoryConfig, origin: Origin) -> Result<Notific
     let quiet_hours = fields
         .optional_object("quiet_hours")
         .and_then(|object| read_quiet_hours(&mut fields, &mut rules, object, origin));
-    let locale = match fields.optional_str("locale") {
-        Patch::Value(raw) => fields.check("locale", Locale::parse(raw)),
-        Patch::Absent | Patch::Null => None,
-    };
+    let locale = fields.optional("locale", Locale::parse);
     fields.finish()?;
     if !rules.is_empty() {
         return Err(ApiError::RuleViolated(rules));
