@@ -188,23 +188,24 @@ impl Endpoint {
     /// The path's `{…}` segments matched against `path`'s, or `None` if
     /// `path` is not this endpoint's (a trailing slash is optional).
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
-        let template: Vec<&str> = self.path.trim_end_matches('/').split('/').collect();
-        let given: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        if template.len() != given.len() {
-            return None;
-        }
+        // Segment by segment, allocating only for parameters: the router
+        // asks every endpoint of a component on every request.
+        let mut template = self.path.trim_end_matches('/').split('/');
+        let mut given = path.trim_end_matches('/').split('/');
         let mut params = Vec::new();
-        for (expected, actual) in template.iter().zip(&given) {
-            if is_param(expected) {
-                if actual.is_empty() {
-                    return None;
+        loop {
+            match (template.next(), given.next()) {
+                (None, None) => return Some(params),
+                (Some(expected), Some(actual)) if is_param(expected) => {
+                    if actual.is_empty() {
+                        return None;
+                    }
+                    params.push(actual);
                 }
-                params.push(*actual);
-            } else if expected != actual {
-                return None;
+                (Some(expected), Some(actual)) if expected == actual => {}
+                _ => return None,
             }
         }
-        Some(params)
     }
 }
 
@@ -301,9 +302,11 @@ pub fn route<'p>(component: Component, method: &str, path: &'p str) -> Routed<'p
     // The most literal template wins the path: compared segment by
     // segment, a literal beats a parameter at the first place they differ
     // (`/users/devices/{id}/` over `/users/{id}/sessions/`).
-    let shape = |endpoint: &Endpoint| -> Vec<bool> { endpoint.path.split('/').map(is_param).collect() };
-    let best = candidates.iter().map(|(e, _)| shape(e)).min();
-    candidates.retain(|(e, _)| Some(shape(e)) == best);
+    if candidates.len() > 1 {
+        let shape = |endpoint: &Endpoint| -> Vec<bool> { endpoint.path.split('/').map(is_param).collect() };
+        let best = candidates.iter().map(|(e, _)| shape(e)).min();
+        candidates.retain(|(e, _)| Some(shape(e)) == best);
+    }
     if candidates.is_empty() {
         return Routed::NotFound;
     }
