@@ -22,7 +22,8 @@
 //! - [`hashing`]: Argon2id password hashing in PHC form.
 //! - [`totp`]: RFC 6238 one-time codes for the second factor.
 //! - [`signing_keys`]: Ed25519 keys of access tokens, their `kid`s and JWKs.
-//! - [`tokens`]: JWT access tokens and opaque refresh tokens.
+//! - [`tokens`]: JWT access tokens and opaque refresh tokens; `jws` (private)
+//!   splits and verifies them.
 //! - [`idempotency`]: how `X-Request-ID` keys and requests are identified.
 //! - [`sealed`]: idempotent answers encrypted under a key only the same request rebuilds.
 //! - [`secrets`]: random tokens, digests and constant-time comparison.
@@ -41,6 +42,7 @@ pub mod envelope;
 pub mod error;
 pub mod hashing;
 pub mod idempotency;
+mod jws;
 pub mod merge_patch;
 pub mod name;
 pub mod password;

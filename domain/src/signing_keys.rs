@@ -61,6 +61,11 @@ impl PublicKey {
     }
 
     /// The JWK `x`: the key bytes, base64url.
+    /// The raw 32 key bytes (RFC 8032), to verify with.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
     pub fn x(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.bytes)
     }

@@ -35,7 +35,7 @@ pub struct Caller {
 
 pub fn caller(request: &ApiRequest) -> Result<Caller, ApiError> {
     let token = request.bearer_token().ok_or(ApiError::Unauthorized("Authentication credentials were not provided"))?;
-    let claims = config::tokens()?.validate_access(token).map_err(|e| match e {
+    let claims = config::access_verifier()?.validate_access(token).map_err(|e| match e {
         TokenError::Expired => ApiError::Unauthorized("The access token has expired"),
         _ => ApiError::Unauthorized("The access token is not valid"),
     })?;

@@ -54,6 +54,40 @@ pub fn redis_url() -> Result<String, ApiError> {
     var("redis_url")
 }
 
+/// Where the cached reads (the preferences and profile reads) look first:
+/// the `cache_reads` variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheReads {
+    /// `key_value` (the default): Spin's key-value store `cache`, which the
+    /// runtime config backs with the same Redis as `redis_url`. Spin keeps
+    /// one connection to it per process, so a read is one round trip; but
+    /// while that Redis is unreachable, Spin's store waits for it to come
+    /// back instead of failing (README, "Caching").
+    KeyValue,
+    /// `redis`: a connection of `redis_url` per request, as every other use
+    /// of Redis. A new connection per read under `spin up` (about a third as
+    /// fast), but a Redis that is down fails at once and the read goes to
+    /// PostgreSQL.
+    Redis,
+}
+
+impl FromStr for CacheReads {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "key_value" => Ok(Self::KeyValue),
+            "redis" => Ok(Self::Redis),
+            _ => Err("must be `key_value` or `redis`".to_owned()),
+        }
+    }
+}
+
+/// `cache_reads` (`key_value`): see [`CacheReads`].
+pub fn cache_reads() -> Result<CacheReads, ApiError> {
+    parsed("cache_reads")
+}
+
 /// `jwt_secret`: the service's secret (HS256 tokens until a signing key is
 /// set; the key idempotency digests, kept answers and retried refreshes are
 /// sealed under). At least 32 bytes (checked by [`tokens`]).
@@ -141,7 +175,6 @@ pub mod limits {
 /// `jwt_signing_key`, `jwt_next_public_keys`, `jwt_retired_public_keys` and
 /// `jwt_hs256_accepted_until` (see the README's rotation steps).
 pub fn tokens() -> Result<TokenConfig, ApiError> {
-    let bad = |e: user_domain::tokens::TokenError| ApiError::internal(format!("token configuration: {e}"));
     let config = TokenConfig::new(
         &jwt_secret()?,
         &var("jwt_issuer")?,
@@ -149,7 +182,24 @@ pub fn tokens() -> Result<TokenConfig, ApiError> {
         parsed("access_token_ttl_secs")?,
         parsed("refresh_token_ttl_secs")?,
     )
-    .map_err(bad)?;
+    .map_err(bad_tokens)?;
+    with_signing_keys(config)
+}
+
+/// What checking a caller's access token needs ([`TokenConfig::verifier`]):
+/// [`tokens`] without the lifetimes, two variables fewer on every request
+/// that carries a token.
+pub fn access_verifier() -> Result<TokenConfig, ApiError> {
+    let config = TokenConfig::verifier(&jwt_secret()?, &var("jwt_issuer")?, &var("jwt_audience")?).map_err(bad_tokens)?;
+    with_signing_keys(config)
+}
+
+fn bad_tokens(e: user_domain::tokens::TokenError) -> ApiError {
+    ApiError::internal(format!("token configuration: {e}"))
+}
+
+/// `config` signing with the Ed25519 key of `jwt_signing_key`, if one is set.
+fn with_signing_keys(config: TokenConfig) -> Result<TokenConfig, ApiError> {
     let signing = pem(&var("jwt_signing_key")?);
     if signing.trim().is_empty() {
         return Ok(config);
@@ -163,7 +213,7 @@ pub fn tokens() -> Result<TokenConfig, ApiError> {
     };
     config
         .with_ed25519(&signing, &pem(&var("jwt_next_public_keys")?), &pem(&var("jwt_retired_public_keys")?), until)
-        .map_err(bad)
+        .map_err(bad_tokens)
 }
 
 /// A PEM value as variables carry it: line breaks may be written `\n`
