@@ -74,10 +74,13 @@ rss_kib() { local p t=0; for p in $(tree "$1"); do t=$((t + $(awk -v f="$2:" '$1
 start() {
   local runtime=$1 manifest=$2 port=$3 ready=${4:-}
   local began; began=$(date +%s%N)
+  # The app's key-value store `cache` on the benchmark's Redis (runtime-config.toml).
+  local config=()
+  [ "$manifest" != spin.toml ] || config=(--runtime-config-file "$PWD/runtime-config.toml")
   case $runtime in
-    host) target/release/host up --from "$manifest" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 & server=$! ;;
+    host) target/release/host up --from "$manifest" --listen "127.0.0.1:$port" "${config[@]}" >"$work/server.log" 2>&1 & server=$! ;;
     # Quiet: components' output goes to the log files only, not the terminal too.
-    spin) (cd "$work" && exec "$spin_bin" up --from "$OLDPWD/$manifest" --listen "127.0.0.1:$port" \
+    spin) (cd "$work" && exec "$spin_bin" up --from "$OLDPWD/$manifest" --listen "127.0.0.1:$port" "${config[@]}" \
              --state-dir "$work/state" --log-dir "$work/logs" --quiet ${spin_flags:-}) >"$work/server.log" 2>&1 & server=$! ;;
     native) target/release/native-baseline "127.0.0.1:$port" >"$work/server.log" 2>&1 & server=$! ;;
   esac
@@ -252,15 +255,15 @@ echo "(non-2xx answers / socket errors and timeouts; a ratio over failed request
 echo " cpu-us: the server process tree's CPU time per request, PostgreSQL and Redis not included)"
 for failure in "${failures[@]}"; do echo "first failure of $failure" | cut -c1-300; done
 echo
-echo "Goals (issue 12), per runtime:"
+echo "Goals (issue 12; the cached reads: issue 19, which judges them under spin up), per runtime:"
 for runtime in "${runtimes[@]}"; do
   awk -v r="$runtime" -v pref="${rps[$runtime/preferences]}" -v hello="${rps[$runtime/hello]}" -v native="${rps[native/hello]}" \
       -v prof="${rps[$runtime/profile]}" -v profp99="${p99[$runtime/profile]}" -v prefp99="${p99[$runtime/preferences]}" \
       -v live="${rps[$runtime/live]}" -v health="${rps[$runtime/health]}" \
       -v logins="${rps[$runtime/login]}" -v login_cpu="${cpu_us[$runtime/login]}" -v login1="${p50[$runtime/login1]}" \
       -v cores="$cores" 'BEGIN {
-    printf "%s: cached preferences %.0f%% of the trivial component (goal 70%%), p99 %s (goal 10ms)\n", r, 100*pref/hello, prefp99
-    printf "%s: profile %.0f req/s (goal 8000), p99 %s (goal 15ms)\n", r, prof, profp99
+    printf "%s: cached preferences %.0f%% of the trivial component (goal 50%%), p99 %s (goal 20ms)\n", r, 100*pref/hello, prefp99
+    printf "%s: cached profile %.0f%% of the trivial component (goal 50%%), p99 %s (goal 20ms)\n", r, 100*prof/hello, profp99
     printf "%s: health live %.0f req/s, ready %.0f req/s (goal 10000)\n", r, live, health
     printf "%s: trivial component %.1f%% of native (goal 30%%); each request costs %.2fx native\n", r, 100*hello/native, native/hello
     printf "%s: login %.1f/s x %.1f ms CPU per login = %.2f cores busy of %d (one login alone: %s)\n", r, logins, login_cpu/1000, logins*login_cpu/1e6, cores, login1

@@ -25,6 +25,17 @@ if target/release/native-worker --help | grep -q '^  run'; then
   target/release/native-worker run &
   pids+=($!)
 fi
-target/release/host up --from spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
+# The key-value store `cache` the cached reads go through must be the Redis
+# that redis_url names (README, "Caching"): runtime-config.toml says the
+# default one; another SPIN_VARIABLE_REDIS_URL gets a file of its own, unless
+# RUNTIME_CONFIG_FILE names one.
+if [ -z "${RUNTIME_CONFIG_FILE:-}" ]; then
+  RUNTIME_CONFIG_FILE=runtime-config.toml
+  if [ -n "${SPIN_VARIABLE_REDIS_URL:-}" ]; then
+    RUNTIME_CONFIG_FILE=target/runtime-config.toml
+    printf '[key_value_store.cache]\ntype = "redis"\nurl = "%s"\n' "$SPIN_VARIABLE_REDIS_URL" >"$RUNTIME_CONFIG_FILE"
+  fi
+fi
+target/release/host up --from spin.toml --runtime-config-file "$RUNTIME_CONFIG_FILE" --listen "${LISTEN:-127.0.0.1:3000}" &
 pids+=($!)
 wait -n "${pids[@]}"

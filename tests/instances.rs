@@ -74,6 +74,8 @@ impl AppProcess {
                 command
                     .args(["up", "--listen", "127.0.0.1:0", "--from"])
                     .arg(manifest)
+                    .arg("--runtime-config-file")
+                    .arg(crate::write_runtime_config(&std::env::temp_dir(), variables)?)
                     .current_dir(std::env::temp_dir())
                     .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
                     .env("NO_COLOR", "1")

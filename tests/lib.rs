@@ -54,6 +54,34 @@ pub fn database_url(name: &str) -> String {
     format!("{SERVER_URL}/{name}?sslmode=disable")
 }
 
+/// The runtime config file an app under test is started with (`spin up
+/// --runtime-config-file`, `host up --runtime-config-file`): the key-value
+/// store `cache` on the Redis that `redis_url` names in `variables` (the
+/// `SPIN_VARIABLE_*` environment), or on spin.toml's default, as the README
+/// tells operators to keep them. Written into `dir`.
+pub fn write_runtime_config(dir: &Path, variables: &HashMap<String, String>) -> std::io::Result<PathBuf> {
+    let redis_url = variables.get("SPIN_VARIABLE_REDIS_URL").map(String::as_str).unwrap_or("redis://127.0.0.1:6379");
+    let path = dir.join(format!("runtime-config-{}.toml", uuid::Uuid::new_v4().simple()));
+    let url = toml_string(redis_url);
+    std::fs::write(&path, format!("[key_value_store.cache]\ntype = \"redis\"\nurl = {url}\n"))?;
+    Ok(path)
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut quoted = String::from('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_path_buf()
 }
@@ -177,6 +205,20 @@ impl Spawn {
         self
     }
 
+    /// Redis unreachable (port 1, where nothing listens) for `redis_url` and
+    /// the key-value store alike. Under real Spin the cached reads then use
+    /// `cache_reads = "redis"`: Spin's Redis-backed key-value store waits for
+    /// its Redis to come back instead of failing (measured; README,
+    /// "Caching"), so only that mode falls back to the database there. The
+    /// host fails the store at once and falls back in the default mode too.
+    pub fn without_redis(self) -> Self {
+        let spawn = self.variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1");
+        match Runtime::from_env() {
+            Runtime::Spin => spawn.variable("cache_reads", "redis"),
+            Runtime::Host => spawn,
+        }
+    }
+
     /// The app serves `other`'s database, as a restarted or second instance would.
     pub fn sharing_database_of(mut self, other: &TestApp) -> Self {
         self.database = Some(other.database_name.clone());
@@ -223,6 +265,7 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
     let (address, server) = match runtime {
         Runtime::Host => {
             let mut config = HostConfig::new(options.manifest);
+            config.runtime_config_file = Some(write_runtime_config(&std::env::temp_dir(), &env)?);
             config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
             config.environment = Environment::from_map(env);
             config.limits = Limits { max_instances: 32, max_memory_bytes: 128 << 20 };

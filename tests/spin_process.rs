@@ -64,6 +64,8 @@ impl SpinProcess {
             .arg(dir.join("state"))
             .arg("--log-dir")
             .arg(dir.join("logs"))
+            .arg("--runtime-config-file")
+            .arg(crate::write_runtime_config(&dir, variables)?)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

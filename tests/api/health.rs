@@ -19,8 +19,7 @@ async fn health_is_up_when_database_and_cache_answer() {
 async fn health_is_503_when_the_cache_port_is_closed() {
     // Port 1 is allowed for this app but nothing listens there.
     let app =
-        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
-            .await;
+        spawn_with(Spawn::default().without_redis()).await;
     let answer = app.get(path_of(Op::Health)).await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     let body = answer.json();
@@ -52,8 +51,7 @@ async fn health_refuses_other_methods_with_allow() {
 async fn liveness_touches_nothing_and_answers_while_everything_is_down() {
     let app = spawn_with(
         Spawn { with_database: false, ..Spawn::default() }
-            .variable("redis_url", "redis://127.0.0.1:1")
-            .variable("redis_host", "127.0.0.1:1"),
+            .without_redis(),
     )
     .await;
     let live = app.get(path_of(Op::Live)).await;

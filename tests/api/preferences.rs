@@ -45,8 +45,7 @@ async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
 #[tokio::test]
 async fn a_redis_outage_serves_preferences_from_the_database() {
     let app =
-        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
-            .await;
+        spawn_with(Spawn::default().without_redis()).await;
     let (_, token) = app.plain_user().await;
     let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);

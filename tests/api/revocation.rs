@@ -234,8 +234,7 @@ async fn a_token_that_names_no_session_is_refused() {
 #[tokio::test]
 async fn without_redis_the_database_refuses_an_ended_sessions_tokens() {
     let app =
-        spawn_with(Spawn::default().variable("redis_url", "redis://127.0.0.1:1").variable("redis_host", "127.0.0.1:1"))
-            .await;
+        spawn_with(Spawn::default().without_redis()).await;
     let (_, _, registered) = app.registered_user().await;
     let token = data(&registered, "access_token");
     assert_live(&app, &token).await;

@@ -82,7 +82,12 @@ async fn a_required_variable_without_a_value_stops_the_app_at_start() {
 async fn the_services_components_import_only_interfaces_spin_provides() {
     let engine = wasmtime::Engine::default();
     let app = host::manifest::App::from_file(&repo_root().join("spin.toml")).unwrap();
-    let spin_interfaces = ["spin:postgres/postgres@4.0.0", "fermyon:spin/redis@2.0.0", "fermyon:spin/variables@2.0.0"];
+    let spin_interfaces = [
+        "spin:postgres/postgres@4.0.0",
+        "fermyon:spin/redis@2.0.0",
+        "fermyon:spin/key-value@2.0.0",
+        "fermyon:spin/variables@2.0.0",
+    ];
     let mut seen_spin = std::collections::BTreeSet::new();
     for component in app.components.values() {
         let loaded = wasmtime::component::Component::from_file(&engine, &component.source).unwrap();
@@ -94,7 +99,7 @@ async fn the_services_components_import_only_interfaces_spin_provides() {
             }
         }
     }
-    assert_eq!(seen_spin.len(), 3, "the app uses Postgres, Redis and variables: {seen_spin:?}");
+    assert_eq!(seen_spin.len(), 4, "the app uses Postgres, Redis, key-value and variables: {seen_spin:?}");
 }
 
 #[tokio::test]

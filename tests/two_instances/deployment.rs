@@ -184,6 +184,26 @@ pub async fn post(client: &reqwest::Client, app: &AppProcess, path: &str, body: 
     Answer { status, headers, body }
 }
 
+/// A request with the caller's access token (and a JSON body, if any).
+pub async fn authed(
+    client: &reqwest::Client,
+    app: &AppProcess,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Answer {
+    let mut request = client.request(method.clone(), app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path} on {}: {e}", app.address));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer { status, headers, body }
+}
+
 /// The fixed window of `window_secs` that now falls in (rate limits count in
 /// fixed windows).
 pub fn current_window(window_secs: u64) -> u64 {

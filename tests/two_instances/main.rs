@@ -14,7 +14,10 @@
 //! - a worker killed mid-stream loses nothing: the broker hands what it
 //!   held to the other, and copies stay within what it could hold unacked
 //!   (its prefetch; README, "The worker": at least once); a worker stopped
-//!   with SIGTERM drains and duplicates nothing.
+//!   with SIGTERM drains and duplicates nothing;
+//! - a cached read (preferences, profile: read through the key-value store
+//!   `cache`, filled and tombstoned through `redis_url`) sees a change or a
+//!   logout made through the other instance at once.
 //!
 //! Every name is this test's own: database, queues, client addresses, emails.
 
@@ -29,6 +32,68 @@ use serde_json::{Value, json};
 
 use counter::*;
 use deployment::*;
+
+#[tokio::test]
+async fn cached_reads_see_changes_made_through_the_other_instance() {
+    let deployment = Deployment::start(&[], 0).await;
+    let [a, b] = &deployment.apps;
+    let client = client_from(random_loopback());
+    let email = unique_email("two-cache");
+    let registered = post(&client, a, path_of(Op::ListUsers), &registration(&email), None).await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let token = registered.body["data"]["access_token"].as_str().expect("a token").to_owned();
+    let refresh = registered.body["data"]["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let id = registered.body["data"]["user"]["id"].as_str().expect("an id").to_owned();
+    let get = async |app, op| authed(&client, app, reqwest::Method::GET, path_of(op), &token, None).await;
+
+    // A fills both caches; B reads the same entries.
+    for op in [Op::GetPreferences, Op::GetProfile] {
+        let (first, second) = (get(a, op).await, get(b, op).await);
+        assert_eq!((first.status, second.status), (200, 200), "{op:?}: {} / {}", first.body, second.body);
+        assert_eq!(first.body["data"], second.body["data"]);
+    }
+    // The entries are in Redis, and the reads answer from them: a change
+    // made behind the service's back (straight in the database, no
+    // tombstone) is not seen by either instance.
+    let db = deployment.db().await;
+    db.execute(
+        "UPDATE user_preferences SET email = false WHERE id = (SELECT preferences_id FROM users WHERE id::text = $1)",
+        &[&id],
+    )
+    .await
+    .expect("the row changes");
+    for app in [a, b] {
+        let cached = get(app, Op::GetPreferences).await;
+        assert_eq!(cached.body["data"]["email"], true, "answered from the cache: {}", cached.body);
+    }
+
+    // A change through B is seen at once through A, and the other way round.
+    let patched =
+        authed(&client, b, reqwest::Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false})))
+            .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let seen = get(a, Op::GetPreferences).await;
+    assert_eq!((seen.body["data"]["push"].clone(), seen.body["data"]["email"].clone()), (json!(false), json!(false)));
+    let renamed =
+        authed(&client, a, reqwest::Method::PATCH, path_of(Op::PatchProfile), &token, Some(&json!({"name": "Renamed"})))
+            .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(get(b, Op::GetProfile).await.body["data"]["name"], "Renamed");
+
+    // Both filled again; a logout through A ends the token's session on B's
+    // cached reads too.
+    for app in [a, b] {
+        assert_eq!(get(app, Op::GetPreferences).await.status, 200);
+        assert_eq!(get(app, Op::GetProfile).await.status, 200);
+    }
+    let logout = post(&client, a, path_of(Op::Logout), &json!({"refresh_token": refresh}), None).await;
+    assert_eq!(logout.status, 200, "{}", logout.body);
+    for op in [Op::GetPreferences, Op::GetProfile] {
+        let refused = get(b, op).await;
+        assert_eq!(refused.status, 401, "{op:?} after the logout: {}", refused.body);
+    }
+    deployment.finish().await;
+}
 
 #[tokio::test]
 async fn limits_lockouts_and_idempotency_hold_across_two_instances() {

@@ -1,11 +1,31 @@
-//! Redis through `fermyon:spin/redis`. The cache is an optimisation and the
-//! rate limiter's store: when Redis is down, reads fall back to the database
-//! and limits are not enforced, but no request fails because of it.
+//! Redis through `fermyon:spin/redis`, and the hot reads through Spin's
+//! key-value store `cache` on the same Redis. The cache is an optimisation
+//! and the rate limiter's store: when Redis is down, reads fall back to the
+//! database and limits are not enforced, but no request fails because of it.
+//!
+//! Why two interfaces to one Redis: under `spin up` every `fermyon:spin/redis`
+//! `open` is a new TCP connection and handshake, while a Redis-backed
+//! key-value store shares one connection per process. So the reads that
+//! answer most requests (a cached entry and its session's mark, through a
+//! [`CacheReader`]) go through the key-value store, and everything that
+//! needs what the key-value interface lacks (expiry, `SET NX`, counters)
+//! stays on `redis_url`: fills, tombstones, marks and limits. Both must name
+//! the same Redis database (README, "Caching"); the keys are the same, as
+//! Spin's Redis store keeps keys as given.
+
+use std::cell::OnceCell;
 
 use serde_json::json;
+use spin_sdk::key_value::Store;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+use user_domain::ApiError;
 
+use crate::config::{self, CacheReads};
 use crate::log;
+
+/// The key-value store label the components declare (`key_value_stores`)
+/// and the runtime config backs with Redis.
+pub const KEY_VALUE_STORE: &str = "cache";
 
 pub struct Cache {
     connection: Connection,
@@ -135,16 +155,126 @@ impl Cache {
 /// Redis never pay for a connection (under `spin up`, every open is one).
 pub struct LazyCache<'a> {
     correlation_id: &'a str,
-    cell: std::cell::OnceCell<Option<Cache>>,
+    cell: OnceCell<Option<Cache>>,
 }
 
 impl<'a> LazyCache<'a> {
     pub fn new(correlation_id: &'a str) -> Self {
-        Self { correlation_id, cell: std::cell::OnceCell::new() }
+        Self { correlation_id, cell: OnceCell::new() }
     }
 
     /// The connection, opened now if this is the first call; `None` without Redis.
     pub fn get(&self) -> Option<&Cache> {
         self.cell.get_or_init(|| Cache::connect(self.correlation_id)).as_ref()
+    }
+}
+
+/// Spin's key-value store [`KEY_VALUE_STORE`], for reads only.
+pub struct KeyValueCache {
+    store: Store,
+    correlation_id: String,
+}
+
+impl KeyValueCache {
+    /// Opens the store, or logs why not (`None`: read the database).
+    fn open(correlation_id: &str) -> Option<Self> {
+        match Store::open(KEY_VALUE_STORE) {
+            Ok(store) => Some(Self { store, correlation_id: correlation_id.to_owned() }),
+            Err(error) => {
+                log::warn(
+                    correlation_id,
+                    "key-value store unavailable; reading the database",
+                    json!({"store": KEY_VALUE_STORE, "error": format!("{error:?}")}),
+                );
+                None
+            }
+        }
+    }
+
+    /// One key's value; `Err` (logged) when the store failed.
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, ()> {
+        self.store.get(key).map_err(|error| {
+            log::warn(
+                &self.correlation_id,
+                "key-value get failed",
+                json!({"store": KEY_VALUE_STORE, "error": format!("{error:?}")}),
+            );
+        })
+    }
+}
+
+/// Where a cached read looks: the key-value store or a Redis connection
+/// ([`CacheReads`]). A failure of either is a miss (logged).
+pub enum CacheReader<'c> {
+    KeyValue(&'c KeyValueCache),
+    Redis(&'c Cache),
+}
+
+impl CacheReader<'_> {
+    /// One key's value; `None` when absent or on failure.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        match self {
+            Self::KeyValue(store) => store.read(key).ok().flatten(),
+            Self::Redis(cache) => cache.get(key),
+        }
+    }
+
+    /// A cached entry and a second key that decides whether it may be used
+    /// (the entry's session's mark, [`crate::revocation`]): `None` when the
+    /// entry is missing, empty (a tombstone), or either read failed.
+    /// `Some((entry, mark))` otherwise. Through Redis, one `MGET`; through
+    /// the key-value store, two `get`s, the second only after a hit (Spin's
+    /// Redis-backed `get-many` is broken: `../shared/SPIN-FACTS.md`).
+    pub fn entry_and_mark(&self, key: &str, mark: &str) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        match self {
+            Self::KeyValue(store) => {
+                let entry = store.read(key).ok().flatten().filter(|entry| !entry.is_empty())?;
+                let mark = store.read(mark).ok()?;
+                Some((entry, mark))
+            }
+            Self::Redis(cache) => {
+                let mut values = cache.get_many(&[key, mark])?;
+                let mark = values.pop().flatten();
+                let entry = values.pop().flatten().filter(|entry| !entry.is_empty())?;
+                Some((entry, mark))
+            }
+        }
+    }
+}
+
+/// How this request reads cached entries, decided on first use: the
+/// key-value store opened then, or Redis through the [`LazyCache`].
+pub struct LazyReader<'a> {
+    correlation_id: &'a str,
+    cell: OnceCell<Reads>,
+}
+
+enum Reads {
+    KeyValue(Option<KeyValueCache>),
+    Redis,
+}
+
+impl<'a> LazyReader<'a> {
+    pub fn new(correlation_id: &'a str) -> Self {
+        Self { correlation_id, cell: OnceCell::new() }
+    }
+
+    /// The reader `cache_reads` chooses; `None` without one (read the
+    /// database). A malformed `cache_reads` is an operator error (500).
+    pub fn get<'c>(&'c self, cache: &'c LazyCache<'_>) -> Result<Option<CacheReader<'c>>, ApiError> {
+        let reads = match self.cell.get() {
+            Some(reads) => reads,
+            None => {
+                let reads = match config::cache_reads()? {
+                    CacheReads::KeyValue => Reads::KeyValue(KeyValueCache::open(self.correlation_id)),
+                    CacheReads::Redis => Reads::Redis,
+                };
+                self.cell.get_or_init(|| reads)
+            }
+        };
+        Ok(match reads {
+            Reads::KeyValue(store) => store.as_ref().map(CacheReader::KeyValue),
+            Reads::Redis => cache.get().map(CacheReader::Redis),
+        })
     }
 }

@@ -6,8 +6,9 @@
 //!   truth (`sessions.ended_at`).
 //! - The cached reads (preferences, profile) answer from Redis without the
 //!   database, so an ended session is also marked there
-//!   (`cache_keys::session_ended`) and read in the same round trip as the
-//!   cached entry (`MGET entry mark`, [`cached_entry`]).
+//!   (`cache_keys::session_ended`) and read right after the cached entry,
+//!   by the same reader ([`cached_entry`]): with the key-value store, a
+//!   second `get` on the same warm connection; with Redis, one `MGET`.
 //!
 //! Marks are written right after the statement that ended the session
 //! ([`announce`]); the worker writes them again from PostgreSQL every few
@@ -19,7 +20,7 @@ use serde_json::json;
 use spin_sdk::redis::RedisParameter;
 use user_domain::{ApiError, cache_keys};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheReader};
 use crate::{config, log};
 
 /// Marks `sessions` as ended for the cached reads, until every access token
@@ -56,17 +57,16 @@ pub fn announce(cache: Option<&Cache>, correlation_id: &str, sessions: &[uuid::U
 }
 
 /// A cached entry for an access token's holder, read with the mark of its
-/// session in one round trip. `Err(401)` if the session is marked ended;
-/// `Ok(None)` on a miss, a tombstone or without Redis (read the database,
-/// which checks the session).
-pub fn cached_entry(cache: Option<&Cache>, key: &str, session: &uuid::Uuid) -> Result<Option<Vec<u8>>, ApiError> {
-    let Some(cache) = cache else { return Ok(None) };
-    let mark = cache_keys::session_ended(session);
-    let Some(mut values) = cache.get_many(&[key, &mark]) else { return Ok(None) };
-    if values.pop().flatten().is_some() {
-        return Err(ended());
+/// session ([`CacheReader::entry_and_mark`]). `Err(401)` if the session is
+/// marked ended; `Ok(None)` on a miss, a tombstone, a failed read or without
+/// a reader (read the database, which checks the session).
+pub fn cached_entry(reader: Option<&CacheReader>, key: &str, session: &uuid::Uuid) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(reader) = reader else { return Ok(None) };
+    match reader.entry_and_mark(key, &cache_keys::session_ended(session)) {
+        Some((_, Some(_mark))) => Err(ended()),
+        Some((entry, None)) => Ok(Some(entry)),
+        None => Ok(None),
     }
-    Ok(values.pop().flatten().filter(|entry| !entry.is_empty()))
 }
 
 /// What an access token of an ended session gets.

@@ -11,7 +11,7 @@ use user_domain::envelope::Reply;
 use user_domain::{ApiError, UserId};
 
 use crate::auth::{self, Caller, SignedIn};
-use crate::cache::{Cache, LazyCache};
+use crate::cache::{Cache, CacheReader, LazyCache, LazyReader};
 use crate::db::Db;
 use crate::idempotency;
 use crate::model::user::UserRecord;
@@ -25,6 +25,7 @@ pub struct Context<'a> {
     /// Who presented a valid access token, for `Bearer` and `Staff` endpoints.
     caller: Option<Caller>,
     cache: LazyCache<'a>,
+    reader: LazyReader<'a>,
 }
 
 impl Context<'_> {
@@ -52,6 +53,12 @@ impl Context<'_> {
     /// Redis, opened on first use (under `spin up` every open is a new connection).
     pub fn cache(&self) -> Option<&Cache> {
         self.cache.get()
+    }
+
+    /// Where the cached reads look (`cache_reads`): the key-value store, or
+    /// the Redis of [`Self::cache`]; `None` without either.
+    pub fn cache_reader(&self) -> Result<Option<CacheReader<'_>>, ApiError> {
+        self.reader.get(&self.cache)
     }
 
     /// The path parameter at `index`.
@@ -93,7 +100,9 @@ pub fn serve(
             None
         }
     };
-    let context = Context { endpoint, params, caller, cache: LazyCache::new(&request.correlation_id) };
+    let context = Context { endpoint, params, caller, cache: LazyCache::new(&request.correlation_id),
+        reader: LazyReader::new(&request.correlation_id),
+    };
     if endpoint.guarded() {
         idempotency::guard(request, endpoint.access, || handle(request, &context))
     } else {

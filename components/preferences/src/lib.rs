@@ -3,15 +3,16 @@
 //! `GET`, `PATCH`, `PUT /api/v1/users/preferences/` for the caller, and
 //! `GET /api/v1/users/{id}/preferences/` for services holding a service key.
 //!
-//! Reads go through Redis (`user_preferences:{id}`, one hour): the push and
-//! email services ask before every notification, so most answers should not
-//! touch PostgreSQL. Every change deletes the user's cached records (this
-//! one and the worker's) so it is seen at once everywhere; a Redis outage
-//! falls back to the database, never to an error. The owner's cached read
-//! checks the token's session in the same round trip (`MGET entry mark`),
-//! so an ended session's token is refused without the database too.
+//! Reads go through the cache (`user_preferences:{id}`, one hour), read
+//! through Spin's key-value store `cache` (`component_kit::cache`): the push
+//! and email services ask before every notification, so most answers should
+//! not touch PostgreSQL. Every change tombstones the user's cached records
+//! (this one and the worker's) so it is seen at once everywhere; a Redis
+//! outage falls back to the database, never to an error. The owner's cached
+//! read checks the token's session right after the entry, on the same warm
+//! connection, so an ended session's token is refused without the database
+//! too.
 
-use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::reply::respond;
@@ -37,14 +38,14 @@ fn handler(op: Op) -> Option<Handler> {
     Some(match op {
         Op::GetPreferences => |_, ctx| {
             let caller = ctx.caller()?;
-            let stored = stored(ctx.cache(), caller.user_id, Reader::Owner(caller.session))?;
+            let stored = stored(ctx, caller.user_id, Reader::Owner(caller.session))?;
             Ok(Reply::ok(200, "Preferences", NotificationPreferences::effective(stored, &config::categories()?)))
         },
         Op::PatchPreferences => |request, ctx| update(request, ctx, false),
         Op::PutPreferences => |request, ctx| update(request, ctx, true),
         // The service key was checked by the router (the endpoint is `Service`'s).
         Op::ServicePreferences => |_, ctx| {
-            let stored = stored(ctx.cache(), ctx.user_id(0)?, Reader::Service)?;
+            let stored = stored(ctx, ctx.user_id(0)?, Reader::Service)?;
             Ok(Reply::ok(200, "Preferences", NotificationPreferences::effective(stored, &config::categories()?)))
         },
         _ => return None,
@@ -69,12 +70,13 @@ enum Reader {
 /// preferences, and a deactivated owner gets the same 403 as everywhere else.
 /// The entry is the stored form: the configuration's categories are spelled
 /// out on every answer, so a change of the configuration shows at once.
-fn stored(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<NotificationPreferences, ApiError> {
+fn stored(ctx: &Context, user: UserId, reader: Reader) -> Result<NotificationPreferences, ApiError> {
     let key = cache_keys::preferences(user);
-    // The owner's entry is read with the mark of its session, in one round trip.
+    let cache_reader = ctx.cache_reader()?;
+    // The owner's entry is read with the mark of its session.
     let cached = match reader {
-        Reader::Owner(session) => revocation::cached_entry(cache, &key, &session)?,
-        Reader::Service => cache.and_then(|c| c.get(&key)),
+        Reader::Owner(session) => revocation::cached_entry(cache_reader.as_ref(), &key, &session)?,
+        Reader::Service => cache_reader.and_then(|r| r.get(&key)),
     };
     if let Some(cached) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
         return Ok(cached);
@@ -94,7 +96,7 @@ fn stored(cache: Option<&Cache>, user: UserId, reader: Reader) -> Result<Notific
         }
         (Some(stored), _) => stored,
     };
-    if let Some(cache) = cache.filter(|_| stored.is_active) {
+    if let Some(cache) = ctx.cache().filter(|_| stored.is_active) {
         let json = serde_json::to_vec(&stored.preferences).map_err(ApiError::internal)?;
         // Only into an absent key: a tombstone left by a recent change means
         // this value may predate it.

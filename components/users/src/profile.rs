@@ -18,20 +18,19 @@ use user_domain::validation::Patch;
 /// active accounts only and every change tombstones the key
 /// (`user_cache::invalidate`), so a hit needs no database round trip and a
 /// deactivated or deleted account still gets its 401/403 on the miss. The
-/// entry is read with the mark of the token's session in one round trip, so
-/// an ended session's token is refused on a hit too (`revocation`).
+/// entry is read with the mark of the token's session, so an ended
+/// session's token is refused on a hit too (`revocation`).
 pub fn get(_request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
-    let cache = ctx.cache();
     let caller = ctx.caller()?;
     let key = cache_keys::profile(caller.user_id);
-    if let Some(profile) = revocation::cached_entry(cache, &key, &caller.session)?
+    if let Some(profile) = revocation::cached_entry(ctx.cache_reader()?.as_ref(), &key, &caller.session)?
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
     {
         return Ok(Reply::ok(200, "Profile", profile));
     }
     let (_, user) = ctx.account()?;
     let profile = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
-    if let Some(cache) = cache {
+    if let Some(cache) = ctx.cache() {
         let json = serde_json::to_vec(&profile).map_err(ApiError::internal)?;
         // Only into an absent key: a tombstone means this read may predate a change.
         cache.set_ex_if_absent(&key, &json, cache_keys::PROFILE_TTL_SECS);

@@ -130,6 +130,13 @@ def spin_variables(repo):
         return tomllib.load(f).get("variables", {})
 
 
+def key_value_labels(repo):
+    """Every key-value store label a component of spin.toml declares."""
+    with open(os.path.join(repo, "spin.toml"), "rb") as f:
+        components = tomllib.load(f).get("component", {})
+    return sorted({label for c in components.values() for label in c.get("key_value_stores", [])})
+
+
 def runtime_config(secret):
     """The runtime-config.toml of a Secret template, placeholders standing in
     for values (they are quoted TOML strings, so it parses as it is)."""
@@ -161,6 +168,7 @@ def project_problems(docs, repo):
     # The SpinApp's variables: from its runtime configuration's Secret, and plain.
     secret_name = (spec.get("runtimeConfig") or {}).get("loadFromSecret")
     from_secret = {}
+    rc = {}
     try:
         rc = runtime_config(one(docs, "Secret", secret_name))
         providers = rc.get("variables_provider", [])
@@ -181,6 +189,20 @@ def project_problems(docs, repo):
     for name in ("database_url", "redis_url"):
         if name not in from_secret:
             problems.append(f"{name} (it carries credentials) must come from the runtime configuration's Secret")
+
+    # Every key-value store a component declares is configured, on the Redis
+    # that redis_url names (the cached reads' entries are written through
+    # redis_url and read through the store).
+    stores = rc.get("key_value_store", {})
+    for label in key_value_labels(repo):
+        store = stores.get(label)
+        if store is None:
+            problems.append(f"runtime-config.toml: no [key_value_store.{label}] for spin.toml's key_value_stores")
+        elif store.get("type") != "redis" or store.get("url") != from_secret.get("redis_url"):
+            problems.append(
+                f"runtime-config.toml: [key_value_store.{label}] must be type redis with url {from_secret.get('redis_url')!r} "
+                f"(redis_url's), not {store}"
+            )
 
     # The HPA scales the Deployment the operator makes for the SpinApp.
     hpa = one(docs, "HorizontalPodAutoscaler")
@@ -298,6 +320,9 @@ def breakages():
         ("a real secret in the template", edit_runtime_config('"${JWT_SECRET}"', '"hunter2hunter2hunter2hunter2hunter2"')),
         ("a variable spin.toml does not declare", edit_runtime_config("mfa_key =", "mfa_keys =")),
         ("a required variable nobody sets", edit_runtime_config('jwt_secret = "${JWT_SECRET}"', "")),
+        ("no key-value store for the cached reads", edit_runtime_config("[key_value_store.cache]", "[key_value_store.other]")),
+        ("the key-value store on another Redis",
+         edit_runtime_config('type = "redis"\nurl = "${REDIS_URL}"', 'type = "redis"\nurl = "${OTHER_REDIS_URL}"')),
         ("a secret variable as a plain SpinApp value",
          lambda d: spinapp(d)["spec"]["variables"].append({"name": "service_keys", "value": "x"})),
         ("the HPA aimed elsewhere",
