@@ -148,7 +148,8 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 "${podman[@]}" run -d --name "$container" --health-interval disable "${options[@]}" -e DATABASE_URL="$database_url" -e HTTP_ADDR="127.0.0.1:$port" \
   -e PUSH_QUEUE="push.queue.$suffix" -e PUSH_READY_QUEUE="push.ready.$suffix" -e FAILED_QUEUE="failed.queue.$suffix" \
   -e EMAIL_QUEUE="email.queue.$suffix" -e AUDIT_QUEUE="audit.events.$suffix" -e STATUS_QUEUE="notification.status.$suffix" \
-  -e DLX_EXCHANGE="notifications.dlx.$suffix" -e RETRY_DELAYS_MS=1000 "$image" run >/dev/null
+  -e FEEDBACK_QUEUE="device.feedback.$suffix" -e DLX_EXCHANGE="notifications.dlx.$suffix" -e RETRY_DELAYS_MS=1000 \
+  "$image" run >/dev/null
 healthy=''
 for _ in $(seq 50); do
   # The image's own HEALTHCHECK (`native-worker health`), as a runtime runs it.
