@@ -62,24 +62,9 @@ pub fn database_url(name: &str) -> String {
 pub fn write_runtime_config(dir: &Path, variables: &HashMap<String, String>) -> std::io::Result<PathBuf> {
     let redis_url = variables.get("SPIN_VARIABLE_REDIS_URL").map(String::as_str).unwrap_or("redis://127.0.0.1:6379");
     let path = dir.join(format!("runtime-config-{}.toml", uuid::Uuid::new_v4().simple()));
-    let url = toml_string(redis_url);
+    let url = toml::Value::String(redis_url.to_owned());
     std::fs::write(&path, format!("[key_value_store.cache]\ntype = \"redis\"\nurl = {url}\n"))?;
     Ok(path)
-}
-
-/// `text` as a TOML basic string.
-fn toml_string(text: &str) -> String {
-    let mut quoted = String::from('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
 }
 
 pub fn repo_root() -> PathBuf {

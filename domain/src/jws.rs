@@ -17,7 +17,6 @@ pub(crate) struct Invalid;
 #[derive(Deserialize)]
 pub(crate) struct JoseHeader {
     pub alg: String,
-    #[serde(default)]
     pub kid: Option<String>,
 }
 
