@@ -28,11 +28,13 @@
 //! - [`sealed`]: idempotent answers encrypted under a key only the same request rebuilds.
 //! - [`secrets`]: random tokens, digests and constant-time comparison.
 //! - [`cache_keys`]: Redis key names the components and the worker share.
+//! - [`cached_record`]: the owner's cached entries, with the sessions that ended lately.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
 
 pub mod amr;
 pub mod api;
 pub mod cache_keys;
+pub mod cached_record;
 pub mod carriable;
 pub mod client_address;
 pub mod correlation;

@@ -26,6 +26,13 @@ impl UserId {
     }
 }
 
+/// Every UUID names a user (or none): ids read back from the database.
+impl From<uuid::Uuid> for UserId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
 impl Default for UserId {
     fn default() -> Self {
         Self::new()

@@ -140,7 +140,7 @@ pub async fn create_or_promote(
 /// change invalidates them). Best effort: they expire within the hour anyway.
 pub async fn invalidate_cache(redis_url: &str, id: uuid::Uuid) {
     let Ok(cache) = crate::cache::Cache::new(redis_url) else { return };
-    let user = user_domain::UserId::parse(&id.to_string()).expect("a UUID is a user id");
+    let user = user_domain::UserId::from(id);
     if let Err(e) = cache.del(&cache_keys::all_for_user(user)).await {
         tracing::warn!(error = %e, "could not invalidate the cached user");
     }

@@ -106,6 +106,19 @@ impl Cache {
             .map_err(Into::into)
     }
 
+    /// Which of `keys` exist, in one round trip (`MGET`).
+    pub async fn exist(&self, keys: &[String]) -> Result<Vec<bool>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut mget = redis::cmd("MGET");
+        mget.arg(keys);
+        let values: Vec<Option<Vec<u8>>> =
+            tokio::time::timeout(OP_TIMEOUT, mget.query_async(&mut conn)).await.map_err(|_| CacheError::Timeout)??;
+        Ok(values.into_iter().map(|v| v.is_some()).collect())
+    }
+
     /// `SET key value EX ttl` for many keys in one pipelined round trip.
     pub async fn set_many_ex(&self, entries: &[(String, &str, u64)]) -> Result<(), CacheError> {
         if entries.is_empty() {

@@ -35,7 +35,8 @@ pub struct Metrics {
     pub quarantined: Counter,
     /// Outbox rows deleted after the retention period.
     pub outbox_purged: Counter,
-    /// Marks of ended sessions written to Redis (again) from PostgreSQL.
+    /// Ended sessions announced again from PostgreSQL (their mark was
+    /// missing: their users' cached entries tombstoned, the mark written).
     pub session_marks: Counter,
     /// Rounds of marks that could not be written (PostgreSQL or Redis down).
     pub session_mark_failures: Counter,
@@ -124,8 +125,8 @@ impl Default for Metrics {
             m.quarantined.clone(),
         );
         registry.register(
-            "session_marks_written",
-            "Marks of ended sessions written to Redis from PostgreSQL",
+            "sessions_announced_again",
+            "Ended sessions whose mark was missing, announced again from PostgreSQL",
             m.session_marks.clone(),
         );
         registry.register(

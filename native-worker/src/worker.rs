@@ -182,9 +182,9 @@ impl Worker {
         marks.abort();
     }
 
-    /// Writes the marks of recently ended sessions to Redis again, every
-    /// `SESSION_MARKS_INTERVAL_MS`, whatever RabbitMQ is doing: the cached
-    /// reads depend on them, not on AMQP.
+    /// Announces recently ended sessions whose marks are missing again
+    /// (`Sessions::mark_ended`), every `SESSION_MARKS_INTERVAL_MS`, whatever
+    /// RabbitMQ is doing: the cached reads depend on it, not on AMQP.
     fn spawn_session_marks(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let (sessions, metrics, every) =
             (self.sessions.clone(), self.metrics.clone(), self.config.session_marks_interval());
@@ -195,7 +195,7 @@ impl Worker {
                     Ok(n) => {
                         metrics.session_marks.inc_by(n as u64);
                         if failing {
-                            tracing::info!(marks = n, "ended sessions marked again");
+                            tracing::info!(announced = n, "ended sessions announced again");
                         }
                         failing = false;
                     }

@@ -1,13 +1,15 @@
 //! Sessions end for access tokens too (issue 16, item 1). Every way a
 //! session ends makes its access tokens answer 401 at once, on every
 //! instance, on the cached reads (which answer from Redis, without the
-//! database) as on the rest; a token that names no session is refused; a
-//! mark lost from Redis is written again by the worker; without Redis the
-//! database decides.
+//! database) as on the rest; a token that names no session is refused; an
+//! announcement lost from Redis is made again by the worker; without Redis
+//! the database decides.
 //!
 //! Each test first makes sure the cached reads really are cached (the
-//! entries are in Redis), so a refusal proves the session check on the hit
-//! path, not a miss that went to the database.
+//! entries are in Redis), so a refusal proves that ending the session
+//! tombstoned them: the entries primed before the end would have answered
+//! 200. An entry filled after a session ended refuses that session's tokens
+//! on the hit itself, from the ended sessions it carries.
 
 use std::sync::Arc;
 
@@ -244,20 +246,58 @@ async fn without_redis_the_database_refuses_an_ended_sessions_tokens() {
 }
 
 #[tokio::test]
-async fn a_lost_mark_is_written_again_by_the_worker() {
+async fn an_entry_filled_after_a_session_ended_refuses_its_tokens_on_the_hit() {
+    let app = spawn_app().await;
+    let (email, password, registered) = app.registered_user().await;
+    let first = data(&registered, "access_token");
+    let second = data(&app.login(&email, &password).await.json(), "access_token");
+    let sid = claims_of(&first)["sid"].as_str().unwrap().to_owned();
+    let ended = app.authed(Method::DELETE, &path_with(Op::EndOwnSession, &[&sid]), &second, None).await;
+    assert_eq!(ended.status, 200, "{}", ended.text);
+
+    // The tombstones' minute has passed: the other session's reads fill the
+    // entries again, listing the ended session.
+    let user = user_of(&first);
+    let cache = redis();
+    let keys = [cache_keys::preferences(user), cache_keys::profile(user)];
+    cache.del(&keys).await.unwrap();
+    prime(&app, &second).await;
+    for key in &keys {
+        let entry = cache.get(key).await.unwrap().unwrap_or_default();
+        assert!(entry.contains(&sid), "{key} lists the ended session: {entry}");
+    }
+    assert_ended(&[&app], &first).await;
+    for key in &keys {
+        assert!(cache.get(key).await.unwrap().is_some_and(|e| e.contains(&sid)), "{key} answered from the cache");
+    }
+    assert_live(&app, &second).await;
+}
+
+#[tokio::test]
+async fn a_lost_announcement_is_made_again_by_the_worker() {
     let app = spawn_app().await;
     let (_, _, registered) = app.registered_user().await;
     let token = data(&registered, "access_token");
     prime(&app, &token).await;
+    let user = user_of(&token);
+    let cache = Arc::new(redis());
+    let keys = [cache_keys::preferences(user), cache_keys::profile(user)];
+    let mut primed = Vec::new();
+    for key in &keys {
+        primed.push(cache.get(key).await.unwrap().expect("primed"));
+    }
     let logout = json!({"refresh_token": data(&registered, "refresh_token")});
     assert_eq!(app.post_json(path_of(Op::Logout), &logout).await.status, 200);
     assert_ended(&[&app], &token).await;
 
-    // Redis lost the mark (a restart, a failed write): the cached entry alone
-    // would let the token through until the worker writes the mark again.
+    // Redis lost the announcement (a restart, a failed write): no mark, and
+    // the entries filled before the logout, which do not list the session,
+    // would let the token through until the worker announces it again.
     let sid = uuid::Uuid::parse_str(claims_of(&token)["sid"].as_str().unwrap()).unwrap();
-    let cache = Arc::new(redis());
     cache.del(&[cache_keys::session_ended(&sid)]).await.unwrap();
+    for (key, entry) in keys.iter().zip(&primed) {
+        cache.set_ex(key, entry, 600).await.unwrap();
+    }
     let gap = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(gap.status, 200, "the window the worker closes: {}", gap.text);
 
@@ -267,8 +307,13 @@ async fn a_lost_mark_is_written_again_by_the_worker() {
         access_ttl_secs: 900,
         retention: std::time::Duration::from_secs(30 * 86_400),
     };
-    assert!(sessions.mark_ended().await.unwrap() >= 1);
-    let ttl_left = cache.get(&cache_keys::session_ended(&sid)).await.unwrap();
-    assert_eq!(ttl_left.as_deref(), Some("1"));
+    assert_eq!(sessions.mark_ended().await.unwrap(), 1, "this database's one ended session");
+    let mark = cache.get(&cache_keys::session_ended(&sid)).await.unwrap();
+    assert_eq!(mark.as_deref(), Some("1"));
+    for key in &keys {
+        assert_eq!(cache.get(key).await.unwrap().as_deref(), Some(""), "{key} is tombstoned");
+    }
     assert_ended(&[&app], &token).await;
+    // Announced once: the next round finds the mark and leaves the entries.
+    assert_eq!(sessions.mark_ended().await.unwrap(), 0);
 }

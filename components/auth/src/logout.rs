@@ -25,7 +25,7 @@ pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         LogOut::Refused => return Err(ApiError::Unauthorized("The refresh token is not valid (or not live)")),
     };
     // Their access tokens stop working too, at once.
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     let message = if all { "Logged out of every session" } else { "Logged out" };
     Ok(Reply::ok(200, message, RevokedTokens { revoked_tokens: ended.revoked_tokens(), sessions_ended: ended.count() }))
 }

@@ -179,7 +179,7 @@ pub fn confirm(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let audit = AuditEvent::new(request, "auth.mfa_enabled", Actor::User(user.id))?;
     let ended = store::mfa::confirm(&db, user.id, step, &digests, signed.session, &audit)?
         .ok_or(ApiError::Conflict("Two-factor sign-in is already on"))?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Ok(Reply::ok(
         200,
         "Two-factor sign-in is on; keep the recovery codes somewhere safe, they are shown only once",
@@ -194,7 +194,7 @@ pub fn disable(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     check_password_and_code(&db, cache, &user, &password, &code)?;
     let ended =
         store::mfa::disable(&db, user.id, &AuditEvent::new(request, "auth.mfa_disabled", Actor::User(user.id))?)?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Ok(Reply::ok(200, "Two-factor sign-in is off; every session was signed out", MfaState { enabled: false }))
 }
 

@@ -138,7 +138,7 @@ fn set_password(
     let audit = AuditEvent::new(request, action, Actor::User(account.id))?;
     let ended = store::users::set_password(db, account.id, &change, &audit)?;
     // Every other session's access tokens stop working too.
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     // `updated_at` changed, and the cached profile shows it.
     user_cache::invalidate_profile(cache, account.id);
     Ok(())

@@ -108,6 +108,6 @@ fn retry_or_copy(
         .subject(reused.user_id)
         .details(serde_json::json!({"session": reused.session_id, "spent_secs_ago": reused.spent_secs_ago.round()}));
     let ended = store::sessions::end_reused(db, reused.session_id, &audit)?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Err(not_valid())
 }

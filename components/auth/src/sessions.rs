@@ -26,6 +26,6 @@ pub fn end(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let (db, user) = ctx.account()?;
     let audit = AuditEvent::new(request, "auth.session_ended", Actor::User(user.id))?.details(json!({"session": id}));
     let ended = store::sessions::end(&db, user.id, id, "session_ended", &audit)?.ok_or_else(not_found)?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Ok(Reply::ok(200, "Session ended", SessionEnded { id, ended: true }))
 }

@@ -6,8 +6,8 @@
 //! Why two interfaces to one Redis: under `spin up` every `fermyon:spin/redis`
 //! `open` is a new TCP connection and handshake, while a Redis-backed
 //! key-value store shares one connection per process. So the reads that
-//! answer most requests (a cached entry and its session's mark, through a
-//! [`CacheReader`]) go through the key-value store, and everything that
+//! answer most requests (one `get` of a cached entry, which carries the
+//! user's ended sessions: `crate::revocation`, through a [`CacheReader`]) go through the key-value store, and everything that
 //! needs what the key-value interface lacks (expiry, `SET NX`, counters)
 //! stays on `redis_url`: fills, tombstones, marks and limits. Both must name
 //! the same Redis database (README, "Caching"); the keys are the same, as
@@ -65,7 +65,7 @@ impl Cache {
         }
     }
 
-    fn failed(&self, operation: &str, error: impl std::fmt::Debug) {
+    pub(crate) fn failed(&self, operation: &str, error: impl std::fmt::Debug) {
         log::warn(
             &self.correlation_id,
             "redis command failed",
@@ -75,27 +75,6 @@ impl Cache {
 
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         self.connection.get(key).map_err(|e| self.failed("GET", e)).ok().flatten()
-    }
-
-    /// Several keys in one round trip (`MGET`): each value, or `None` for a
-    /// key that is absent. `None` as a whole when Redis failed (logged).
-    pub fn get_many(&self, keys: &[&str]) -> Option<Vec<Option<Vec<u8>>>> {
-        let args: Vec<RedisParameter> = keys.iter().map(|k| RedisParameter::Binary(k.as_bytes().to_vec())).collect();
-        let results = self.execute("MGET", &args)?;
-        if results.len() != keys.len() {
-            self.failed("MGET", format!("{} answers for {} keys", results.len(), keys.len()));
-            return None;
-        }
-        Some(
-            results
-                .into_iter()
-                .map(|r| match r {
-                    RedisResult::Binary(bytes) => Some(bytes),
-                    RedisResult::Status(text) => Some(text.into_bytes()),
-                    _ => None,
-                })
-                .collect(),
-        )
     }
 
     /// SET with a time to live.
@@ -216,28 +195,6 @@ impl CacheReader<'_> {
         match self {
             Self::KeyValue(store) => store.read(key).ok().flatten(),
             Self::Redis(cache) => cache.get(key),
-        }
-    }
-
-    /// A cached entry and a second key that decides whether it may be used
-    /// (the entry's session's mark, [`crate::revocation`]): `None` when the
-    /// entry is missing, empty (a tombstone), or either read failed.
-    /// `Some((entry, mark))` otherwise. Through Redis, one `MGET`; through
-    /// the key-value store, two `get`s, the second only after a hit (Spin's
-    /// Redis-backed `get-many` is broken: `../shared/SPIN-FACTS.md`).
-    pub fn entry_and_mark(&self, key: &str, mark: &str) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-        match self {
-            Self::KeyValue(store) => {
-                let entry = store.read(key).ok().flatten().filter(|entry| !entry.is_empty())?;
-                let mark = store.read(mark).ok()?;
-                Some((entry, mark))
-            }
-            Self::Redis(cache) => {
-                let mut values = cache.get_many(&[key, mark])?;
-                let mark = values.pop().flatten();
-                let entry = values.pop().flatten().filter(|entry| !entry.is_empty())?;
-                Some((entry, mark))
-            }
         }
     }
 }

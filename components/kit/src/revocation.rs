@@ -5,38 +5,49 @@
 //!   query as the account (`store::users::signed_in`): PostgreSQL is the
 //!   truth (`sessions.ended_at`).
 //! - The cached reads (preferences, profile) answer from Redis without the
-//!   database, so an ended session is also marked there
-//!   (`cache_keys::session_ended`) and read right after the cached entry,
-//!   by the same reader ([`cached_entry`]): with the key-value store, a
-//!   second `get` on the same warm connection; with Redis, one `MGET`.
+//!   database. Their entries carry the user's recently ended sessions
+//!   (`user_domain::cached_record`), read from PostgreSQL in the fill's own
+//!   query, so a hit checks the token's session with the one read it makes
+//!   ([`cached`]). Whoever ends a session tombstones the user's entries right
+//!   after ([`announce`]), so no entry filled before the end is used after it.
 //!
-//! Marks are written right after the statement that ended the session
-//! ([`announce`]); the worker writes them again from PostgreSQL every few
-//! seconds (`native-worker`'s `session_marks`), so a mark lost to a failed
-//! write or a Redis restart comes back. Without Redis there is no cached
-//! read: every request goes to PostgreSQL, so revocation never turns off.
+//! [`announce`] then marks the sessions (`cache_keys::session_ended`). No
+//! read looks at a mark: it tells the worker the announcement was made. The
+//! worker marks every recently ended session again every few seconds from
+//! PostgreSQL (`native-worker`'s `session_marks`, `SET NX`), and where a mark
+//! was missing (a failed write, a Redis restart) it tombstones the user's
+//! entries itself. Without Redis there is no cached read: every request goes
+//! to PostgreSQL, so revocation never turns off.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use spin_sdk::redis::RedisParameter;
-use user_domain::{ApiError, cache_keys};
+use user_domain::cached_record::{self, Found};
+use user_domain::{ApiError, UserId, cache_keys};
 
 use crate::cache::{Cache, CacheReader};
-use crate::{config, log};
+use crate::{config, log, user_cache};
 
-/// Marks `sessions` as ended for the cached reads, until every access token
-/// they issued has expired.
-pub fn announce(cache: Option<&Cache>, correlation_id: &str, sessions: &[uuid::Uuid]) {
+/// Ends `sessions` (of `users`) for the cached reads: tombstones the users'
+/// cached entries first, then marks the sessions until every access token
+/// they issued has expired. In that order, so a mark the worker finds
+/// means the tombstones were written.
+pub fn announce(cache: Option<&Cache>, correlation_id: &str, users: &[UserId], sessions: &[uuid::Uuid]) {
     if sessions.is_empty() {
         return;
     }
     let Some(cache) = cache else {
         log::warn(
             correlation_id,
-            "sessions ended without Redis: the worker will mark them",
+            "sessions ended without Redis: the worker will announce them",
             json!({"sessions": sessions.len()}),
         );
         return;
     };
+    for user in users {
+        user_cache::tombstone_reads(cache, *user);
+    }
     let ttl = match config::access_ttl_secs() {
         Ok(ttl) => cache_keys::session_ended_ttl(ttl),
         Err(error) => {
@@ -51,21 +62,69 @@ pub fn announce(cache: Option<&Cache>, correlation_id: &str, sessions: &[uuid::U
             RedisParameter::Binary(b"EX".to_vec()),
             RedisParameter::Int64(ttl as i64),
         ];
-        // A failure is logged by the cache; the worker writes the mark again.
+        // A failure is logged by the cache; the worker announces it again.
         let _ = cache.execute("SET", &args);
     }
 }
 
-/// A cached entry for an access token's holder, read with the mark of its
-/// session ([`CacheReader::entry_and_mark`]). `Err(401)` if the session is
-/// marked ended; `Ok(None)` on a miss, a tombstone, a failed read or without
-/// a reader (read the database, which checks the session).
-pub fn cached_entry(reader: Option<&CacheReader>, key: &str, session: &uuid::Uuid) -> Result<Option<Vec<u8>>, ApiError> {
-    let Some(reader) = reader else { return Ok(None) };
-    match reader.entry_and_mark(key, &cache_keys::session_ended(session)) {
-        Some((_, Some(_mark))) => Err(ended()),
-        Some((entry, None)) => Ok(Some(entry)),
-        None => Ok(None),
+/// How far back a fill lists the user's ended sessions: an access token's
+/// lifetime and the tolerated skew (`cache_keys::session_ended_ttl`).
+pub fn window_secs() -> Result<u64, ApiError> {
+    config::access_ttl_secs().map(cache_keys::session_ended_ttl)
+}
+
+/// What a cached read found.
+pub enum Lookup<'k, T> {
+    Hit(T),
+    /// Read the database, then [`Miss::fill`].
+    Miss(Miss<'k>),
+}
+
+/// A cached read that must go to the database.
+pub struct Miss<'k> {
+    key: &'k str,
+    /// The key holds an older build's entry (`Found::Foreign`).
+    foreign: bool,
+}
+
+/// The cached value under `key`, for an access token of `session` (`None`:
+/// a service reads, for whom sessions do not matter). `Err(401)` if the
+/// entry lists that session as ended; a miss on an absent key, a
+/// tombstone, a failed read or without a reader.
+pub fn cached<'k, T: DeserializeOwned>(
+    reader: Option<&CacheReader>,
+    key: &'k str,
+    session: Option<&uuid::Uuid>,
+) -> Result<Lookup<'k, T>, ApiError> {
+    let miss = |foreign| Ok(Lookup::Miss(Miss { key, foreign }));
+    let Some(reader) = reader else { return miss(false) };
+    match cached_record::decode::<T>(reader.get(key).as_deref()) {
+        Found::Record(record) => match session {
+            None => Ok(Lookup::Hit(record.value)),
+            Some(session) => record.for_session(session).map(Lookup::Hit).ok_or_else(ended),
+        },
+        Found::Miss => miss(false),
+        Found::Foreign => miss(true),
+    }
+}
+
+impl Miss<'_> {
+    /// Caches what the database answered: `value`, with the user's sessions
+    /// that ended within [`window_secs`], read in the same query. Only into
+    /// an absent key: a tombstone means this read may predate a change or a
+    /// session's end. An older build's entry is tombstoned instead, so a
+    /// fill replaces it once the tombstone expires.
+    pub fn fill<T: Serialize>(self, cache: Option<&Cache>, value: &T, ended: &[uuid::Uuid], ttl_secs: u64) {
+        let Some(cache) = cache else { return };
+        if self.foreign {
+            cache.set_ex(self.key, b"", cache_keys::TOMBSTONE_SECS);
+            return;
+        }
+        match cached_record::encode(value, ended) {
+            Ok(record) => cache.set_ex_if_absent(self.key, &record, ttl_secs),
+            // Not cached: the next read goes to the database again.
+            Err(error) => cache.failed("encode", error),
+        }
     }
 }
 

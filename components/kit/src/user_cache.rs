@@ -15,10 +15,18 @@ use crate::cache::Cache;
 /// through here, `last_login` included: the cached profile shows it.
 pub fn invalidate(cache: Option<&Cache>, id: UserId) {
     if let Some(cache) = cache {
-        for key in [cache_keys::preferences(id), cache_keys::profile(id)] {
-            cache.set_ex(&key, b"", cache_keys::TOMBSTONE_SECS);
-        }
+        tombstone_reads(cache, id);
         cache.del(&[cache_keys::worker_user(id)]);
+    }
+}
+
+/// Tombstones the entries the owner's cached reads answer from
+/// (preferences, profile): also what ending a session does
+/// (`crate::revocation::announce`), since those entries carry the user's
+/// ended sessions.
+pub fn tombstone_reads(cache: &Cache, id: UserId) {
+    for key in [cache_keys::preferences(id), cache_keys::profile(id)] {
+        cache.set_ex(&key, b"", cache_keys::TOMBSTONE_SECS);
     }
 }
 

@@ -8,16 +8,17 @@
 //! and email services ask before every notification, so most answers should
 //! not touch PostgreSQL. Every change tombstones the user's cached records
 //! (this one and the worker's) so it is seen at once everywhere; a Redis
-//! outage falls back to the database, never to an error. The owner's cached
-//! read checks the token's session right after the entry, on the same warm
-//! connection, so an ended session's token is refused without the database
-//! too.
+//! outage falls back to the database, never to an error. The entry carries
+//! the user's recently ended sessions (`component_kit::revocation`), so the
+//! owner's cached read refuses an ended session's token with the one read
+//! it makes.
 
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::reply::respond;
 use component_kit::router::{self, Context, Handler};
-use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store, user_cache};
+use component_kit::revocation::{self, Lookup};
+use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -68,25 +69,22 @@ enum Reader {
 /// answers the owner without a database round trip and still refuses a
 /// deactivated account: a miss reads the account's state with its
 /// preferences, and a deactivated owner gets the same 403 as everywhere else.
+/// An ended session's token is refused by the entry's list of ended sessions.
 /// The entry is the stored form: the configuration's categories are spelled
 /// out on every answer, so a change of the configuration shows at once.
 fn stored(ctx: &Context, user: UserId, reader: Reader) -> Result<NotificationPreferences, ApiError> {
     let key = cache_keys::preferences(user);
-    let cache_reader = ctx.cache_reader()?;
-    // The owner's entry is read with the mark of its session.
-    let cached = match reader {
-        Reader::Owner(session) => revocation::cached_entry(cache_reader.as_ref(), &key, &session)?,
-        Reader::Service => cache_reader.and_then(|r| r.get(&key)),
-    };
-    if let Some(cached) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
-        return Ok(cached);
-    }
-    let db = Db::connect()?;
     let session = match reader {
         Reader::Owner(session) => Some(session),
         Reader::Service => None,
     };
-    let stored = store::preferences::of(&db, user, session)?;
+    // The owner's entry is refused if it lists the token's session as ended.
+    let miss = match revocation::cached(ctx.cache_reader()?.as_ref(), &key, session.as_ref())? {
+        Lookup::Hit(cached) => return Ok(cached),
+        Lookup::Miss(miss) => miss,
+    };
+    let db = Db::connect()?;
+    let stored = store::preferences::of(&db, user, session, revocation::window_secs()?)?;
     let stored = match (stored, reader) {
         (None, Reader::Owner(_)) => return Err(ApiError::Unauthorized("The account no longer exists")),
         (None, Reader::Service) => return Err(ApiError::NotFound("User")),
@@ -96,11 +94,8 @@ fn stored(ctx: &Context, user: UserId, reader: Reader) -> Result<NotificationPre
         }
         (Some(stored), _) => stored,
     };
-    if let Some(cache) = ctx.cache().filter(|_| stored.is_active) {
-        let json = serde_json::to_vec(&stored.preferences).map_err(ApiError::internal)?;
-        // Only into an absent key: a tombstone left by a recent change means
-        // this value may predate it.
-        cache.set_ex_if_absent(&key, &json, cache_keys::TTL_SECS);
+    if stored.is_active {
+        miss.fill(ctx.cache(), &stored.preferences, &stored.ended, cache_keys::TTL_SECS);
     }
     Ok(stored.preferences)
 }
@@ -113,6 +108,10 @@ fn stored(ctx: &Context, user: UserId, reader: Reader) -> Result<NotificationPre
 /// connections do not promise.)
 const ATTEMPTS: usize = 16;
 
+/// A change reads the preferences for their version only, not to cache
+/// them: no ended sessions are listed.
+const NO_ENDED_SESSIONS: u64 = 0;
+
 fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, ApiError> {
     let cache = ctx.cache();
     let (db, caller) = ctx.account()?;
@@ -123,7 +122,7 @@ fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, A
     let replacement = if replace { Some(PreferencesReplace::parse(&body, &config)?.into()) } else { None };
     for _ in 0..ATTEMPTS {
         let current =
-            store::preferences::of(&db, caller.id, None)?.ok_or(ApiError::Forbidden("This account is deactivated"))?;
+            store::preferences::of(&db, caller.id, None, NO_ENDED_SESSIONS)?.ok_or(ApiError::Forbidden("This account is deactivated"))?;
         if !current.is_active {
             return Err(ApiError::Forbidden("This account is deactivated"));
         }

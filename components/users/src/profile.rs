@@ -7,7 +7,8 @@ use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::router::Context;
 use component_kit::store::{self, users::Change};
 use component_kit::user_cache;
-use component_kit::{ApiError, ApiRequest, Reply, revocation};
+use component_kit::revocation::{self, Lookup};
+use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::{Value, json};
 use user_domain::api::requests::{ProfilePatch, ProfileReplace};
 use user_domain::api::responses::Deactivated;
@@ -18,22 +19,20 @@ use user_domain::validation::Patch;
 /// active accounts only and every change tombstones the key
 /// (`user_cache::invalidate`), so a hit needs no database round trip and a
 /// deactivated or deleted account still gets its 401/403 on the miss. The
-/// entry is read with the mark of the token's session, so an ended
-/// session's token is refused on a hit too (`revocation`).
+/// entry carries the user's recently ended sessions, so an ended session's
+/// token is refused on a hit too (`revocation`).
 pub fn get(_request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let key = cache_keys::profile(caller.user_id);
-    if let Some(profile) = revocation::cached_entry(ctx.cache_reader()?.as_ref(), &key, &caller.session)?
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-    {
-        return Ok(Reply::ok(200, "Profile", profile));
-    }
-    let (_, user) = ctx.account()?;
+    let miss = match revocation::cached::<Value>(ctx.cache_reader()?.as_ref(), &key, Some(&caller.session))? {
+        Lookup::Hit(profile) => return Ok(Reply::ok(200, "Profile", profile)),
+        Lookup::Miss(miss) => miss,
+    };
+    let (db, user) = ctx.account()?;
     let profile = serde_json::to_value(user.view()).map_err(ApiError::internal)?;
     if let Some(cache) = ctx.cache() {
-        let json = serde_json::to_vec(&profile).map_err(ApiError::internal)?;
-        // Only into an absent key: a tombstone means this read may predate a change.
-        cache.set_ex_if_absent(&key, &json, cache_keys::PROFILE_TTL_SECS);
+        let ended = store::sessions::ended_within(&db, user.id, revocation::window_secs()?)?;
+        miss.fill(Some(cache), &profile, &ended, cache_keys::PROFILE_TTL_SECS);
     }
     Ok(Reply::ok(200, "Profile", profile))
 }
@@ -91,7 +90,7 @@ pub fn deactivate(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError
         caller.id,
         &AuditEvent::new(request, "user.deactivated", Actor::User(caller.id))?,
     )?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     user_cache::invalidate(cache, caller.id);
     Ok(Reply::ok(200, "Account deactivated", Deactivated { is_active: false }))
 }

@@ -97,7 +97,7 @@ pub fn update(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         .subject(id)
         .details(json!({"fields": fields, "is_active": change.is_active, "is_staff": change.is_staff}));
     let changed = store::staff::apply_staff_change(&db, id, &change, &audit)?.ok_or(ApiError::NotFound("User"))?;
-    revocation::announce(cache, &request.correlation_id, &changed.ended);
+    revocation::announce(cache, &request.correlation_id, &[id], &changed.ended);
     user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User updated", changed.user.view()))
 }
@@ -110,7 +110,7 @@ pub fn delete(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     }
     let audit = AuditEvent::new(request, "staff.user_erased", Actor::Staff(caller.id))?.subject(id);
     let sessions = store::staff::erase(&db, id, &audit)?.ok_or(ApiError::NotFound("User"))?;
-    revocation::announce(cache, &request.correlation_id, &sessions);
+    revocation::announce(cache, &request.correlation_id, &[id], &sessions);
     user_cache::invalidate(cache, id);
     Ok(Reply::ok(200, "User deleted", UserDeleted { id, deleted: true }))
 }
@@ -142,7 +142,7 @@ pub fn end_sessions(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiErr
     store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
     let audit = AuditEvent::new(request, "staff.sessions_ended", Actor::Staff(caller.id))?.subject(id);
     let ended = store::sessions::end_all(&db, id, None, "ended_by_staff", &audit)?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Ok(Reply::ok(
         200,
         "Every session ended",
@@ -169,7 +169,7 @@ pub fn reset_mfa(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError>
     )?;
     let audit = AuditEvent::new(request, "staff.mfa_reset", Actor::Staff(caller.id))?.subject(id);
     let reset = store::mfa::reset(&db, id, &notice, &audit)?.ok_or(ApiError::NotFound("User"))?;
-    revocation::announce(cache, &request.correlation_id, &reset.ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &reset.ended.users, &reset.ended.sessions);
     let message = if reset.removed { "Two-factor sign-in reset" } else { "The user had no second factor" };
     Ok(Reply::ok(200, message, MfaReset { user_id: id, removed: reset.removed, sessions_ended: reset.ended.count() }))
 }
@@ -185,7 +185,7 @@ pub fn end_session(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiErro
         .details(json!({"session": session}));
     let ended =
         store::sessions::end(&db, id, session, "ended_by_staff", &audit)?.ok_or(ApiError::NotFound("Session"))?;
-    revocation::announce(cache, &request.correlation_id, &ended.sessions);
+    revocation::announce(cache, &request.correlation_id, &ended.users, &ended.sessions);
     Ok(Reply::ok(200, "Session ended", SessionEnded { id: session, ended: true }))
 }
 

@@ -20,10 +20,6 @@ fn key(user: uuid::Uuid) -> String {
     cache_keys::worker_user(UserId::parse(&user.to_string()).unwrap())
 }
 
-fn user_id(user: uuid::Uuid) -> UserId {
-    UserId::parse(&user.to_string()).unwrap()
-}
-
 /// An enricher of this test's database with `hooks`, and its cache.
 fn enricher(env: &TestEnv, hooks: Hooks) -> (Arc<Enricher>, Arc<Cache>) {
     let cache = Arc::new(Cache::new(&env.config.redis_url).unwrap());
@@ -39,7 +35,7 @@ async fn assert_push_off_is_seen(enricher: &Enricher, cache: &Cache, user: uuid:
     {
         assert_eq!(cached["preferences"]["push"], false, "a stale record outlived the invalidation: {raw}");
     }
-    let (record, _) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    let (record, _) = enricher.lookup(UserId::from(user)).await.unwrap().unwrap();
     assert!(!record.preferences.push, "the next lookup still sees push on");
 }
 
@@ -76,7 +72,7 @@ async fn a_change_invalidated_between_the_read_and_the_cache_write_leaves_no_sta
     let (enricher, cache) = enricher(&env, Hooks { after_database_read: Some(hook), ..Hooks::default() });
     let lookup = tokio::spawn({
         let enricher = enricher.clone();
-        async move { enricher.lookup(user_id(user)).await }
+        async move { enricher.lookup(UserId::from(user)).await }
     });
     gate.reached().await;
     turn_push_off(&env, &cache, user).await;
@@ -95,7 +91,7 @@ async fn a_change_invalidated_between_the_claim_and_its_confirmation_leaves_no_s
     let (enricher, cache) = enricher(&env, Hooks { after_cache_claim: Some(hook), ..Hooks::default() });
     let lookup = tokio::spawn({
         let enricher = enricher.clone();
-        async move { enricher.lookup(user_id(user)).await }
+        async move { enricher.lookup(UserId::from(user)).await }
     });
     gate.reached().await;
     // A claim is in the key, and other readers take it for a miss.
@@ -116,7 +112,7 @@ async fn a_change_committed_before_the_recheck_but_invalidated_later_is_caught_b
     let (enricher, cache) = enricher(&env, Hooks { after_cache_claim: Some(hook), ..Hooks::default() });
     let lookup = tokio::spawn({
         let enricher = enricher.clone();
-        async move { enricher.lookup(user_id(user)).await }
+        async move { enricher.lookup(UserId::from(user)).await }
     });
     gate.reached().await;
     // Committed, but the component has not deleted the keys yet.
@@ -134,18 +130,18 @@ async fn without_a_change_the_record_is_cached_with_its_version_and_served_from_
     let env = TestEnv::new().await;
     let user = env.insert_user(true, Some("tok")).await;
     let (enricher, cache) = enricher(&env, Hooks::default());
-    let (_, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    let (_, source) = enricher.lookup(UserId::from(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Database);
     let raw = cache.get(&key(user)).await.unwrap().expect("cached");
     let cached: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert!(cached["version"].as_str().is_some_and(|v| v.contains(':')), "{raw}");
-    let (record, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    let (record, source) = enricher.lookup(UserId::from(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Cache);
     assert!(record.preferences.push);
     // A record cached in the shape before versions is replaced, not trusted.
     let unversioned = serde_json::to_string(&record).unwrap();
     cache.set_ex(&key(user), &unversioned, 60).await.unwrap();
-    let (_, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    let (_, source) = enricher.lookup(UserId::from(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Database);
     assert!(cache.get(&key(user)).await.unwrap().unwrap().contains("version"));
     // So is one cached before devices: a single push_token, no format.
@@ -153,7 +149,7 @@ async fn without_a_change_the_record_is_cached_with_its_version_and_served_from_
         r#"{{"user_id":"{user}","name":"Test User","email":"x@example.com","push_token":"stale","email_enabled":true,"push_enabled":true,"email_verified":false,"is_active":true,"version":"1:2"}}"#
     );
     cache.set_ex(&key(user), &before_devices, 60).await.unwrap();
-    let (record, source) = enricher.lookup(user_id(user)).await.unwrap().unwrap();
+    let (record, source) = enricher.lookup(UserId::from(user)).await.unwrap().unwrap();
     assert_eq!(source, Source::Database, "an entry of the old shape is not served");
     assert_eq!(record.push_token(), Some("tok"));
     let replaced = cache.get(&key(user)).await.unwrap().unwrap();

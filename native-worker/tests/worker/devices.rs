@@ -10,10 +10,6 @@ use crate::helpers::{TestEnv, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn user_id(user: uuid::Uuid) -> UserId {
-    UserId::parse(&user.to_string()).unwrap()
-}
-
 /// `(active, retired_reason, retired_at set)` of the device holding `token`.
 async fn device_row(env: &TestEnv, token: &str) -> (bool, Option<String>, bool) {
     let row = env
@@ -64,7 +60,7 @@ async fn every_active_device_is_forwarded_most_recently_seen_first() {
     assert_eq!(body["user"]["push_token"], "tok-recent", "the profile's token: the most recently seen device's");
     // The cached record carries the devices, in the current format, and a
     // push served from it carries the same list.
-    let key = cache_keys::worker_user(user_id(user));
+    let key = cache_keys::worker_user(UserId::from(user));
     let cached: Value = serde_json::from_str(&worker.probes.cache.get(&key).await.unwrap().unwrap()).unwrap();
     assert_eq!(cached["format"], native_worker::user_cache::FORMAT);
     assert_eq!(cached["devices"].as_array().map(Vec::len), Some(2));
@@ -87,7 +83,7 @@ async fn a_reported_token_retires_its_device_with_an_audit_event_and_later_pushe
     env.publish(&TestEnv::push_body(user, "req-before")).await;
     let before = env.take(&env.config.ready_queue, 1, WAIT).await;
     assert_eq!(before[0].body["devices"].as_array().map(Vec::len), Some(2));
-    let (worker_key, profile_key) = (cache_keys::worker_user(user_id(user)), cache_keys::profile(user_id(user)));
+    let (worker_key, profile_key) = (cache_keys::worker_user(UserId::from(user)), cache_keys::profile(UserId::from(user)));
     assert!(cache.get(&worker_key).await.unwrap().is_some());
     cache.set_ex(&profile_key, r#"{"push_token":"tok-dead"}"#, 300).await.unwrap();
     let client = env.pool.get().await.unwrap();

@@ -1,12 +1,13 @@
-//! Sessions from the worker's side: the marks of ended sessions are written
-//! to Redis by the running worker (so a lost one comes back), and old
+//! Sessions from the worker's side: ended sessions whose marks are missing
+//! are announced again by the running worker (entries tombstoned, marks
+//! written back), and old
 //! sessions, refresh tokens and sign-in challenges are purged.
 
 use std::time::Duration;
 
 use native_worker::cache::Cache;
 use native_worker::worker::Parts;
-use user_domain::cache_keys;
+use user_domain::{UserId, cache_keys};
 
 use crate::helpers::TestEnv;
 
@@ -93,7 +94,7 @@ async fn sessions_tokens_and_challenges_past_retention_are_purged() {
 }
 
 #[tokio::test]
-async fn the_running_worker_writes_lost_marks_again() {
+async fn the_running_worker_announces_sessions_whose_mark_was_lost_again() {
     let mut env = TestEnv::new_with(|c| c.session_marks_interval_ms = 100).await;
     let user = env.insert_user(true, None).await;
     let ended = session(&env, user, Some(0.0), -1.0).await;
@@ -103,9 +104,18 @@ async fn the_running_worker_writes_lost_marks_again() {
     cache.del(&keys).await.unwrap();
     env.start(Parts { consumer: false, relay: false }).await;
     assert!(appears(&cache, &keys[0]).await, "the mark of a session ended just now is written");
-    // Deleted again (a Redis restart): back within the interval.
+    // Deleted again (a Redis restart), while an entry filled before the
+    // session ended sits in the cache: the mark comes back within the
+    // interval, and the entry is tombstoned first.
+    let entries = [cache_keys::preferences(UserId::from(user)), cache_keys::profile(UserId::from(user))];
+    for key in &entries {
+        cache.set_ex(key, "rec1:{\"ended\":[],\"value\":{}}", 600).await.unwrap();
+    }
     cache.del(&keys[..1]).await.unwrap();
     assert!(appears(&cache, &keys[0]).await, "a lost mark comes back");
+    for key in &entries {
+        assert_eq!(cache.get(key).await.unwrap().as_deref(), Some(""), "{key} is tombstoned");
+    }
     assert!(cache.get(&keys[1]).await.unwrap().is_none(), "a session ended a day ago has no live token to refuse");
     env.stop().await;
     env.cleanup().await;

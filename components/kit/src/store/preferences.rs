@@ -11,6 +11,7 @@ use user_domain::preferences::NotificationPreferences;
 
 use crate::db::{Db, DbError, Rows, param};
 use crate::model::audit::AuditEvent;
+use crate::store::sessions::recently_ended;
 
 /// The stored preferences of the `user_preferences` row aliased `$p`, as
 /// one JSON object that reads as a [`NotificationPreferences`].
@@ -45,11 +46,21 @@ pub struct Stored {
     /// The row's version (PostgreSQL's `xmin`): a change made from this
     /// read names it, so a concurrent change is not overwritten.
     pub version: String,
+    /// The user's sessions that ended within the window asked for: what a
+    /// cached entry carries (`crate::revocation`).
+    pub ended: Vec<uuid::Uuid>,
 }
 
 /// The user's preferences, or `None` if there is no such user; with the
-/// state of `session` (the owner's, when the owner reads) in the same round trip.
-pub fn of(db: &Db, user: UserId, session: Option<uuid::Uuid>) -> Result<Option<Stored>, DbError> {
+/// state of `session` (the owner's, when the owner reads) and the user's
+/// sessions that ended within the last `ended_window_secs`, in the same
+/// round trip.
+pub fn of(
+    db: &Db,
+    user: UserId,
+    session: Option<uuid::Uuid>,
+    ended_window_secs: u64,
+) -> Result<Option<Stored>, DbError> {
     db.first(
         Rows::select(concat!(
             "SELECT ",
@@ -57,10 +68,16 @@ pub fn of(db: &Db, user: UserId, session: Option<uuid::Uuid>) -> Result<Option<S
             " AS preferences, u.is_active, p.xmin::text AS version, \
                     ($2::uuid IS NULL OR EXISTS ( \
                         SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND s.ended_at IS NULL \
-                    )) AS session_live \
+                    )) AS session_live, ",
+            recently_ended!("u.id", "$3"),
+            " AS ended \
              FROM users u JOIN user_preferences p ON p.id = u.preferences_id WHERE u.id = $1"
         )),
-        &[param::uuid(user), session.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::uuid)],
+        &[
+            param::uuid(user),
+            session.map_or(spin_sdk::pg4::ParameterValue::DbNull, param::uuid),
+            param::epoch_secs(ended_window_secs),
+        ],
     )
 }
 

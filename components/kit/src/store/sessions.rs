@@ -6,7 +6,7 @@
 //! working, and so do its access tokens (see `crate::auth`).
 //!
 //! Every statement that ends sessions answers [`Ended`]: which sessions it
-//! ended, so the caller can mark them for the cached reads
+//! ended and whose, so the caller can announce them to the cached reads
 //! (`crate::revocation::announce`).
 
 use serde::Deserialize;
@@ -41,15 +41,50 @@ pub(crate) use end_sessions;
 /// The one-row summary of [`end_sessions!`], for the statement's answer.
 macro_rules! ended_summary {
     () => {
-        "coalesce(array_agg(ended.id), '{}') AS sessions, coalesce(sum(ended.live_tokens), 0)::bigint AS revoked_tokens"
+        "coalesce(array_agg(ended.id), '{}') AS sessions, \
+         coalesce(array_agg(DISTINCT ended.user_id), '{}') AS users, \
+         coalesce(sum(ended.live_tokens), 0)::bigint AS revoked_tokens"
     };
 }
 pub(crate) use ended_summary;
+
+/// The ids (a `uuid[]`) of the sessions of user `$user` that ended within
+/// the last `$secs` seconds (a `float8` parameter): what the cached reads'
+/// entries carry (`crate::revocation`).
+macro_rules! recently_ended {
+    ($user:literal, $secs:literal) => {
+        concat!(
+            "(SELECT coalesce(array_agg(rs.id), '{}') FROM sessions rs WHERE rs.user_id = ",
+            $user,
+            " AND rs.ended_at > now() - make_interval(secs => ",
+            $secs,
+            "))"
+        )
+    };
+}
+pub(crate) use recently_ended;
+
+#[derive(Deserialize)]
+struct RecentlyEnded {
+    ended: Vec<uuid::Uuid>,
+}
+
+/// The user's sessions that ended within the last `window_secs`
+/// ([`recently_ended!`]).
+pub fn ended_within(db: &Db, user: UserId, window_secs: u64) -> Result<Vec<uuid::Uuid>, DbError> {
+    let found: Option<RecentlyEnded> = db.first(
+        Rows::select(concat!("SELECT ", recently_ended!("$1", "$2"), " AS ended")),
+        &[param::uuid(user), param::epoch_secs(window_secs)],
+    )?;
+    Ok(found.map(|f| f.ended).unwrap_or_default())
+}
 
 /// What a statement ended.
 #[derive(Debug, Default, Deserialize)]
 pub struct Ended {
     pub sessions: Vec<uuid::Uuid>,
+    /// Whose sessions they were.
+    pub users: Vec<UserId>,
     /// Refresh tokens of those sessions that could still have been used.
     pub revoked_tokens: i64,
 }
