@@ -42,6 +42,30 @@ async fn preferences_are_read_through_the_cache_and_a_change_is_seen_at_once() {
     assert_eq!(wrong_type.status, 400);
 }
 
+/// During a rolling deploy an older build's entry (bare JSON, without the
+/// ended sessions) is never answered from: it reads as a miss, and is
+/// tombstoned so a fill replaces it a minute later.
+#[tokio::test]
+async fn an_older_builds_entry_is_not_answered_and_is_tombstoned() {
+    let app = spawn_app().await;
+    let (id, token) = app.plain_user().await;
+    let user = user_domain::UserId::parse(&id).unwrap();
+    let cache = native_worker::cache::Cache::new("redis://127.0.0.1:6379").unwrap();
+    let stale = r#"{"email":false,"push":false,"categories":{},"quiet_hours":null,"locale":null}"#;
+    for key in [user_domain::cache_keys::preferences(user), user_domain::cache_keys::profile(user)] {
+        cache.set_ex(&key, stale, 600).await.unwrap();
+    }
+    let read = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(switches(&read.json()["data"]), json!({"email": true, "push": true}), "from the database");
+    let profile = app.authed(Method::GET, path_of(Op::GetProfile), &token, None).await;
+    assert_eq!(profile.status, 200, "{}", profile.text);
+    assert_eq!(profile.json()["data"]["id"], id.as_str(), "the profile, not the stale entry");
+    for key in [user_domain::cache_keys::preferences(user), user_domain::cache_keys::profile(user)] {
+        assert_eq!(cache.get(&key).await.unwrap().as_deref(), Some(""), "{key} tombstoned");
+    }
+}
+
 #[tokio::test]
 async fn a_redis_outage_serves_preferences_from_the_database() {
     let app =
