@@ -32,7 +32,8 @@ pub(crate) struct Compact<'t> {
 impl<'t> Compact<'t> {
     pub fn parse(token: &'t str) -> Result<Self, Invalid> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(Invalid);
         };

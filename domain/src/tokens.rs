@@ -292,8 +292,8 @@ impl RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::decode_header;
     use base64::Engine;
+    use jsonwebtoken::decode_header;
 
     const SECRET: &str = "an-hs256-test-secret-of-enough-length!!";
 

@@ -14,6 +14,8 @@ use host::manifest::App;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    logs: telemetry::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -32,13 +34,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    telemetry::init_logs(cli.logs.log_format, "info,wasmtime=warn,cranelift=warn");
+    match cli.command {
         Command::Up(flags) => {
             let app = Application::build(flags.into_config()).await?;
             tracing::info!("serving on http://{}", app.local_addr());

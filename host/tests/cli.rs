@@ -1,6 +1,7 @@
 //! The `host` binary as an operator runs it: a manifest or runtime config it
 //! cannot honour stops it at start with the key named, and SIGTERM lets the request in
-//! flight finish before it exits.
+//! flight finish before it exits; its log lines suit a file (no colour codes
+//! off a terminal, `LOG_FORMAT=json` one object a line).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -133,4 +134,57 @@ fn bad_postgres_settings_stop_the_host_at_start() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success() && stderr.contains(named), "{flags:?} {pool_size_env:?}: {stderr}");
     }
+}
+
+/// The lines `host up` writes on standard output (a pipe, as when it is
+/// logged to a file) until it says it is serving, with `LOG_FORMAT` set to
+/// `format` or unset.
+fn start_up_log(format: Option<&str>) -> Vec<String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+    command
+        .args(["up", "--from", repo().join("tests/fixtures/misbehaving.toml").to_str().unwrap(), "--listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .env_remove("LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(format) = format {
+        command.env("LOG_FORMAT", format);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let serving = line.contains("serving on http://");
+            lines.push(line);
+            if serving {
+                break;
+            }
+        }
+        let _ = sender.send(lines);
+    });
+    let lines = receiver.recv_timeout(Duration::from_secs(60)).expect("the host says it serves");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    lines
+}
+
+#[test]
+fn log_lines_carry_no_colour_codes_off_a_terminal_and_json_is_one_object_a_line() {
+    let text = start_up_log(None);
+    assert!(text.last().is_some_and(|l| l.contains("serving on http://127.0.0.1:")), "{text:?}");
+    assert!(text.iter().all(|l| !l.contains('\u{1b}')), "an escape sequence in {text:?}");
+
+    let json: Vec<serde_json::Value> = start_up_log(Some("json"))
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    let serving = json.last().unwrap();
+    assert_eq!(serving["level"], "INFO");
+    assert!(serving["message"].as_str().is_some_and(|m| m.starts_with("serving on http://127.0.0.1:")), "{serving}");
+    let loaded = json.iter().find(|l| l["message"] == "components loaded").expect("the load line");
+    assert_eq!(loaded["components"], 2, "the event's fields beside the message: {loaded}");
 }

@@ -64,8 +64,7 @@ pub async fn run(base: Config, messages: usize) -> Result<BenchReport, BenchErro
         .await
         .map_err(err)?;
     let users: Vec<uuid::Uuid> = rows.iter().map(|r| r.try_get(0).map_err(err)).collect::<Result<_, _>>()?;
-    let keys: Vec<String> =
-        users.iter().map(|u| cache_keys::worker_user(UserId::from(*u))).collect();
+    let keys: Vec<String> = users.iter().map(|u| cache_keys::worker_user(UserId::from(*u))).collect();
     for chunk in keys.chunks(1000) {
         worker.probes.cache.del(chunk).await.map_err(err)?;
     }

@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    logs: telemetry::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -158,10 +160,9 @@ async fn shutdown_signal(token: CancellationToken) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    telemetry::init_logs(cli.logs.log_format, "info");
+    match cli.command {
         Command::Run { config, http_addr } => {
             let worker = native_worker::worker::Worker::build(config).context("cannot set up the worker")?;
             let shutdown = CancellationToken::new();

@@ -18,8 +18,7 @@ async fn health_is_up_when_database_and_cache_answer() {
 #[tokio::test]
 async fn health_is_503_when_the_cache_port_is_closed() {
     // Port 1 is allowed for this app but nothing listens there.
-    let app =
-        spawn_with(Spawn::default().without_redis()).await;
+    let app = spawn_with(Spawn::default().without_redis()).await;
     let answer = app.get(path_of(Op::Health)).await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     let body = answer.json();
@@ -49,11 +48,7 @@ async fn health_refuses_other_methods_with_allow() {
 
 #[tokio::test]
 async fn liveness_touches_nothing_and_answers_while_everything_is_down() {
-    let app = spawn_with(
-        Spawn { with_database: false, ..Spawn::default() }
-            .without_redis(),
-    )
-    .await;
+    let app = spawn_with(Spawn { with_database: false, ..Spawn::default() }.without_redis()).await;
     let live = app.get(path_of(Op::Live)).await;
     assert_eq!(live.status, 200, "{}", live.text);
     assert_eq!(live.json()["data"]["status"], "alive");

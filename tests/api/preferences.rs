@@ -68,8 +68,7 @@ async fn an_older_builds_entry_is_not_answered_and_is_tombstoned() {
 
 #[tokio::test]
 async fn a_redis_outage_serves_preferences_from_the_database() {
-    let app =
-        spawn_with(Spawn::default().without_redis()).await;
+    let app = spawn_with(Spawn::default().without_redis()).await;
     let (_, token) = app.plain_user().await;
     let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);

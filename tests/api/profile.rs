@@ -180,8 +180,7 @@ async fn a_deactivated_account_is_refused_its_cached_profile() {
 
 #[tokio::test]
 async fn a_redis_outage_serves_the_profile_from_the_database() {
-    let app =
-        spawn_with(Spawn::default().without_redis()).await;
+    let app = spawn_with(Spawn::default().without_redis()).await;
     let (_, token) = app.plain_user().await;
     let answer = app.authed(Method::GET, path_of(Op::GetProfile), &token, None).await;
     assert_eq!(answer.status, 200, "{}", answer.text);

@@ -235,8 +235,7 @@ async fn a_token_that_names_no_session_is_refused() {
 
 #[tokio::test]
 async fn without_redis_the_database_refuses_an_ended_sessions_tokens() {
-    let app =
-        spawn_with(Spawn::default().without_redis()).await;
+    let app = spawn_with(Spawn::default().without_redis()).await;
     let (_, _, registered) = app.registered_user().await;
     let token = data(&registered, "access_token");
     assert_live(&app, &token).await;

@@ -68,15 +68,27 @@ async fn cached_reads_see_changes_made_through_the_other_instance() {
     }
 
     // A change through B is seen at once through A, and the other way round.
-    let patched =
-        authed(&client, b, reqwest::Method::PATCH, path_of(Op::PatchPreferences), &token, Some(&json!({"push": false})))
-            .await;
+    let patched = authed(
+        &client,
+        b,
+        reqwest::Method::PATCH,
+        path_of(Op::PatchPreferences),
+        &token,
+        Some(&json!({"push": false})),
+    )
+    .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     let seen = get(a, Op::GetPreferences).await;
     assert_eq!((seen.body["data"]["push"].clone(), seen.body["data"]["email"].clone()), (json!(false), json!(false)));
-    let renamed =
-        authed(&client, a, reqwest::Method::PATCH, path_of(Op::PatchProfile), &token, Some(&json!({"name": "Renamed"})))
-            .await;
+    let renamed = authed(
+        &client,
+        a,
+        reqwest::Method::PATCH,
+        path_of(Op::PatchProfile),
+        &token,
+        Some(&json!({"name": "Renamed"})),
+    )
+    .await;
     assert_eq!(renamed.status, 200, "{}", renamed.body);
     assert_eq!(get(b, Op::GetProfile).await.body["data"]["name"], "Renamed");
 

@@ -190,7 +190,8 @@ pub fn tokens() -> Result<TokenConfig, ApiError> {
 /// [`tokens`] without the lifetimes, two variables fewer on every request
 /// that carries a token.
 pub fn access_verifier() -> Result<TokenConfig, ApiError> {
-    let config = TokenConfig::verifier(&jwt_secret()?, &var("jwt_issuer")?, &var("jwt_audience")?).map_err(bad_tokens)?;
+    let config =
+        TokenConfig::verifier(&jwt_secret()?, &var("jwt_issuer")?, &var("jwt_audience")?).map_err(bad_tokens)?;
     with_signing_keys(config)
 }
 

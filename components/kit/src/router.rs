@@ -100,7 +100,11 @@ pub fn serve(
             None
         }
     };
-    let context = Context { endpoint, params, caller, cache: LazyCache::new(&request.correlation_id),
+    let context = Context {
+        endpoint,
+        params,
+        caller,
+        cache: LazyCache::new(&request.correlation_id),
         reader: LazyReader::new(&request.correlation_id),
     };
     if endpoint.guarded() {

@@ -16,8 +16,8 @@
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::reply::respond;
-use component_kit::router::{self, Context, Handler};
 use component_kit::revocation::{self, Lookup};
+use component_kit::router::{self, Context, Handler};
 use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
@@ -121,8 +121,8 @@ fn update(request: &ApiRequest, ctx: &Context, replace: bool) -> Result<Reply, A
     // way (against the version read), so the two share one path.
     let replacement = if replace { Some(PreferencesReplace::parse(&body, &config)?.into()) } else { None };
     for _ in 0..ATTEMPTS {
-        let current =
-            store::preferences::of(&db, caller.id, None, NO_ENDED_SESSIONS)?.ok_or(ApiError::Forbidden("This account is deactivated"))?;
+        let current = store::preferences::of(&db, caller.id, None, NO_ENDED_SESSIONS)?
+            .ok_or(ApiError::Forbidden("This account is deactivated"))?;
         if !current.is_active {
             return Err(ApiError::Forbidden("This account is deactivated"));
         }

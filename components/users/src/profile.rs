@@ -4,10 +4,10 @@
 //! sessions. Every change drops the user's cached records.
 
 use component_kit::model::audit::{Actor, AuditEvent};
+use component_kit::revocation::{self, Lookup};
 use component_kit::router::Context;
 use component_kit::store::{self, users::Change};
 use component_kit::user_cache;
-use component_kit::revocation::{self, Lookup};
 use component_kit::{ApiError, ApiRequest, Reply};
 use serde_json::{Value, json};
 use user_domain::api::requests::{ProfilePatch, ProfileReplace};

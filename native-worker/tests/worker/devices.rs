@@ -83,7 +83,8 @@ async fn a_reported_token_retires_its_device_with_an_audit_event_and_later_pushe
     env.publish(&TestEnv::push_body(user, "req-before")).await;
     let before = env.take(&env.config.ready_queue, 1, WAIT).await;
     assert_eq!(before[0].body["devices"].as_array().map(Vec::len), Some(2));
-    let (worker_key, profile_key) = (cache_keys::worker_user(UserId::from(user)), cache_keys::profile(UserId::from(user)));
+    let (worker_key, profile_key) =
+        (cache_keys::worker_user(UserId::from(user)), cache_keys::profile(UserId::from(user)));
     assert!(cache.get(&worker_key).await.unwrap().is_some());
     cache.set_ex(&profile_key, r#"{"push_token":"tok-dead"}"#, 300).await.unwrap();
     let client = env.pool.get().await.unwrap();

@@ -11,6 +11,7 @@ mod flow;
 mod health_command;
 mod helpers;
 mod lifecycle;
+mod logs;
 mod lookups;
 mod panics;
 mod preferences;
