@@ -41,13 +41,14 @@ struct Borrowed<'a, T> {
 pub enum Found<T> {
     /// A record.
     Record(CachedRecord<T>),
-    /// Nothing usable: absent, a tombstone (empty), or a record of this
-    /// format whose value no longer reads as `T`.
+    /// Nothing: absent, or a tombstone (empty).
     Miss,
-    /// Something in another format (an older build's entry): a miss that
-    /// should be tombstoned, so a fill can replace it once the tombstone
-    /// expires.
-    Foreign,
+    /// Something this build cannot read: an older build's entry (another
+    /// format), or a record whose value no longer reads as `T` (a model
+    /// that changed). A miss that should be tombstoned, so a fill can
+    /// replace it once the tombstone expires instead of every read going to
+    /// the database until the entry expires.
+    Unreadable,
 }
 
 /// `value` and the `ended` sessions, encoded.
@@ -62,8 +63,8 @@ pub fn decode<T: DeserializeOwned>(bytes: Option<&[u8]>) -> Found<T> {
     match bytes {
         None | Some([]) => Found::Miss,
         Some(bytes) => match bytes.strip_prefix(FORMAT) {
-            Some(json) => serde_json::from_slice(json).map_or(Found::Miss, Found::Record),
-            None => Found::Foreign,
+            Some(json) => serde_json::from_slice(json).map_or(Found::Unreadable, Found::Record),
+            None => Found::Unreadable,
         },
     }
 }
@@ -93,18 +94,18 @@ mod tests {
     }
 
     #[test]
-    fn an_older_builds_bare_json_is_foreign_and_the_record_is_not_json() {
-        assert_eq!(decode::<Value>(Some(br#"{"name":"Ada"}"#)), Found::Foreign);
+    fn an_older_builds_bare_json_is_unreadable_and_the_record_is_not_json() {
+        assert_eq!(decode::<Value>(Some(br#"{"name":"Ada"}"#)), Found::Unreadable);
         // An older reader parsing the record as its bare value fails.
         let bytes = encode(&json!({"name": "Ada"}), &[]).unwrap();
         assert!(serde_json::from_slice::<Value>(&bytes).is_err());
     }
 
     #[test]
-    fn absent_tombstoned_and_unreadable_keys_are_misses() {
+    fn absent_and_tombstoned_keys_are_misses_and_records_of_another_model_unreadable() {
         assert_eq!(decode::<Value>(None), Found::Miss);
         assert_eq!(decode::<Value>(Some(b"")), Found::Miss);
-        assert_eq!(decode::<Value>(Some(b"rec1:{\"ended\":[\"x\"],\"value\":1}")), Found::Miss);
-        assert_eq!(decode::<u32>(Some(b"rec1:{\"ended\":[],\"value\":\"text\"}")), Found::Miss);
+        assert_eq!(decode::<Value>(Some(b"rec1:{\"ended\":[\"x\"],\"value\":1}")), Found::Unreadable);
+        assert_eq!(decode::<u32>(Some(b"rec1:{\"ended\":[],\"value\":\"text\"}")), Found::Unreadable);
     }
 }

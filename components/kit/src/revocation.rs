@@ -83,8 +83,8 @@ pub enum Lookup<'k, T> {
 /// A cached read that must go to the database.
 pub struct Miss<'k> {
     key: &'k str,
-    /// The key holds an older build's entry (`Found::Foreign`).
-    foreign: bool,
+    /// The key holds what this build cannot read (`Found::Unreadable`).
+    unreadable: bool,
 }
 
 /// The cached value under `key`, for an access token of `session` (`None`:
@@ -96,7 +96,7 @@ pub fn cached<'k, T: DeserializeOwned>(
     key: &'k str,
     session: Option<&uuid::Uuid>,
 ) -> Result<Lookup<'k, T>, ApiError> {
-    let miss = |foreign| Ok(Lookup::Miss(Miss { key, foreign }));
+    let miss = |unreadable| Ok(Lookup::Miss(Miss { key, unreadable }));
     let Some(reader) = reader else { return miss(false) };
     match cached_record::decode::<T>(reader.get(key).as_deref()) {
         Found::Record(record) => match session {
@@ -104,7 +104,7 @@ pub fn cached<'k, T: DeserializeOwned>(
             Some(session) => record.for_session(session).map(Lookup::Hit).ok_or_else(ended),
         },
         Found::Miss => miss(false),
-        Found::Foreign => miss(true),
+        Found::Unreadable => miss(true),
     }
 }
 
@@ -112,11 +112,12 @@ impl Miss<'_> {
     /// Caches what the database answered: `value`, with the user's sessions
     /// that ended within [`window_secs`], read in the same query. Only into
     /// an absent key: a tombstone means this read may predate a change or a
-    /// session's end. An older build's entry is tombstoned instead, so a
-    /// fill replaces it once the tombstone expires.
+    /// session's end. What this build cannot read (an older build's entry,
+    /// a record of another model) is tombstoned instead, so a fill replaces
+    /// it once the tombstone expires.
     pub fn fill<T: Serialize>(self, cache: Option<&Cache>, value: &T, ended: &[uuid::Uuid], ttl_secs: u64) {
         let Some(cache) = cache else { return };
-        if self.foreign {
+        if self.unreadable {
             cache.set_ex(self.key, b"", cache_keys::TOMBSTONE_SECS);
             return;
         }
