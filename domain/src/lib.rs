@@ -30,6 +30,7 @@
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`cached_record`]: the owner's cached entries, with the sessions that ended lately.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
+//! - [`trace_context`]: W3C `traceparent`, carried from a request to the messages it causes.
 
 pub mod amr;
 pub mod api;
@@ -55,6 +56,7 @@ pub mod secrets;
 pub mod signing_keys;
 pub mod tokens;
 pub mod totp;
+pub mod trace_context;
 pub mod user_id;
 pub mod validation;
 

@@ -8,6 +8,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use serde_json::{Map, Value};
 use user_domain::UserId;
 use user_domain::preferences::{CategoryConfig, CategoryName};
+use user_domain::trace_context::{self, TraceParent};
 
 use crate::request_id::{RequestId, RequestIdError};
 
@@ -158,6 +159,26 @@ pub fn with_retry_count(headers: Option<&FieldTable>, count: u32) -> FieldTable 
 pub fn with_failure_reason(headers: Option<&FieldTable>, reason: &str) -> FieldTable {
     let mut table = headers.cloned().unwrap_or_default();
     table.insert(ShortString::from(FAILURE_REASON_HEADER), AMQPValue::LongString(reason.into()));
+    table
+}
+
+/// The trace a delivery belongs to (W3C Trace Context): its `traceparent`
+/// header if that is valid, else a trace derived from its body, so that
+/// everything published for it (forward, retries, dead letter, status
+/// events) lands in one trace, however often it is redelivered.
+pub fn trace_of(headers: Option<&FieldTable>, body: &[u8]) -> TraceParent {
+    let header = headers.and_then(|h| h.inner().get(trace_context::HEADER)).and_then(|value| match value {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok().and_then(TraceParent::parse),
+        AMQPValue::ShortString(s) => TraceParent::parse(s.as_str()),
+        _ => None,
+    });
+    header.unwrap_or_else(|| TraceParent::derived(body))
+}
+
+/// A copy of `headers` carrying `trace` as its `traceparent`.
+pub fn with_trace(headers: Option<&FieldTable>, trace: TraceParent) -> FieldTable {
+    let mut table = headers.cloned().unwrap_or_default();
+    table.insert(ShortString::from(trace_context::HEADER), AMQPValue::LongString(trace.to_string().as_str().into()));
     table
 }
 

@@ -11,6 +11,7 @@
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
+use user_domain::trace_context::{self, TraceParent};
 
 use crate::db::{DbError, timed};
 
@@ -27,6 +28,11 @@ pub struct Event {
     pub body: Vec<u8>,
     /// Always within AMQP's 0..=10 (the table's CHECK holds it too).
     pub priority: u8,
+    /// The trace of the request that wrote the row (the payload's
+    /// `metadata.traceparent`, set by the components), sent on as the
+    /// message's `traceparent` header. `None` for rows without a valid one
+    /// (audit events, rows written before traces were kept).
+    pub traceparent: Option<TraceParent>,
 }
 
 /// Why a claimed row cannot be published as it stands.
@@ -83,7 +89,13 @@ fn read_event(row: &Row) -> Result<Event, Unusable> {
     };
     let payload: serde_json::Value = column(row, "payload")?;
     let priority: i16 = column(row, "priority")?;
+    let traceparent = payload
+        .get("metadata")
+        .and_then(|m| m.get(trace_context::HEADER))
+        .and_then(|t| t.as_str())
+        .and_then(TraceParent::parse);
     Ok(Event {
+        traceparent,
         event_id: column(row, "event_id")?,
         exchange: short(column(row, "exchange")?, "exchange")?,
         routing_key: short(column(row, "routing_key")?, "routing_key")?,

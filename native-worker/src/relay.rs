@@ -113,9 +113,12 @@ impl Relay {
                     continue;
                 }
             };
-            let properties = topology::json_properties()
+            let mut properties = topology::json_properties()
                 .with_priority(event.priority)
                 .with_message_id(event.event_id.to_string().into());
+            if let Some(trace) = event.traceparent {
+                properties = properties.with_headers(crate::message::with_trace(None, trace));
+            }
             match channel
                 .basic_publish(
                     event.exchange.as_str().into(),

@@ -13,6 +13,15 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 async fn next_message(channel: &lapin::Channel, queue: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    next_delivery(channel, queue, wanted).await.0
+}
+
+/// [`next_message`], with the message's `traceparent` header.
+async fn next_delivery(
+    channel: &lapin::Channel,
+    queue: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> (Value, Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(message) =
@@ -20,7 +29,15 @@ async fn next_message(channel: &lapin::Channel, queue: &str, wanted: impl Fn(&Va
         {
             let body: Value = serde_json::from_slice(&message.delivery.data).expect("a JSON message");
             if wanted(&body) {
-                return body;
+                let trace = message.delivery.properties.headers().as_ref().and_then(|h| {
+                    match h.inner().get("traceparent")? {
+                        lapin::types::AMQPValue::LongString(s) => {
+                            Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                        }
+                        _ => None,
+                    }
+                });
+                return (body, trace);
             }
             continue;
         }
@@ -117,6 +134,57 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     })
     .await;
     assert!(status.to_string().contains("skip"), "{status}");
+    system.stop().await;
+}
+
+/// One trace from request to message (issue 20): a registration sent with a
+/// `traceparent` writes its email event in that trace, and the relay sends
+/// it on as the message's header; a staff test push sent with another
+/// reaches `push.ready` in it, through the outbox, `push.queue` and the
+/// worker. A request without one starts a trace of its own.
+#[tokio::test]
+async fn a_requests_trace_travels_with_the_messages_it_causes() {
+    let system = system().await;
+    let app = &system.app;
+    let registration_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let email = format!("traced-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body =
+        json!({"name": "Trace Able", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:traced"});
+    let request = app.client.post(app.url(path_of(Op::Register))).header("traceparent", registration_trace).json(&body);
+    let registered = app.send(request).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let user_id = registered.json()["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let (mail, header) =
+        next_delivery(&system.channel, &system.config.email_queue, |m| m["user_id"] == user_id.as_str()).await;
+    assert_eq!(mail["metadata"]["traceparent"], registration_trace);
+    assert_eq!(header.as_deref(), Some(registration_trace), "the relay sends the request's trace");
+
+    let push_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (_, staff) = app.staff_user().await;
+    let request = app
+        .client
+        .post(app.url(path_of(Op::TestNotification)))
+        .bearer_auth(&staff)
+        .header("traceparent", push_trace)
+        .json(&json!({"user_id": user_id}));
+    let queued = app.send(request).await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    let request_id = queued.json()["data"]["request_id"].clone();
+    let (_, header) =
+        next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
+    assert_eq!(header.as_deref(), Some(push_trace), "push.ready continues the request's trace");
+
+    // Without one (or with one that is not valid), a trace starts here.
+    let request =
+        app.client.post(app.url(path_of(Op::TestNotification))).bearer_auth(&staff).header("traceparent", "bogus");
+    let queued = app.send(request.json(&json!({"user_id": user_id}))).await;
+    let request_id = queued.json()["data"]["request_id"].clone();
+    let (forwarded, header) =
+        next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
+    let started = header.expect("a trace was started");
+    assert!(user_domain::trace_context::TraceParent::parse(&started).is_some(), "{started}");
+    assert_eq!(forwarded["metadata"]["traceparent"], started.as_str());
+    assert!(!started.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
     system.stop().await;
 }
 

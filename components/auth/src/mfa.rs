@@ -235,7 +235,7 @@ pub fn complete_login(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiE
             user.id,
             "mfa_recovery_code_used",
             json!({"name": user.name, "email": user.email}),
-            &request.correlation_id,
+            request,
         )?;
         let audit = AuditEvent::new(request, "auth.mfa_recovery_code_used", Actor::User(user.id))?;
         match store::mfa::spend_recovery_code(&db, user.id, &recovery_digest(code), &notice, &audit)? {

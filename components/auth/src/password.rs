@@ -76,7 +76,7 @@ pub fn request_reset(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiEr
         UserId::new(),
         "password_reset",
         json!({"name": "", "email": email.as_ref(), "reset_token": token, "expires_in": RESET_TTL_SECS}),
-        &request.correlation_id,
+        request,
     )?;
     let db = Db::connect()?;
     let account = store::users::reset_requested(&db, &email, &notice)?;
@@ -131,7 +131,7 @@ fn set_password(
         account.id,
         "password_changed",
         json!({"name": account.name, "email": account.email}),
-        &request.correlation_id,
+        request,
     )?;
     let change = PasswordChange { password_hash: &hash, reason, notice: &notice, new_session: session };
     let action = if session.is_some() { "auth.password_changed" } else { "auth.password_reset" };

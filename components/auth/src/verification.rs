@@ -43,7 +43,7 @@ pub fn resend(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         caller.user_id,
         "email_verification",
         json!({"name": user.name, "email": user.email, "verification_token": token}),
-        &request.correlation_id,
+        request,
     )?;
     store::users::renew_verification(&db, caller.user_id, &digest(&token), &email)?;
     Ok(Reply::ok(200, "Verification email sent", EmailVerification { email_verified: false }))

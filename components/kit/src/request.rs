@@ -8,6 +8,7 @@ use spin_sdk::http::IncomingRequest;
 use std::net::IpAddr;
 
 use user_domain::client_address::{TrustedProxies, client_address};
+use user_domain::trace_context::{self, TraceParent};
 use user_domain::{ApiError, correlation};
 
 /// The contract's body limit.
@@ -35,6 +36,9 @@ pub struct ApiRequest {
     /// See [`ApiRequest::client_ip`]: worked out on first use, since most
     /// reads never need it and it costs a variable lookup.
     client_ip: std::cell::OnceCell<String>,
+    /// See [`ApiRequest::trace`]: worked out on first use (a new trace
+    /// costs the random source a call).
+    trace: std::cell::OnceCell<TraceParent>,
 }
 
 /// The `trusted_proxies` variable; a malformed list is logged and trusts none.
@@ -88,7 +92,28 @@ impl ApiRequest {
         } else {
             read_capped(request).await
         };
-        Self { method, path, query, headers, body, correlation_id, client_ip: std::cell::OnceCell::new() }
+        Self {
+            method,
+            path,
+            query,
+            headers,
+            body,
+            correlation_id,
+            client_ip: std::cell::OnceCell::new(),
+            trace: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The trace this request belongs to (W3C Trace Context): the caller's
+    /// `traceparent` if it sent a valid one, else a new trace. What the
+    /// request writes to the outbox carries it (`model::event`), so the
+    /// messages it causes continue the caller's trace.
+    pub fn trace(&self) -> TraceParent {
+        *self.trace.get_or_init(|| {
+            self.header(trace_context::HEADER)
+                .and_then(TraceParent::parse)
+                .unwrap_or_else(|| TraceParent::start(&self.correlation_id))
+        })
     }
 
     /// The client's address: the peer's, as Spin reports it in

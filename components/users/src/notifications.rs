@@ -9,6 +9,7 @@ use component_kit::{ApiError, ApiRequest, Reply, config, store};
 use serde_json::json;
 use user_domain::api::requests::TestNotificationRequest;
 use user_domain::api::responses::QueuedNotification;
+use user_domain::trace_context;
 
 pub fn test(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let (db, caller) = ctx.staff()?;
@@ -20,6 +21,8 @@ pub fn test(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let mut metadata = metadata;
     metadata.insert("correlation_id".into(), json!(request.correlation_id));
     metadata.insert("requested_by".into(), json!(caller.id));
+    // The relay sends it on as the message's `traceparent` header.
+    metadata.insert(trace_context::HEADER.into(), json!(request.trace().to_string()));
     let mut message = json!({
         "notification_type": "push",
         "user_id": user,

@@ -48,7 +48,7 @@ fn create(db: &Db, request: &ApiRequest, cache: Option<&Cache>, new_user: Regist
         id,
         "email_verification",
         json!({"name": new_user.name.as_ref(), "email": new_user.email.as_ref(), "verification_token": verification_token}),
-        &request.correlation_id,
+        request,
     )?;
     let account = NewAccount {
         id,

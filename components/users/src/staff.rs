@@ -161,12 +161,7 @@ pub fn reset_mfa(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError>
     // (`DELETE /api/v1/auth/mfa/totp/`): a stolen staff session must not skip them.
     not_oneself(&caller, id, "staff cannot reset their own second factor")?;
     let user = store::users::by_id(&db, id)?.ok_or(ApiError::NotFound("User"))?;
-    let notice = Event::email_to_user(
-        id,
-        "mfa_reset",
-        json!({"name": user.name, "email": user.email}),
-        &request.correlation_id,
-    )?;
+    let notice = Event::email_to_user(id, "mfa_reset", json!({"name": user.name, "email": user.email}), request)?;
     let audit = AuditEvent::new(request, "staff.mfa_reset", Actor::Staff(caller.id))?.subject(id);
     let reset = store::mfa::reset(&db, id, &notice, &audit)?.ok_or(ApiError::NotFound("User"))?;
     revocation::announce(cache, &request.correlation_id, &reset.ended.users, &reset.ended.sessions);

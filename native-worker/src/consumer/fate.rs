@@ -266,7 +266,7 @@ impl<C: Clock + 'static> Processor<C> {
             match found.record.decide(&message.category, now, released_for, &self.categories) {
                 Decision::Forward => break found.record,
                 Decision::Skip(reason) => {
-                    if !self.publish_status(publisher, &status::skipped(&message, reason)).await? {
+                    if !self.publish_status(publisher, delivery, &status::skipped(&message, reason)).await? {
                         return Ok(Outcome::Abandoned);
                     }
                     self.breaker_success();
@@ -286,7 +286,7 @@ impl<C: Clock + 'static> Processor<C> {
                 }
             }
         };
-        let properties = forwarded_properties(&delivery.properties, request_id);
+        let properties = forwarded_properties(delivery, request_id);
         let enriched = message.enriched(&user, &self.categories);
         match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &enriched, properties).await {
             Ok(()) => {}
@@ -305,18 +305,19 @@ impl<C: Clock + 'static> Processor<C> {
         Ok(Outcome::Forwarded)
     }
 
-    /// Publishes a status event ([`status`]) and waits for its confirm.
-    /// False when the channel is gone: the delivery can be settled on it no
-    /// more, and is left to be redelivered.
+    /// Publishes a status event ([`status`]) about `delivery`, in its trace,
+    /// and waits for its confirm. False when the channel is gone: the
+    /// delivery can be settled on it no more, and is left to be redelivered.
     pub(super) async fn publish_status(
         &self,
         publisher: &Channel,
+        delivery: &Delivery,
         event: &serde_json::Value,
     ) -> Result<bool, Transient> {
         let body = serde_json::to_vec(event).expect("json");
-        match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, topology::json_properties())
-            .await
-        {
+        let trace = message::trace_of(delivery.properties.headers().as_ref(), &delivery.data);
+        let properties = topology::json_properties().with_headers(message::with_trace(None, trace));
+        match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, properties).await {
             Ok(()) => Ok(true),
             Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
                 tracing::warn!(error = %e, "status event failed; leaving the delivery to be redelivered");
@@ -359,7 +360,7 @@ impl<C: Clock + 'static> Processor<C> {
         match retry::decide(done, &self.config.retry_delays()) {
             RetryDecision::Retry { delay, attempt } => {
                 tracing::info!(%error, attempt, ?delay, "retrying later");
-                let headers = message::with_retry_count(delivery.properties.headers().as_ref(), attempt);
+                let headers = message::with_retry_count(Some(&traced_headers(delivery)), attempt);
                 let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
                 let queue = self.config.retry_queue(delay);
                 match topology::publish_confirmed(publisher, "", &queue, &delivery.data, properties).await {
@@ -380,7 +381,7 @@ impl<C: Clock + 'static> Processor<C> {
     /// header. Not a plain `nack`: a nack dead-letters without a reason.
     async fn dead_letter(&self, delivery: &Delivery, publisher: &Channel, reason: &str) -> Outcome {
         tracing::info!(reason, "dead-lettering");
-        let headers = message::with_failure_reason(delivery.properties.headers().as_ref(), reason);
+        let headers = message::with_failure_reason(Some(&traced_headers(delivery)), reason);
         let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
         match topology::publish_confirmed(
             publisher,
@@ -411,13 +412,23 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+/// The delivery's headers, with its trace as `traceparent` (the one it
+/// came with, or the one derived for it: `message::trace_of`).
+pub(super) fn traced_headers(delivery: &Delivery) -> lapin::types::FieldTable {
+    let headers = delivery.properties.headers().as_ref();
+    message::with_trace(headers, message::trace_of(headers, &delivery.data))
+}
+
 /// Properties of a forwarded message: persistent JSON, keeping the original's
-/// priority and correlation id, with the request_id as message_id. The one
+/// priority, correlation id and trace, with the request_id as message_id. The one
 /// case the dedup record cannot cover (the link dies after the broker took a
 /// forward but before its confirm came back) yields a second copy with the
 /// same message_id, which the push service can drop.
-fn forwarded_properties(original: &BasicProperties, request_id: &str) -> BasicProperties {
-    let mut p = topology::json_properties().with_message_id(request_id.into());
+fn forwarded_properties(delivery: &Delivery, request_id: &str) -> BasicProperties {
+    let original = &delivery.properties;
+    let trace = message::trace_of(original.headers().as_ref(), &delivery.data);
+    let mut p =
+        topology::json_properties().with_message_id(request_id.into()).with_headers(message::with_trace(None, trace));
     if let Some(priority) = original.priority() {
         p = p.with_priority(*priority);
     }

@@ -31,7 +31,7 @@ impl<C: Clock + 'static> Processor<C> {
         };
         // Kept as it came, but starting over (no retry count or dead-letter
         // history), and saying which window it waits for.
-        let headers = message::fresh_headers(delivery.properties.headers().as_ref());
+        let headers = message::fresh_headers(Some(&super::fate::traced_headers(delivery)));
         let headers = message::with_held_until(Some(&headers), release_at);
         let properties = held::stored_properties(&delivery.properties.clone().with_headers(headers));
         let hold = held::Hold {
@@ -52,7 +52,7 @@ impl<C: Clock + 'static> Processor<C> {
             Err(e) => return self.on_database_error(delivery, publisher, e).await.map(Some),
         };
         tracing::debug!(request_id = %message.request_id, %release_at, "held for quiet hours");
-        if !self.publish_status(publisher, &status::held(message, release_at)).await? {
+        if !self.publish_status(publisher, delivery, &status::held(message, release_at)).await? {
             return Ok(Some(Outcome::Abandoned));
         }
         self.breaker_success();

@@ -22,3 +22,4 @@ mod reseal;
 mod sessions;
 mod tls;
 mod topology;
+mod traces;

@@ -6,6 +6,9 @@
 
 use serde_json::{Value, json};
 use user_domain::UserId;
+use user_domain::trace_context;
+
+use crate::request::ApiRequest;
 
 /// A message waiting to be published to `queue` (a routing key on the
 /// default exchange) by the worker's outbox relay.
@@ -21,8 +24,10 @@ pub struct Event {
 const EMAIL_PRIORITY: i16 = 5;
 
 impl Event {
-    /// An email for `user` rendered by the email service from `template_code`.
-    pub fn email(queue: String, user: UserId, template_code: &str, variables: Value, correlation_id: &str) -> Self {
+    /// An email for `user` rendered by the email service from `template_code`,
+    /// caused by `request`: its correlation ID and trace go into `metadata`,
+    /// and the relay sends the trace on as the `traceparent` header.
+    pub fn email(queue: String, user: UserId, template_code: &str, variables: Value, request: &ApiRequest) -> Self {
         let payload = json!({
             "notification_type": "email",
             "user_id": user,
@@ -30,7 +35,11 @@ impl Event {
             "variables": variables,
             "request_id": uuid::Uuid::new_v4(),
             "priority": EMAIL_PRIORITY,
-            "metadata": {"correlation_id": correlation_id, "source": "user-service"},
+            "metadata": {
+                "correlation_id": request.correlation_id,
+                "source": "user-service",
+                trace_context::HEADER: request.trace().to_string(),
+            },
         });
         Self { queue, payload, priority: EMAIL_PRIORITY }
     }
@@ -40,8 +49,8 @@ impl Event {
         user: UserId,
         template_code: &str,
         variables: Value,
-        correlation_id: &str,
+        request: &ApiRequest,
     ) -> Result<Self, user_domain::ApiError> {
-        Ok(Self::email(crate::config::email_queue()?, user, template_code, variables, correlation_id))
+        Ok(Self::email(crate::config::email_queue()?, user, template_code, variables, request))
     }
 }

@@ -1,0 +1,131 @@
+//! W3C trace context through the worker: a `push.queue` message's
+//! `traceparent` travels on everything published for it (the forward to
+//! `push.ready`, its dead letter, its status events); a message without one
+//! gets one derived from its body, the same on every publish; the relay
+//! sends an outbox row's trace (its payload's `metadata.traceparent`) as
+//! the event's header.
+
+use std::time::Duration;
+
+use lapin::options::BasicPublishOptions;
+use native_worker::message::{trace_of, with_trace};
+use native_worker::worker::Parts;
+use serde_json::Value;
+use user_domain::trace_context::TraceParent;
+
+use crate::helpers::{Received, TestEnv};
+
+const WAIT: Duration = Duration::from_secs(20);
+const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+async fn publish_traced(env: &TestEnv, body: &Value, trace: Option<&str>) {
+    let mut properties = native_worker::topology::json_properties();
+    if let Some(trace) = trace {
+        properties = properties.with_headers(with_trace(None, TraceParent::parse(trace).unwrap()));
+    }
+    let confirm = env
+        .channel
+        .basic_publish(
+            "".into(),
+            env.config.push_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(body).unwrap(),
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+}
+
+/// The `traceparent` header a received message carries, as sent.
+fn header(message: &Received) -> Option<String> {
+    match message.headers.as_ref()?.inner().get("traceparent")? {
+        lapin::types::AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_messages_trace_travels_on_its_forward_its_dead_letter_and_its_status_events() {
+    let mut env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("device-token-1")).await;
+    let muted = env.insert_user(false, Some("device-token-2")).await;
+    env.start(Parts { consumer: true, relay: false }).await;
+
+    publish_traced(&env, &TestEnv::push_body(user, "req-traced"), Some(TRACE)).await;
+    let forwarded = env.take(&env.config.ready_queue, 1, WAIT).await;
+    assert_eq!(header(&forwarded[0]).as_deref(), Some(TRACE), "the forward continues the trace");
+
+    publish_traced(&env, &TestEnv::push_body(uuid::Uuid::new_v4(), "req-unknown"), Some(TRACE)).await;
+    let dead = env.take(&env.config.failed_queue, 1, WAIT).await;
+    assert!(dead[0].reason().is_some_and(|r| r.starts_with("unknown user")));
+    assert_eq!(header(&dead[0]).as_deref(), Some(TRACE), "the dead letter stays in the trace");
+
+    publish_traced(&env, &TestEnv::push_body(muted, "req-muted"), Some(TRACE)).await;
+    let status = env.take(&env.config.status_queue, 1, WAIT).await;
+    assert_eq!(status[0].body["status"], "skipped");
+    assert_eq!(header(&status[0]).as_deref(), Some(TRACE), "the status event is in the trace");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_without_a_trace_gets_one_derived_from_its_body() {
+    let mut env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("device-token-1")).await;
+    env.start(Parts { consumer: true, relay: false }).await;
+    let body = TestEnv::push_body(user, "req-untraced");
+    publish_traced(&env, &body, None).await;
+    // Garbage is no trace either: the message is not refused for it.
+    let garbage = TestEnv::push_body(user, "req-garbage");
+    let mut properties = native_worker::topology::json_properties();
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert("traceparent".into(), lapin::types::AMQPValue::LongString("00-not-a-trace".into()));
+    properties = properties.with_headers(headers);
+    env.channel
+        .basic_publish(
+            "".into(),
+            env.config.push_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&garbage).unwrap(),
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let out = env.take(&env.config.ready_queue, 2, WAIT).await;
+    for message in &out {
+        let sent = if message.request_id() == "req-untraced" { &body } else { &garbage };
+        let expected = trace_of(None, &serde_json::to_vec(sent).unwrap()).to_string();
+        assert_eq!(header(message), Some(expected), "{}", message.request_id());
+    }
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_relay_sends_an_outbox_rows_trace_as_the_events_header() {
+    let mut env = TestEnv::new().await;
+    env.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO outbox (routing_key, payload) VALUES \
+             ($1, jsonb_build_object('request_id', 'traced', 'metadata', jsonb_build_object('traceparent', $2::text))), \
+             ($1, jsonb_build_object('request_id', 'untraced', 'metadata', jsonb_build_object('correlation_id', 'c'))), \
+             ($1, jsonb_build_object('request_id', 'garbage', 'metadata', jsonb_build_object('traceparent', 'nope')))",
+            &[&env.config.email_queue, &TRACE],
+        )
+        .await
+        .unwrap();
+    env.start(Parts { consumer: false, relay: true }).await;
+    let out = env.take(&env.config.email_queue, 3, WAIT).await;
+    let by_id = |id: &str| out.iter().find(|m| m.request_id() == id).unwrap();
+    assert_eq!(header(by_id("traced")).as_deref(), Some(TRACE));
+    assert_eq!(header(by_id("untraced")), None, "no trace is made up for a row without one");
+    assert_eq!(header(by_id("garbage")), None, "nor sent on when it is not one");
+    env.cleanup().await;
+}
