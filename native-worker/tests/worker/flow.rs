@@ -244,6 +244,11 @@ async fn retries_exhausted_then_dead_lettered() {
     assert_eq!(failed[0].request_id(), "req-doomed");
     assert!(failed[0].reason().unwrap().starts_with("retries exhausted"), "{:?}", failed[0].reason());
     assert_eq!(native_worker::message::retry_count(failed[0].headers.as_ref()), 3, "three retries before giving up");
+    // Sent without a trace: the one derived from its body went through every
+    // retry queue to the dead letter.
+    let body = serde_json::to_vec(&TestEnv::push_body(user, "req-doomed")).unwrap();
+    let trace = native_worker::message::trace_of(None, &body);
+    assert_eq!(native_worker::message::trace_of(failed[0].headers.as_ref(), b"other"), trace);
     assert_eq!(worker.metrics.retried.get(), 3);
     assert_eq!(env.queue_len(&env.config.ready_queue).await, 0);
     repair_lookups(&env).await;
