@@ -92,6 +92,17 @@ impl TraceParent {
         (span_id != [0; 8]).then_some(Self { parent_id: span_id, ..*self })
     }
 
+    /// A context from its parts, as a tracing library holds them; `None` if
+    /// an id is all zeros.
+    pub fn from_parts(trace_id: [u8; 16], parent_id: [u8; 8], flags: u8) -> Option<Self> {
+        (trace_id != [0; 16] && parent_id != [0; 8]).then_some(Self { trace_id, parent_id, flags })
+    }
+
+    /// The trace id's bytes, the parent span id's and the flags.
+    pub fn parts(&self) -> ([u8; 16], [u8; 8], u8) {
+        (self.trace_id, self.parent_id, self.flags)
+    }
+
     /// The trace id, as 32 lower-case hex digits (what collectors show).
     pub fn trace_id(&self) -> String {
         hex::encode(self.trace_id)

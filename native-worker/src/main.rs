@@ -27,6 +27,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     logs: telemetry::LogArgs,
+    #[command(flatten)]
+    traces: telemetry::TraceArgs,
 }
 
 #[derive(Subcommand)]
@@ -161,7 +163,9 @@ async fn shutdown_signal(token: CancellationToken) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init_logs(cli.logs.log_format, "info");
+    // Kept to the end of `main`: dropping it sends the spans still buffered.
+    let _tracing = telemetry::init(cli.logs.log_format, "info", Some((&cli.traces, "user-service-worker")))
+        .map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Run { config, http_addr } => {
             let worker = native_worker::worker::Worker::build(config).context("cannot set up the worker")?;

@@ -16,6 +16,7 @@
 //! deleted after the retention period (`OUTBOX_RETENTION_HOURS`).
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use deadpool_postgres::Pool;
 use lapin::options::BasicPublishOptions;
@@ -116,8 +117,19 @@ impl Relay {
             let mut properties = topology::json_properties()
                 .with_priority(event.priority)
                 .with_message_id(event.event_id.to_string().into());
+            // In the trace of the request that wrote the row: a span of the
+            // relay's when spans are exported (the message is its child),
+            // else the request's own context.
+            let span = tracing::info_span!(
+                "outbox.publish",
+                otel.kind = "producer",
+                messaging.destination.name = %event.routing_key,
+                outbox_id = row.id,
+            );
             if let Some(trace) = event.traceparent {
-                properties = properties.with_headers(crate::message::with_trace(None, trace));
+                telemetry::continue_trace(&span, trace);
+                let sent = telemetry::traceparent_of(&span).unwrap_or(trace);
+                properties = properties.with_headers(crate::message::with_trace(None, sent));
             }
             match channel
                 .basic_publish(
@@ -127,6 +139,7 @@ impl Relay {
                     &event.body,
                     properties,
                 )
+                .instrument(span)
                 .await
             {
                 Ok(confirm) => pending.push((row.id, confirm)),

@@ -2,7 +2,8 @@
 //!
 //! How the native binaries (the host and the worker) report what they do,
 //! set up once at start from their command line (`--log-format`, or
-//! `LOG_FORMAT`). One crate, so the two write the same lines.
+//! `LOG_FORMAT`; for spans, [`TraceArgs`]). One crate, so the two write the
+//! same lines. Spans: [`spans`].
 //!
 //! Logs go to standard output, which is as often a file or a log shipper as
 //! a terminal (`scripts/up.sh > up.log`, a container runtime's log driver):
@@ -15,9 +16,15 @@
 //!
 //! `RUST_LOG` filters as usual; each binary gives its default filter.
 
+pub mod spans;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use spans::{TraceArgs, Tracing, continue_trace, traceparent_of};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -40,12 +47,35 @@ pub struct LogArgs {
 
 /// Installs the process's log subscriber: `RUST_LOG`, else `default_filter`.
 pub fn init_logs(format: LogFormat, default_filter: &str) {
+    // Without spans there is nothing that can fail.
+    let _ = init(format, default_filter, None);
+}
+
+/// [`init_logs`], and spans exported over OTLP when `traces` names a
+/// collector (`OTEL_EXPORTER_OTLP_ENDPOINT`). Keep the answer until the
+/// process ends: dropping it sends the spans still buffered.
+pub fn init(format: LogFormat, default_filter: &str, traces: Option<(&TraceArgs, &str)>) -> Result<Tracing, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let (tracing, layer) = match traces {
+        Some((args, default_service)) => spans::exporter(args, default_service)?,
+        None => (Tracing::off(), None),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(layer);
     match format {
-        LogFormat::Text => builder.with_ansi(colours_wanted(std::io::stdout().is_terminal())).init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(colours_wanted(std::io::stdout().is_terminal())))
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .init(),
     }
+    Ok(tracing)
 }
 
 /// Colours only on a terminal, and not when `NO_COLOR` is set (no-color.org).

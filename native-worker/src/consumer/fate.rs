@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{BasicProperties, Channel};
+use tracing::Instrument;
 use user_domain::preferences::CategoryConfig;
 
 use super::acks::AckLine;
@@ -152,6 +153,22 @@ impl<C: Clock + 'static> Processor<C> {
     /// With `acks`, acks are left to the [`AckLine`] (coalesced); without,
     /// each delivery is acked on its own.
     pub async fn handle(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
+        // One span per delivery, continuing the trace the message came with
+        // (exported only when a collector is configured: `telemetry`).
+        let span = tracing::info_span!(
+            "push.consume",
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = %self.config.push_queue,
+            outcome = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, message::trace_of(delivery.properties.headers().as_ref(), &delivery.data));
+        let outcome = self.handle_in_span(delivery, publisher, acks).instrument(span.clone()).await;
+        span.record("outcome", tracing::field::debug(&outcome));
+        outcome
+    }
+
+    async fn handle_in_span(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
         let started = Instant::now();
         self.metrics.consumed.inc();
         let work = async {
@@ -254,7 +271,8 @@ impl<C: Clock + 'static> Processor<C> {
         let mut read = Read::CacheFirst;
         let mut stale = 0;
         let user = loop {
-            let found = match self.enricher.lookup_versioned(message.user_id, read).await {
+            let lookup = tracing::info_span!("user.lookup", user_id = %message.user_id);
+            let found = match self.enricher.lookup_versioned(message.user_id, read).instrument(lookup).await {
                 Ok(found) => found,
                 Err(e) => return self.on_database_error(delivery, publisher, e).await,
             };
@@ -288,7 +306,11 @@ impl<C: Clock + 'static> Processor<C> {
         };
         let properties = forwarded_properties(delivery, request_id);
         let enriched = message.enriched(&user, &self.categories);
-        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &enriched, properties).await {
+        let publish = tracing::info_span!("push.publish", messaging.destination.name = %self.config.ready_queue);
+        match topology::publish_confirmed(publisher, "", &self.config.ready_queue, &enriched, properties)
+            .instrument(publish)
+            .await
+        {
             Ok(()) => {}
             // The channel is gone: nothing can be settled on it either.
             Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
@@ -315,8 +337,7 @@ impl<C: Clock + 'static> Processor<C> {
         event: &serde_json::Value,
     ) -> Result<bool, Transient> {
         let body = serde_json::to_vec(event).expect("json");
-        let trace = message::trace_of(delivery.properties.headers().as_ref(), &delivery.data);
-        let properties = topology::json_properties().with_headers(message::with_trace(None, trace));
+        let properties = topology::json_properties().with_headers(message::with_trace(None, outgoing_trace(delivery)));
         match topology::publish_confirmed(publisher, "", &self.config.status_queue, &body, properties).await {
             Ok(()) => Ok(true),
             Err(e @ (PublishError::Amqp(_) | PublishError::Timeout(_))) => {
@@ -363,7 +384,11 @@ impl<C: Clock + 'static> Processor<C> {
                 let headers = message::with_retry_count(Some(&traced_headers(delivery)), attempt);
                 let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
                 let queue = self.config.retry_queue(delay);
-                match topology::publish_confirmed(publisher, "", &queue, &delivery.data, properties).await {
+                let span = tracing::info_span!("push.retry", attempt, messaging.destination.name = %queue);
+                match topology::publish_confirmed(publisher, "", &queue, &delivery.data, properties)
+                    .instrument(span)
+                    .await
+                {
                     Ok(()) => Outcome::Retried(attempt),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not schedule a retry");
@@ -383,6 +408,7 @@ impl<C: Clock + 'static> Processor<C> {
         tracing::info!(reason, "dead-lettering");
         let headers = message::with_failure_reason(Some(&traced_headers(delivery)), reason);
         let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+        let span = tracing::info_span!("push.dead_letter", reason);
         match topology::publish_confirmed(
             publisher,
             &self.config.dlx_exchange,
@@ -390,6 +416,7 @@ impl<C: Clock + 'static> Processor<C> {
             &delivery.data,
             properties,
         )
+        .instrument(span)
         .await
         {
             Ok(()) => Outcome::DeadLettered(reason.to_owned()),
@@ -412,11 +439,17 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-/// The delivery's headers, with its trace as `traceparent` (the one it
-/// came with, or the one derived for it: `message::trace_of`).
+/// The trace to send on for `delivery`: the current span's when spans are
+/// exported (so the next hop is its child), else the one the delivery came
+/// with (or the one derived for it: `message::trace_of`).
+pub(super) fn outgoing_trace(delivery: &Delivery) -> user_domain::trace_context::TraceParent {
+    telemetry::traceparent_of(&tracing::Span::current())
+        .unwrap_or_else(|| message::trace_of(delivery.properties.headers().as_ref(), &delivery.data))
+}
+
+/// The delivery's headers, with [`outgoing_trace`] as `traceparent`.
 pub(super) fn traced_headers(delivery: &Delivery) -> lapin::types::FieldTable {
-    let headers = delivery.properties.headers().as_ref();
-    message::with_trace(headers, message::trace_of(headers, &delivery.data))
+    message::with_trace(delivery.properties.headers().as_ref(), outgoing_trace(delivery))
 }
 
 /// Properties of a forwarded message: persistent JSON, keeping the original's
@@ -426,7 +459,7 @@ pub(super) fn traced_headers(delivery: &Delivery) -> lapin::types::FieldTable {
 /// same message_id, which the push service can drop.
 fn forwarded_properties(delivery: &Delivery, request_id: &str) -> BasicProperties {
     let original = &delivery.properties;
-    let trace = message::trace_of(original.headers().as_ref(), &delivery.data);
+    let trace = outgoing_trace(delivery);
     let mut p =
         topology::json_properties().with_message_id(request_id.into()).with_headers(message::with_trace(None, trace));
     if let Some(priority) = original.priority() {

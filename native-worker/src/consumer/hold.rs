@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use lapin::Channel;
 use lapin::message::Delivery;
+use tracing::Instrument;
 
 use super::fate::{Outcome, Processor, Transient};
 use super::status;
@@ -43,7 +44,8 @@ impl<C: Clock + 'static> Processor<C> {
             release_at,
             preferences_version: version,
         };
-        let release_at = match held::hold(&self.pool, &hold).await {
+        let span = tracing::info_span!("push.hold", release_at = %release_at);
+        let release_at = match held::hold(&self.pool, &hold).instrument(span).await {
             Ok(Held::Stale) => return Ok(None),
             Ok(Held::Stored(at)) => at,
             // A redelivery of a hold that committed: its event may never

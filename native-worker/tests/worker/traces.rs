@@ -129,3 +129,173 @@ async fn the_relay_sends_an_outbox_rows_trace_as_the_events_header() {
     assert_eq!(header(by_id("garbage")), None, "nor sent on when it is not one");
     env.cleanup().await;
 }
+
+/// A collector of the test's own: accepts OTLP/HTTP protobuf on
+/// `/v1/traces` and keeps the spans, with their service's name.
+struct Collector {
+    url: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        use http_body_util::BodyExt;
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = spans.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let kept = kept.clone();
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            if path == "/v1/traces"
+                                && let Ok(export) = ExportTraceServiceRequest::decode(body)
+                            {
+                                for resource in export.resource_spans {
+                                    let service = resource
+                                        .resource
+                                        .iter()
+                                        .flat_map(|r| &r.attributes)
+                                        .find(|a| a.key == "service.name")
+                                        .and_then(|a| a.value.as_ref())
+                                        .map(|v| format!("{:?}", v.value))
+                                        .unwrap_or_default();
+                                    for scope in resource.scope_spans {
+                                        for span in scope.spans {
+                                            kept.lock().unwrap().push((service.clone(), span));
+                                        }
+                                    }
+                                }
+                            }
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            )))
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        Self { url, spans }
+    }
+
+    /// The spans of trace `trace_id` (hex), by name: (service, span id hex, parent span id hex).
+    fn of_trace(&self, trace_id: &str) -> Vec<(String, String, String, String)> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| hex(&s.trace_id) == trace_id)
+            .map(|(service, s)| (s.name.clone(), service.clone(), hex(&s.span_id), hex(&s.parent_span_id)))
+            .collect()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
+    let collector = Collector::start().await;
+    let env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("device-token-1")).await;
+    let mut process = env
+        .command(&["run"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    publish_traced(&env, &TestEnv::push_body(user, "req-exported"), Some(TRACE)).await;
+    let out = env.take(&env.config.ready_queue, 1, WAIT).await;
+    let sent = TraceParent::parse(&header(&out[0]).expect("a traceparent")).unwrap();
+    assert_eq!(sent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "the message's trace");
+    assert_ne!(sent.parent_id(), "00f067aa0ba902b7", "push.ready is a child of the worker's span, not the sender's");
+
+    let deadline = std::time::Instant::now() + WAIT;
+    let spans = loop {
+        let spans = collector.of_trace("4bf92f3577b34da6a3ce929d0e0e4736");
+        if ["push.consume", "user.lookup", "push.publish"].iter().all(|n| spans.iter().any(|s| s.0 == *n)) {
+            break spans;
+        }
+        assert!(std::time::Instant::now() < deadline, "spans exported: {spans:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let find = |name: &str| spans.iter().find(|s| s.0 == name).unwrap().clone();
+    let consume = find("push.consume");
+    assert!(consume.1.contains("user-service-worker"), "service.name: {}", consume.1);
+    assert_eq!(consume.3, "00f067aa0ba902b7", "the consume span continues the sender's");
+    assert_eq!(find("user.lookup").3, consume.2);
+    assert_eq!(find("push.publish").3, consume.2);
+    assert_eq!(sent.parent_id(), consume.2, "the forward names the consume span as its parent");
+
+    // The relay: an outbox row's trace, continued by a span of the relay's.
+    let row_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    env.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO outbox (routing_key, payload) \
+             VALUES ($1, jsonb_build_object('request_id', 'relayed', 'metadata', jsonb_build_object('traceparent', $2::text)))",
+            &[&env.config.email_queue, &row_trace],
+        )
+        .await
+        .unwrap();
+    let relayed = env.take(&env.config.email_queue, 1, WAIT).await;
+    let sent = TraceParent::parse(&header(&relayed[0]).expect("a traceparent")).unwrap();
+    assert_eq!(sent.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+    let deadline = std::time::Instant::now() + WAIT;
+    let publish = loop {
+        let spans = collector.of_trace("0af7651916cd43dd8448eb211c80319c");
+        if let Some(span) = spans.iter().find(|s| s.0 == "outbox.publish") {
+            break span.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "spans exported: {spans:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(publish.3, "b7ad6b7169203331", "the relay's span continues the request's");
+    assert_eq!(sent.parent_id(), publish.2, "the email event names the relay's span as its parent");
+
+    let pid = process.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_collector_slows_nothing_down() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("device-token-1")).await;
+    let mut process = env
+        .command(&["run"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nothing listens at the collector's address: every export fails.
+    let bodies: Vec<Value> = (0..50).map(|i| TestEnv::push_body(user, &format!("req-{i}"))).collect();
+    env.publish_many(&bodies).await;
+    let out = env.take(&env.config.ready_queue, 50, WAIT).await;
+    assert_eq!(out.len(), 50);
+    let pid = process.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    env.cleanup().await;
+}
