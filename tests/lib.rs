@@ -113,7 +113,7 @@ fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tracing_subscriber::fmt().with_env_filter("info,wasmtime=warn,cranelift=warn").init();
+            let _ = tracing_subscriber::fmt().with_env_filter("info,wasmtime=warn,cranelift=warn").try_init();
         }
     });
 }
@@ -165,6 +165,9 @@ pub struct Spawn {
     pub with_database: bool,
     /// Serve an existing (migrated) database, another app's, instead of a new one.
     pub database: Option<String>,
+    /// Environment of a `spin up` process beyond its variables (e.g.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`); the embedded host reads none.
+    pub process_env: Vec<(String, String)>,
 }
 
 impl Default for Spawn {
@@ -175,6 +178,7 @@ impl Default for Spawn {
             unset: Vec::new(),
             with_database: true,
             database: None,
+            process_env: Vec::new(),
         }
     }
 }
@@ -202,6 +206,12 @@ impl Spawn {
             Runtime::Spin => spawn.variable("cache_reads", "redis"),
             Runtime::Host => spawn,
         }
+    }
+
+    /// Sets `name` in the environment of a `spin up` process.
+    pub fn process_env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.process_env.push((name.to_owned(), value.into()));
+        self
     }
 
     /// The app serves `other`'s database, as a restarted or second instance would.
@@ -259,6 +269,7 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
             (address, Server::Host(tokio::spawn(app.run_until_stopped(std::future::pending()))))
         }
         Runtime::Spin => {
+            env.extend(options.process_env);
             let manifest = std::path::absolute(&options.manifest)?;
             let spin = spin_process::SpinProcess::start(&manifest, &env).await?;
             if std::env::var_os("TEST_LOG").is_some() {

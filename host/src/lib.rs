@@ -40,6 +40,27 @@
 //! `scripts/import-cycles.py host/src` checks that no module uses itself
 //! through others.
 
+/// A span for one call a component makes through a Spin interface, named
+/// as Spin names the same call (`spin_outbound_pg.query`,
+/// `spin_outbound_redis.get`, `spin_key_value.get`), made only while spans
+/// are exported (`telemetry::exporting`): otherwise `Span::none()`, free.
+macro_rules! outbound_span {
+    ($name:literal, db.system.name = $system:literal) => {
+        if telemetry::exporting() {
+            tracing::info_span!($name, otel.kind = "client", db.system.name = $system)
+        } else {
+            tracing::Span::none()
+        }
+    };
+    ($name:literal, kv.backend = $backend:literal) => {
+        if telemetry::exporting() {
+            tracing::info_span!($name, otel.kind = "client", kv.backend = $backend)
+        } else {
+            tracing::Span::none()
+        }
+    };
+}
+
 pub mod allowed_hosts;
 pub mod app;
 pub mod bindings;

@@ -16,6 +16,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     logs: telemetry::LogArgs,
+    #[command(flatten)]
+    traces: telemetry::TraceArgs,
 }
 
 #[derive(Subcommand)]
@@ -35,7 +37,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init_logs(cli.logs.log_format, "info,wasmtime=warn,cranelift=warn");
+    // Kept to the end of `main`: dropping it sends the spans still buffered.
+    let _tracing =
+        telemetry::init(cli.logs.log_format, "info,wasmtime=warn,cranelift=warn", Some((&cli.traces, "user-service")))
+            .map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Up(flags) => {
             let app = Application::build(flags.into_config()).await?;

@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -90,14 +91,18 @@ impl Server {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let caller_correlation = header(&request, "x-correlation-id");
+        let span = request_span(&request, client);
 
         let (response, component) = match self.router.route(&path) {
             None => (empty(StatusCode::NOT_FOUND), "-".to_owned()),
             Some(matched) => {
                 let component = matched.component.clone();
-                (self.run_component(matched, request, client).await, component)
+                span.record("http.route", matched.raw_route.as_str());
+                span.record("otel.name", format!("{method} {}", matched.raw_route));
+                (self.run_component(matched, request, client).instrument(span.clone()).await, component)
             }
         };
+        span.record("http.response.status_code", response.status().as_u16());
 
         let correlation = response
             .headers()
@@ -177,11 +182,15 @@ impl Server {
         let pre = component.pre.clone();
         // The instance runs in its own task: it may keep streaming the body
         // after the response head is sent. The permit lives as long as it does.
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
-        });
+        let task = tokio::spawn(
+            async move {
+                let _permit = permit;
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+            }
+            // The component's outbound calls are children of the request's span.
+            .in_current_span(),
+        );
 
         let id = &component.context.id;
         match tokio::time::timeout(self.request_timeout, receiver).await {
@@ -249,4 +258,37 @@ fn spin_request<B>(request: Request<B>, matched: &RouteMatch, client: SocketAddr
         set(&format!("spin-path-match-{name}"), value);
     }
     Request::from_parts(parts, body)
+}
+
+/// The request's span, named and described as Spin's
+/// (`spin_trigger_http.handle_http_request`, `crates/trigger-http`), made
+/// only while spans are exported. It continues the caller's trace when the
+/// request carries a valid `traceparent`.
+fn request_span<B>(request: &Request<B>, client: SocketAddr) -> tracing::Span {
+    if !telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "spin_trigger_http.handle_http_request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        network.peer.address = %client.ip(),
+        network.peer.port = client.port(),
+        network.protocol.name = "http",
+        url.path = request.uri().path(),
+        url.query = request.uri().query().unwrap_or(""),
+        url.scheme = request.uri().scheme_str().unwrap_or(""),
+        http.response.status_code = tracing::field::Empty,
+        http.route = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+    );
+    let parent = request
+        .headers()
+        .get(telemetry::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(telemetry::TraceParent::parse);
+    if let Some(parent) = parent {
+        telemetry::continue_trace(&span, parent);
+    }
+    span
 }

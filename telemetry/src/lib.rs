@@ -16,15 +16,19 @@
 //!
 //! `RUST_LOG` filters as usual; each binary gives its default filter.
 
+#[cfg(feature = "collector")]
+pub mod collector;
 pub mod spans;
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use spans::{TraceArgs, Tracing, continue_trace, traceparent_of};
+pub use spans::{TraceArgs, Tracing, continue_trace, exporting, traceparent_of};
+pub use user_domain::trace_context::{HEADER as TRACEPARENT, TraceParent};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -53,28 +57,30 @@ pub fn init_logs(format: LogFormat, default_filter: &str) {
 
 /// [`init_logs`], and spans exported over OTLP when `traces` names a
 /// collector (`OTEL_EXPORTER_OTLP_ENDPOINT`). Keep the answer until the
-/// process ends: dropping it sends the spans still buffered.
+/// process ends: dropping it sends the spans still buffered. An error if
+/// the collector's address cannot be used, or if the process has a
+/// subscriber already.
 pub fn init(format: LogFormat, default_filter: &str, traces: Option<(&TraceArgs, &str)>) -> Result<Tracing, String> {
+    // `RUST_LOG` filters the log lines only: spans at INFO and above are
+    // exported whatever the log level.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
-    let (tracing, layer) = match traces {
+    let (tracing, spans) = match traces {
         Some((args, default_service)) => spans::exporter(args, default_service)?,
         None => (Tracing::off(), None),
     };
-    let registry = tracing_subscriber::registry().with(filter).with(layer);
-    match format {
-        LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_ansi(colours_wanted(std::io::stdout().is_terminal())))
-            .init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .init(),
-    }
+    let spans = spans.map(|layer| layer.with_filter(LevelFilter::INFO));
+    let lines: Box<dyn Layer<_> + Send + Sync> = match format {
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_ansi(colours_wanted(std::io::stdout().is_terminal())).boxed()
+        }
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+    };
+    tracing_subscriber::registry().with(spans).with(lines.with_filter(filter)).try_init().map_err(|e| e.to_string())?;
     Ok(tracing)
 }
 

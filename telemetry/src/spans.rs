@@ -27,6 +27,16 @@ use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt};
 use tracing_subscriber::registry::LookupSpan;
 use user_domain::trace_context::TraceParent;
 
+/// Whether this process exports spans (set once, by [`exporter`]): code on
+/// hot paths makes its spans only then ([`exporting`]), so tracing off costs
+/// nothing.
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans are exported: make a span only if so (`Span::none()` is free).
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The span settings of a binary's command line.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TraceArgs {
@@ -90,6 +100,7 @@ where
         .with_resource(Resource::builder().with_service_name(service.clone()).build())
         .build();
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok((Tracing { provider: Some(provider) }, Some(layer)))
 }
 

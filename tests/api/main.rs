@@ -30,4 +30,5 @@ mod session_list;
 mod sessions;
 mod spin_conventions;
 mod staff;
+mod traces;
 mod viewer;

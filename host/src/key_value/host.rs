@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use tracing::Instrument;
 
 use redis::aio::ConnectionManager;
 use wasmtime::component::{HasSelf, Linker, Resource};
@@ -118,7 +119,8 @@ impl key_value_wit::HostStore for InstanceState {
         }
         // Declared labels were checked against the configured ones at start.
         let Some(store) = self.app.stores.get(&label) else { return Ok(Err(Error::NoSuchStore)) };
-        let connection = match store.connect().await {
+        let span = outbound_span!("spin_key_value.open", kv.backend = "redis");
+        let connection = match store.connect().instrument(span).await {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
@@ -126,11 +128,14 @@ impl key_value_wit::HostStore for InstanceState {
     }
 
     async fn get(&mut self, s: Resource<Store>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(store::get(self.store(&s)?, &key).await)
+        Ok(store::get(self.store(&s)?, &key)
+            .instrument(outbound_span!("spin_key_value.get", kv.backend = "redis"))
+            .await)
     }
 
     async fn set(&mut self, s: Resource<Store>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(store::set(self.store(&s)?, &key, &value).await)
+        let span = outbound_span!("spin_key_value.set", kv.backend = "redis");
+        Ok(store::set(self.store(&s)?, &key, &value).instrument(span).await)
     }
 
     async fn delete(&mut self, s: Resource<Store>, key: String) -> wasmtime::Result<Result<(), Error>> {

@@ -3,6 +3,7 @@
 //! what one instance holds ([`InstanceState`]: its open connections).
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
@@ -72,7 +73,8 @@ impl pg_wit::HostConnection for InstanceState {
         if self.connections.is_full() {
             return Ok(Err(Error::ConnectionFailed("too many open connections for this instance".into())));
         }
-        let client = match self.app.pools.connect(&self.component, &address, config).await {
+        let span = outbound_span!("spin_outbound_pg.open", db.system.name = "postgresql");
+        let client = match self.app.pools.connect(&self.component, &address, config).instrument(span).await {
             Ok(client) => client,
             Err(error) => return Ok(Err(Error::ConnectionFailed(client::describe_connect_error(&error)))),
         };
@@ -94,7 +96,8 @@ impl pg_wit::HostConnection for InstanceState {
         };
         let empty_results = self.app.settings.empty_results;
         let client = self.client(&connection)?;
-        Ok(statement::query(client, &statement, &params, empty_results).await)
+        let span = outbound_span!("spin_outbound_pg.query", db.system.name = "postgresql");
+        Ok(statement::query(client, &statement, &params, empty_results).instrument(span).await)
     }
 
     async fn execute(
@@ -108,7 +111,8 @@ impl pg_wit::HostConnection for InstanceState {
             Err(problem) => return Ok(Err(Error::ValueConversionFailed(problem))),
         };
         let client = self.client(&connection)?;
-        Ok(statement::execute(client, &statement, &params).await)
+        let span = outbound_span!("spin_outbound_pg.execute", db.system.name = "postgresql");
+        Ok(statement::execute(client, &statement, &params).instrument(span).await)
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {

@@ -3,6 +3,7 @@
 //! instance holds ([`InstanceState`]: the connections its guest opened).
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
@@ -59,7 +60,8 @@ impl redis_wit::HostConnection for InstanceState {
         if self.connections.is_full() {
             return Ok(Err(Error::TooManyConnections));
         }
-        let connection = match self.app.connect(&address).await {
+        let span = outbound_span!("spin_outbound_redis.open_connection", db.system.name = "redis");
+        let connection = match self.app.connect(&address).instrument(span).await {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
@@ -78,7 +80,11 @@ impl redis_wit::HostConnection for InstanceState {
 
     async fn get(&mut self, c: Resource<Connection>, key: String) -> wasmtime::Result<Result<Option<Payload>, Error>> {
         let mut conn = self.connection(&c)?;
-        Ok(conn.get(key).await.map_err(other))
+        Ok(conn
+            .get(key)
+            .instrument(outbound_span!("spin_outbound_redis.get", db.system.name = "redis"))
+            .await
+            .map_err(other))
     }
 
     async fn set(
@@ -88,17 +94,23 @@ impl redis_wit::HostConnection for InstanceState {
         value: Payload,
     ) -> wasmtime::Result<Result<(), Error>> {
         let mut conn = self.connection(&c)?;
-        Ok(conn.set(key, value).await.map_err(other))
+        let span = outbound_span!("spin_outbound_redis.set", db.system.name = "redis");
+        Ok(conn.set(key, value).instrument(span).await.map_err(other))
     }
 
     async fn incr(&mut self, c: Resource<Connection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
         let mut conn = self.connection(&c)?;
-        Ok(conn.incr(key, 1).await.map_err(other))
+        let span = outbound_span!("spin_outbound_redis.incr", db.system.name = "redis");
+        Ok(conn.incr(key, 1).instrument(span).await.map_err(other))
     }
 
     async fn del(&mut self, c: Resource<Connection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
         let mut conn = self.connection(&c)?;
-        Ok(conn.del(keys).await.map_err(other))
+        Ok(conn
+            .del(keys)
+            .instrument(outbound_span!("spin_outbound_redis.del", db.system.name = "redis"))
+            .await
+            .map_err(other))
     }
 
     async fn sadd(
@@ -140,7 +152,8 @@ impl redis_wit::HostConnection for InstanceState {
                 RedisParameter::Binary(v) => cmd.arg(v),
             };
         }
-        Ok(cmd.query_async::<Value>(&mut conn).await.map_err(other).and_then(|value| {
+        let span = outbound_span!("spin_outbound_redis.execute", db.system.name = "redis");
+        Ok(cmd.query_async::<Value>(&mut conn).instrument(span).await.map_err(other).and_then(|value| {
             let mut results = Vec::new();
             flatten(value, &mut results)?;
             Ok(results)

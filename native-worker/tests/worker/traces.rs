@@ -13,6 +13,8 @@ use native_worker::worker::Parts;
 use serde_json::Value;
 use user_domain::trace_context::TraceParent;
 
+use telemetry::collector::Collector;
+
 use crate::helpers::{Received, TestEnv};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -130,80 +132,6 @@ async fn the_relay_sends_an_outbox_rows_trace_as_the_events_header() {
     env.cleanup().await;
 }
 
-/// A collector of the test's own: accepts OTLP/HTTP protobuf on
-/// `/v1/traces` and keeps the spans, with their service's name.
-struct Collector {
-    url: String,
-    spans: std::sync::Arc<std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>,
-}
-
-impl Collector {
-    async fn start() -> Self {
-        use http_body_util::BodyExt;
-        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-        use prost::Message;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = spans.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                        let kept = kept.clone();
-                        async move {
-                            let path = request.uri().path().to_owned();
-                            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            if path == "/v1/traces"
-                                && let Ok(export) = ExportTraceServiceRequest::decode(body)
-                            {
-                                for resource in export.resource_spans {
-                                    let service = resource
-                                        .resource
-                                        .iter()
-                                        .flat_map(|r| &r.attributes)
-                                        .find(|a| a.key == "service.name")
-                                        .and_then(|a| a.value.as_ref())
-                                        .map(|v| format!("{:?}", v.value))
-                                        .unwrap_or_default();
-                                    for scope in resource.scope_spans {
-                                        for span in scope.spans {
-                                            kept.lock().unwrap().push((service.clone(), span));
-                                        }
-                                    }
-                                }
-                            }
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
-                                bytes::Bytes::new(),
-                            )))
-                        }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                });
-            }
-        });
-        Self { url, spans }
-    }
-
-    /// The spans of trace `trace_id` (hex), by name: (service, span id hex, parent span id hex).
-    fn of_trace(&self, trace_id: &str) -> Vec<(String, String, String, String)> {
-        self.spans
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| hex(&s.trace_id) == trace_id)
-            .map(|(service, s)| (s.name.clone(), service.clone(), hex(&s.span_id), hex(&s.parent_span_id)))
-            .collect()
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     let collector = Collector::start().await;
@@ -223,22 +151,16 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     assert_eq!(sent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "the message's trace");
     assert_ne!(sent.parent_id(), "00f067aa0ba902b7", "push.ready is a child of the worker's span, not the sender's");
 
-    let deadline = std::time::Instant::now() + WAIT;
-    let spans = loop {
-        let spans = collector.of_trace("4bf92f3577b34da6a3ce929d0e0e4736");
-        if ["push.consume", "user.lookup", "push.publish"].iter().all(|n| spans.iter().any(|s| s.0 == *n)) {
-            break spans;
-        }
-        assert!(std::time::Instant::now() < deadline, "spans exported: {spans:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let find = |name: &str| spans.iter().find(|s| s.0 == name).unwrap().clone();
+    let spans = collector
+        .wait_for("4bf92f3577b34da6a3ce929d0e0e4736", &["push.consume", "user.lookup", "push.publish"], WAIT)
+        .await;
+    let find = |name: &str| spans.iter().find(|s| s.name == name).unwrap().clone();
     let consume = find("push.consume");
-    assert!(consume.1.contains("user-service-worker"), "service.name: {}", consume.1);
-    assert_eq!(consume.3, "00f067aa0ba902b7", "the consume span continues the sender's");
-    assert_eq!(find("user.lookup").3, consume.2);
-    assert_eq!(find("push.publish").3, consume.2);
-    assert_eq!(sent.parent_id(), consume.2, "the forward names the consume span as its parent");
+    assert_eq!(consume.service, "user-service-worker");
+    assert_eq!(consume.parent_span_id, "00f067aa0ba902b7", "the consume span continues the sender's");
+    assert_eq!(find("user.lookup").parent_span_id, consume.span_id);
+    assert_eq!(find("push.publish").parent_span_id, consume.span_id);
+    assert_eq!(sent.parent_id(), consume.span_id, "the forward names the consume span as its parent");
 
     // The relay: an outbox row's trace, continued by a span of the relay's.
     let row_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -256,17 +178,10 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     let relayed = env.take(&env.config.email_queue, 1, WAIT).await;
     let sent = TraceParent::parse(&header(&relayed[0]).expect("a traceparent")).unwrap();
     assert_eq!(sent.trace_id(), "0af7651916cd43dd8448eb211c80319c");
-    let deadline = std::time::Instant::now() + WAIT;
-    let publish = loop {
-        let spans = collector.of_trace("0af7651916cd43dd8448eb211c80319c");
-        if let Some(span) = spans.iter().find(|s| s.0 == "outbox.publish") {
-            break span.clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "spans exported: {spans:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(publish.3, "b7ad6b7169203331", "the relay's span continues the request's");
-    assert_eq!(sent.parent_id(), publish.2, "the email event names the relay's span as its parent");
+    let spans = collector.wait_for("0af7651916cd43dd8448eb211c80319c", &["outbox.publish"], WAIT).await;
+    let publish = spans.iter().find(|s| s.name == "outbox.publish").unwrap();
+    assert_eq!(publish.parent_span_id, "b7ad6b7169203331", "the relay's span continues the request's");
+    assert_eq!(sent.parent_id(), publish.span_id, "the email event names the relay's span as its parent");
 
     let pid = process.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
