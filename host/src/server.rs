@@ -92,6 +92,10 @@ impl Server {
         let path = request.uri().path().to_owned();
         let caller_correlation = header(&request, "x-correlation-id");
         let span = request_span(&request, client);
+        // The caller's trace, for the log line (the span continues it too).
+        let trace_id = header(&request, telemetry::TRACEPARENT)
+            .and_then(|value| telemetry::TraceParent::parse(&value))
+            .map(|parent| parent.trace_id());
 
         let (response, component) = match self.router.route(&path) {
             None => (empty(StatusCode::NOT_FOUND), "-".to_owned()),
@@ -119,6 +123,8 @@ impl Server {
             duration_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
             %component,
             correlation_id = %correlation,
+            trace_id = trace_id.as_deref(),
+            span_id = telemetry::traceparent_of(&span).map(|own| own.parent_id()).as_deref(),
         );
         Ok(response)
     }

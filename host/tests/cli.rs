@@ -188,3 +188,55 @@ fn log_lines_carry_no_colour_codes_off_a_terminal_and_json_is_one_object_a_line(
     let loaded = json.iter().find(|l| l["message"] == "components loaded").expect("the load line");
     assert_eq!(loaded["components"], 2, "the event's fields beside the message: {loaded}");
 }
+
+#[test]
+fn a_request_log_line_names_the_callers_trace() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["up", "--from", repo().join("tests/fixtures/misbehaving.toml").to_str().unwrap(), "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| -> serde_json::Value {
+        loop {
+            let line = receiver.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no {what} line"));
+            let json: serde_json::Value = serde_json::from_str(&line).expect("JSON lines");
+            let is_it = match what {
+                "serving" => json["message"].as_str().is_some_and(|m| m.starts_with("serving on")),
+                _ => json["target"] == "host::request",
+            };
+            if is_it {
+                return json;
+            }
+        }
+    };
+    next("serving");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /allowed/hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let line = next("request");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+    assert!(line["span_id"].is_null(), "no span of ours while spans are not exported: {line}");
+}

@@ -155,14 +155,24 @@ impl<C: Clock + 'static> Processor<C> {
     pub async fn handle(&self, delivery: Delivery, publisher: &Channel, acks: Option<&AckLine>) -> Outcome {
         // One span per delivery, continuing the trace the message came with
         // (exported only when a collector is configured: `telemetry`).
+        // Its trace, span and correlation ids are in every log line written
+        // for the delivery (`LOG_FORMAT=json`: under `span`); the span id
+        // only while spans are exported.
+        let trace = message::trace_of(delivery.properties.headers().as_ref(), &delivery.data);
         let span = tracing::info_span!(
             "push.consume",
             otel.kind = "consumer",
             messaging.system = "rabbitmq",
             messaging.destination.name = %self.config.push_queue,
+            trace_id = %trace.trace_id(),
+            span_id = tracing::field::Empty,
+            correlation_id = delivery.properties.correlation_id().as_ref().map(|id| id.as_str()),
             outcome = tracing::field::Empty,
         );
-        telemetry::continue_trace(&span, message::trace_of(delivery.properties.headers().as_ref(), &delivery.data));
+        telemetry::continue_trace(&span, trace);
+        if let Some(own) = telemetry::traceparent_of(&span) {
+            span.record("span_id", own.parent_id());
+        }
         let outcome = self.handle_in_span(delivery, publisher, acks).instrument(span.clone()).await;
         span.record("outcome", tracing::field::debug(&outcome));
         outcome

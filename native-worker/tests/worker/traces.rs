@@ -137,12 +137,13 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     let collector = Collector::start().await;
     let env = TestEnv::new().await;
     let user = env.insert_user(true, Some("device-token-1")).await;
-    let mut process = env
+    let process = env
         .command(&["run"])
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     publish_traced(&env, &TestEnv::push_body(user, "req-exported"), Some(TRACE)).await;
@@ -183,10 +184,24 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     assert_eq!(publish.parent_span_id, "b7ad6b7169203331", "the relay's span continues the request's");
     assert_eq!(sent.parent_id(), publish.span_id, "the email event names the relay's span as its parent");
 
+    // A log line written for a delivery names its trace and span.
+    let unknown = TestEnv::push_body(uuid::Uuid::new_v4(), "req-logged");
+    publish_traced(&env, &unknown, Some(TRACE)).await;
+    env.take(&env.config.failed_queue, 1, WAIT).await;
+
     let pid = process.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    let output = tokio::time::timeout(Duration::from_secs(20), process.wait_with_output()).await.unwrap().unwrap();
+    assert!(output.status.success(), "a clean stop after SIGTERM: {}", output.status);
+    let logs = String::from_utf8(output.stdout).unwrap();
+    let line = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "dead-lettering")
+        .unwrap_or_else(|| panic!("no dead-lettering line in {logs}"));
+    assert_eq!(line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+    let span_id = line["span"]["span_id"].as_str().unwrap_or_default();
+    assert!(span_id.len() == 16 && span_id != "00f067aa0ba902b7", "the worker's own span: {line}");
     env.cleanup().await;
 }
 
