@@ -6,6 +6,8 @@
 #   - GET  /api/v1/health/          (readiness: checks kept a second in Redis)
 #   - GET  /api/v1/users/preferences/  (a bearer token, the cached read)
 #   - GET  /api/v1/users/profile/      (a bearer token, the cached read)
+#   - both cached reads again with tracing on: every span exported over
+#     OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) to a local endpoint
 #   - POST /api/v1/internal/users/lookup/ (a service key, 500 users with two
 #     devices each per call: reported as users per second)
 #   - POST /api/v1/auth/login/      (Argon2id verification in Wasm), at 64
@@ -220,6 +222,22 @@ for runtime in $RUNTIMES; do
   start "$runtime" tests/fixtures/misbehaving.toml 3101
   measure "$runtime/hello" http://127.0.0.1:3101/allowed/hello
   stop
+  # Tracing on (issue 20): the cached reads again, every span exported over
+  # OTLP to a local endpoint (the native baseline, which answers 200 to
+  # anything), for a fresh user (the logins above tombstoned the profile).
+  echo "[bench] $runtime: the cached reads with tracing on" >&2
+  start native - 3103; sink=$server; server=
+  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:3103 OTEL_SERVICE_NAME=user-service
+  start "$runtime" spin.toml 3100 /api/v1/health/live/
+  unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_SERVICE_NAME
+  register 3100
+  for path in /api/v1/users/preferences/ /api/v1/users/profile/; do
+    curl -s -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:3100$path"
+  done
+  measure "$runtime/preferences_traced" http://127.0.0.1:3100/api/v1/users/preferences/ -H "Authorization: Bearer $token"
+  measure "$runtime/profile_traced" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
+  stop
+  server=$sink; stop
 done
 unset HOST_COMPILE_CACHE
 echo "[bench] native baseline" >&2
@@ -236,6 +254,7 @@ for runtime in "${runtimes[@]}"; do header+=$(printf ' | %-5s %10s %9s %9s %11s 
 echo "$header"
 for target in "GET /api/v1/health/live/:live" "GET /api/v1/health/ (ready):health" \
   "GET /api/v1/users/preferences/:preferences" "GET /api/v1/users/profile/:profile" \
+  "  preferences, tracing on (OTLP):preferences_traced" "  profile, tracing on (OTLP):profile_traced" \
   "POST /api/v1/internal/users/lookup/ (500):lookup" \
   "POST /api/v1/auth/login/:login" "POST /api/v1/auth/login/ (1 conn):login1" "trivial component:hello"; do
   name=${target%:*} key=${target##*:}
@@ -270,6 +289,9 @@ for runtime in "${runtimes[@]}"; do
   }'
   awk -v r="$runtime" -v calls="${rps[$runtime/lookup]}" -v p99="${p99[$runtime/lookup]}" 'BEGIN {
     printf "%s: fan-out lookup %.0f users/s at 500 per call (%.1f calls/s, p99 %s)\n", r, 500*calls, calls, p99 }'
+  awk -v r="$runtime" -v on1="${rps[$runtime/preferences_traced]}" -v off1="${rps[$runtime/preferences]}" \
+      -v on2="${rps[$runtime/profile_traced]}" -v off2="${rps[$runtime/profile]}" 'BEGIN {
+    printf "%s: tracing on (every span exported): preferences %.0f req/s (%.0f%% of off), profile %.0f (%.0f%%)\n", r, on1, 100*on1/off1, on2, 100*on2/off2 }'
   echo "$runtime: first answer after start: ${mem[$runtime/cold]} ms with the compile cache cold, ${mem[$runtime/warm]} ms warm (goal 200 ms)"
   echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, peak $((${mem[$runtime/reads]} / 1024)) MiB under the read loads, $((${mem[$runtime/peak]} / 1024)) MiB under $CONNECTIONS concurrent logins (a fresh server)"
 done
