@@ -22,6 +22,9 @@ pub struct ExportedSpan {
     pub parent_span_id: String,
     /// OTLP's span kind: 2 is a server span, 3 a client span.
     pub kind: i32,
+    /// When it started and ended, in nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    pub end_ns: u64,
     /// String attributes (`http.route`, `db.system`, ...).
     pub attributes: Vec<(String, String)>,
 }
@@ -111,6 +114,8 @@ fn keep(kept: &Mutex<Vec<ExportedSpan>>, export: ExportTraceServiceRequest) {
                 span_id: hex(&span.span_id),
                 parent_span_id: hex(&span.parent_span_id),
                 kind: span.kind,
+                start_ns: span.start_time_unix_nano,
+                end_ns: span.end_time_unix_nano,
                 attributes: span.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect(),
             });
         }
@@ -119,4 +124,56 @@ fn keep(kept: &Mutex<Vec<ExportedSpan>>, export: ExportTraceServiceRequest) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One trace as a waterfall: each span on a line, indented under its
+/// parent, with its service, its start and length, and a bar on a common
+/// time scale. What the README shows of a trace is drawn by this.
+pub fn waterfall(spans: &[ExportedSpan]) -> String {
+    const WIDTH: u64 = 40;
+    let Some(start) = spans.iter().map(|s| s.start_ns).min() else { return String::new() };
+    let end = spans.iter().map(|s| s.end_ns).max().unwrap_or(start);
+    let total = (end - start).max(1);
+    let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut lines = Vec::new();
+    // Roots: spans whose parent is not in the trace (the caller's, or none).
+    let mut roots: Vec<&ExportedSpan> = spans.iter().filter(|s| !ids.contains(s.parent_span_id.as_str())).collect();
+    roots.sort_by_key(|s| s.start_ns);
+    fn draw<'a>(
+        span: &'a ExportedSpan,
+        depth: usize,
+        spans: &'a [ExportedSpan],
+        start: u64,
+        total: u64,
+        lines: &mut Vec<String>,
+    ) {
+        let from = (span.start_ns - start) * WIDTH / total;
+        let to = ((span.end_ns.max(span.start_ns) - start) * WIDTH / total).max(from + 1).min(WIDTH);
+        let bar: String = (0..WIDTH).map(|i| if i >= from && i < to { '#' } else { '.' }).collect();
+        let name = format!("{}{}", "  ".repeat(depth), span.name);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        lines.push(format!(
+            "{name:<52} {:<20} {:>8.2} ms {:>8.2} ms  {bar}",
+            span.service,
+            ms(span.start_ns - start),
+            ms(span.end_ns.saturating_sub(span.start_ns))
+        ));
+        let mut children: Vec<&ExportedSpan> = spans.iter().filter(|s| s.parent_span_id == span.span_id).collect();
+        children.sort_by_key(|s| s.start_ns);
+        for child in children {
+            draw(child, depth + 1, spans, start, total, lines);
+        }
+    }
+    for root in roots {
+        draw(root, 0, spans, start, total, &mut lines);
+    }
+    format!(
+        "{:<52} {:<20} {:>11} {:>11}  0 .. {:.1} ms\n{}\n",
+        "span",
+        "service",
+        "start",
+        "length",
+        total as f64 / 1e6,
+        lines.join("\n")
+    )
 }

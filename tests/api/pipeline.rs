@@ -55,10 +55,15 @@ struct System {
 }
 
 async fn system() -> System {
+    system_with(Spawn::default()).await
+}
+
+/// [`system`], the app spawned from `spawn`.
+async fn system_with(spawn: Spawn) -> System {
     let suffix = format!("e2e.{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut config = Config::defaults().with_name_suffix(&suffix);
     let app = spawn_with(
-        Spawn::default()
+        spawn
             .variable("email_queue", config.email_queue.clone())
             .variable("push_queue", config.push_queue.clone())
             .variable("audit_queue", config.audit_queue.clone()),
@@ -186,6 +191,75 @@ async fn a_requests_trace_travels_with_the_messages_it_causes() {
     assert_eq!(forwarded["metadata"]["traceparent"], started.as_str());
     assert!(!started.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
     system.stop().await;
+}
+
+/// One trace from request to message, in a collector (issue 20): the app's
+/// spans (the host's, or `spin up`'s own) and the worker's, for a
+/// registration's email and for a test push, under the `traceparent` each
+/// request came with. Prints each trace as a waterfall (the README's
+/// picture is one of these, from a run under `spin up`).
+#[tokio::test]
+async fn the_app_and_the_worker_export_one_trace_per_request() {
+    use telemetry::collector::{Collector, waterfall};
+    let collector = Collector::start().await;
+    // The worker runs in this process, and under the host so does the app:
+    // their spans go out through this process's exporter.
+    let args = telemetry::TraceArgs { otlp_endpoint: Some(collector.url.clone()), service_name: None };
+    let tracing =
+        telemetry::init(telemetry::LogFormat::Text, "warn", Some((&args, "user-service-worker"))).expect("installed");
+    let system = system_with(
+        Spawn::default()
+            .process_env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
+            .process_env("OTEL_SERVICE_NAME", "user-service")
+            .process_env("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    )
+    .await;
+    let app = &system.app;
+
+    let registration = "0af7651916cd43dd8448eb211c80319c";
+    let email = format!("waterfall-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body =
+        json!({"name": "Water Fall", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:waterfall"});
+    let request = app
+        .client
+        .post(app.url(path_of(Op::Register)))
+        .header("traceparent", format!("00-{registration}-b7ad6b7169203331-01"))
+        .json(&body);
+    let registered = app.send(request).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let user_id = registered.json()["data"]["user"]["id"].as_str().unwrap().to_owned();
+    next_delivery(&system.channel, &system.config.email_queue, |m| m["user_id"] == user_id.as_str()).await;
+
+    let push = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (_, staff) = app.staff_user().await;
+    let request = app
+        .client
+        .post(app.url(path_of(Op::TestNotification)))
+        .bearer_auth(&staff)
+        .header("traceparent", format!("00-{push}-00f067aa0ba902b7-01"))
+        .json(&json!({"user_id": user_id}));
+    let queued = app.send(request).await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    let request_id = queued.json()["data"]["request_id"].clone();
+    next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
+
+    let limit = Duration::from_secs(30);
+    let emails = collector.wait_for(registration, &["outbox.publish"], limit).await;
+    let pushes =
+        collector.wait_for(push, &["outbox.publish", "push.consume", "user.lookup", "push.publish"], limit).await;
+    let runtime = app.runtime;
+    system.stop().await;
+    tokio::task::spawn_blocking(move || drop(tracing)).await.unwrap();
+    for (spans, trace) in [(&emails, registration), (&pushes, push)] {
+        let server = spans.iter().find(|s| s.kind == 2).unwrap_or_else(|| panic!("no request span in {spans:#?}"));
+        assert!(server.name.starts_with("POST /api/v1/"), "{}", server.name);
+        let relay = spans.iter().find(|s| s.name == "outbox.publish").unwrap();
+        assert_eq!(relay.service, "user-service-worker");
+        println!("trace {trace} under {runtime}:\n{}", waterfall(&collector.of_trace(trace)));
+    }
+    let consume = pushes.iter().find(|s| s.name == "push.consume").unwrap();
+    let relay = pushes.iter().find(|s| s.name == "outbox.publish").unwrap();
+    assert_eq!(consume.parent_span_id, relay.span_id, "the worker consumes what its relay published, one tree");
 }
 
 #[tokio::test]
