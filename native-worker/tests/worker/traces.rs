@@ -229,3 +229,29 @@ async fn an_unreachable_collector_slows_nothing_down() {
     assert!(status.success(), "a clean stop after SIGTERM: {status}");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn without_the_endpoint_nothing_is_exported() {
+    // A collector is there, and the SDK's own per-signal variable names it:
+    // the worker still exports nothing unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    let collector = Collector::start().await;
+    let env = TestEnv::new().await;
+    let user = env.insert_user(true, Some("device-token-1")).await;
+    let mut process = env
+        .command(&["run"])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("{}/v1/traces", collector.url))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    publish_traced(&env, &TestEnv::push_body(user, "req-quiet"), Some(TRACE)).await;
+    let out = env.take(&env.config.ready_queue, 1, WAIT).await;
+    assert_eq!(header(&out[0]).as_deref(), Some(TRACE), "the context still travels, unchanged");
+    let pid = process.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    assert!(collector.of_trace("4bf92f3577b34da6a3ce929d0e0e4736").is_empty(), "nothing was exported");
+    env.cleanup().await;
+}
