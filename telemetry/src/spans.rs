@@ -47,6 +47,10 @@ pub struct TraceArgs {
     /// The spans' `service.name` (each binary has its default).
     #[arg(long, env = "OTEL_SERVICE_NAME", global = true)]
     pub service_name: Option<String>,
+    /// The OTLP protocol: only `http/protobuf` (the default, as Spin's) is
+    /// spoken; another is refused at start rather than silently ignored.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", global = true)]
+    pub otlp_protocol: Option<String>,
 }
 
 /// The span exporter, while it runs; dropping it sends what is buffered.
@@ -87,6 +91,11 @@ where
     let Some(base) = args.otlp_endpoint.as_deref().map(str::trim).filter(|b| !b.is_empty()) else {
         return Ok((Tracing::off(), None));
     };
+    if let Some(protocol) =
+        args.otlp_protocol.as_deref().map(str::trim).filter(|p| !p.is_empty() && *p != "http/protobuf")
+    {
+        return Err(format!("OTEL_EXPORTER_OTLP_PROTOCOL = {protocol:?}: only http/protobuf is supported"));
+    }
     let endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
     let exporter = SpanExporter::builder()
         .with_http()

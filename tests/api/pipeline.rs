@@ -204,7 +204,7 @@ async fn the_app_and_the_worker_export_one_trace_per_request() {
     let collector = Collector::start().await;
     // The worker runs in this process, and under the host so does the app:
     // their spans go out through this process's exporter.
-    let args = telemetry::TraceArgs { otlp_endpoint: Some(collector.url.clone()), service_name: None };
+    let args = telemetry::TraceArgs { otlp_endpoint: Some(collector.url.clone()), ..Default::default() };
     let tracing =
         telemetry::init(telemetry::LogFormat::Text, "warn", Some((&args, "user-service-worker"))).expect("installed");
     let system = system_with(

@@ -26,7 +26,7 @@ async fn a_request_and_its_database_calls_are_exported_in_the_callers_trace() {
     // through its own exporter, from its environment.
     let tracing = match Runtime::from_env() {
         Runtime::Host => {
-            let args = telemetry::TraceArgs { otlp_endpoint: Some(collector.url.clone()), service_name: None };
+            let args = telemetry::TraceArgs { otlp_endpoint: Some(collector.url.clone()), ..Default::default() };
             Some(telemetry::init(telemetry::LogFormat::Text, "warn", Some((&args, "user-service"))).expect("installed"))
         }
         Runtime::Spin => None,

@@ -281,11 +281,14 @@ impl<C: Clock + 'static> Processor<C> {
         let mut read = Read::CacheFirst;
         let mut stale = 0;
         let user = loop {
-            let lookup = tracing::info_span!("user.lookup", user_id = %message.user_id);
-            let found = match self.enricher.lookup_versioned(message.user_id, read).instrument(lookup).await {
+            let lookup = tracing::info_span!("user.lookup", user_id = %message.user_id, source = tracing::field::Empty);
+            let found = match self.enricher.lookup_versioned(message.user_id, read).instrument(lookup.clone()).await {
                 Ok(found) => found,
                 Err(e) => return self.on_database_error(delivery, publisher, e).await,
             };
+            if let Some((_, source)) = &found {
+                lookup.record("source", tracing::field::debug(source));
+            }
             let Some((found, _source)) = found else {
                 self.breaker_success();
                 return Ok(self.dead_letter(delivery, publisher, &format!("unknown user {}", message.user_id)).await);

@@ -159,7 +159,9 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     let consume = find("push.consume");
     assert_eq!(consume.service, "user-service-worker");
     assert_eq!(consume.parent_span_id, "00f067aa0ba902b7", "the consume span continues the sender's");
-    assert_eq!(find("user.lookup").parent_span_id, consume.span_id);
+    let lookup = find("user.lookup");
+    assert_eq!(lookup.parent_span_id, consume.span_id);
+    assert!(lookup.attributes.iter().any(|(k, v)| k == "source" && (v == "Cache" || v == "Database")), "{lookup:?}");
     assert_eq!(find("push.publish").parent_span_id, consume.span_id);
     assert_eq!(sent.parent_id(), consume.span_id, "the forward names the consume span as its parent");
 
@@ -253,5 +255,21 @@ async fn without_the_endpoint_nothing_is_exported() {
     let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
     assert!(status.success(), "a clean stop after SIGTERM: {status}");
     assert!(collector.of_trace("4bf92f3577b34da6a3ce929d0e0e4736").is_empty(), "nothing was exported");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_protocol_the_worker_does_not_speak_is_refused_by_name() {
+    let env = TestEnv::new().await;
+    let output = env
+        .command(&["run"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && stderr.contains("grpc"), "{stderr}");
     env.cleanup().await;
 }
