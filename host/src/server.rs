@@ -91,11 +91,11 @@ impl Server {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let caller_correlation = header(&request, "x-correlation-id");
-        let span = request_span(&request, client);
-        // The caller's trace, for the log line (the span continues it too).
-        let trace_id = header(&request, telemetry::TRACEPARENT)
-            .and_then(|value| telemetry::TraceParent::parse(&value))
-            .map(|parent| parent.trace_id());
+        // The caller's trace: the request's span continues it, and the log
+        // line names it.
+        let caller_trace =
+            header(&request, telemetry::TRACEPARENT).and_then(|value| telemetry::TraceParent::parse(&value));
+        let span = request_span(&request, client, caller_trace);
 
         let (response, component) = match self.router.route(&path) {
             None => (empty(StatusCode::NOT_FOUND), "-".to_owned()),
@@ -123,7 +123,7 @@ impl Server {
             duration_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
             %component,
             correlation_id = %correlation,
-            trace_id = trace_id.as_deref(),
+            trace_id = caller_trace.map(|parent| parent.trace_id()).as_deref(),
             span_id = telemetry::traceparent_of(&span).map(|own| own.parent_id()).as_deref(),
         );
         Ok(response)
@@ -268,9 +268,9 @@ fn spin_request<B>(request: Request<B>, matched: &RouteMatch, client: SocketAddr
 
 /// The request's span, named and described as Spin's
 /// (`spin_trigger_http.handle_http_request`, `crates/trigger-http`), made
-/// only while spans are exported. It continues the caller's trace when the
-/// request carries a valid `traceparent`.
-fn request_span<B>(request: &Request<B>, client: SocketAddr) -> tracing::Span {
+/// only while spans are exported. It continues `caller`'s trace (the
+/// request's valid `traceparent`), if any.
+fn request_span<B>(request: &Request<B>, client: SocketAddr, caller: Option<telemetry::TraceParent>) -> tracing::Span {
     if !telemetry::exporting() {
         return tracing::Span::none();
     }
@@ -288,12 +288,7 @@ fn request_span<B>(request: &Request<B>, client: SocketAddr) -> tracing::Span {
         http.route = tracing::field::Empty,
         otel.name = tracing::field::Empty,
     );
-    let parent = request
-        .headers()
-        .get(telemetry::TRACEPARENT)
-        .and_then(|value| value.to_str().ok())
-        .and_then(telemetry::TraceParent::parse);
-    if let Some(parent) = parent {
+    if let Some(parent) = caller {
         telemetry::continue_trace(&span, parent);
     }
     span

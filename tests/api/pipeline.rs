@@ -142,6 +142,30 @@ async fn a_registration_email_and_a_test_push_travel_the_whole_way() {
     system.stop().await;
 }
 
+/// Registers a user with a push token, sending `traceparent`; its id.
+async fn register_traced(app: &TestApp, traceparent: &str) -> String {
+    let email = format!("traced-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body =
+        json!({"name": "Trace Able", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:traced"});
+    let request = app.client.post(app.url(path_of(Op::Register))).header("traceparent", traceparent).json(&body);
+    let registered = app.send(request).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    registered.json()["data"]["user"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A staff test push to `user_id`, sending `traceparent`; its request_id.
+async fn test_push_traced(app: &TestApp, staff: &str, user_id: &str, traceparent: &str) -> Value {
+    let request = app
+        .client
+        .post(app.url(path_of(Op::TestNotification)))
+        .bearer_auth(staff)
+        .header("traceparent", traceparent)
+        .json(&json!({"user_id": user_id}));
+    let queued = app.send(request).await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    queued.json()["data"]["request_id"].clone()
+}
+
 /// One trace from request to message (issue 20): a registration sent with a
 /// `traceparent` writes its email event in that trace, and the relay sends
 /// it on as the message's header; a staff test push sent with another
@@ -152,13 +176,7 @@ async fn a_requests_trace_travels_with_the_messages_it_causes() {
     let system = system().await;
     let app = &system.app;
     let registration_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    let email = format!("traced-{}@example.com", uuid::Uuid::new_v4().simple());
-    let body =
-        json!({"name": "Trace Able", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:traced"});
-    let request = app.client.post(app.url(path_of(Op::Register))).header("traceparent", registration_trace).json(&body);
-    let registered = app.send(request).await;
-    assert_eq!(registered.status, 201, "{}", registered.text);
-    let user_id = registered.json()["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let user_id = register_traced(app, registration_trace).await;
     let (mail, header) =
         next_delivery(&system.channel, &system.config.email_queue, |m| m["user_id"] == user_id.as_str()).await;
     assert_eq!(mail["metadata"]["traceparent"], registration_trace);
@@ -166,24 +184,13 @@ async fn a_requests_trace_travels_with_the_messages_it_causes() {
 
     let push_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let (_, staff) = app.staff_user().await;
-    let request = app
-        .client
-        .post(app.url(path_of(Op::TestNotification)))
-        .bearer_auth(&staff)
-        .header("traceparent", push_trace)
-        .json(&json!({"user_id": user_id}));
-    let queued = app.send(request).await;
-    assert_eq!(queued.status, 202, "{}", queued.text);
-    let request_id = queued.json()["data"]["request_id"].clone();
+    let request_id = test_push_traced(app, &staff, &user_id, push_trace).await;
     let (_, header) =
         next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
     assert_eq!(header.as_deref(), Some(push_trace), "push.ready continues the request's trace");
 
     // Without one (or with one that is not valid), a trace starts here.
-    let request =
-        app.client.post(app.url(path_of(Op::TestNotification))).bearer_auth(&staff).header("traceparent", "bogus");
-    let queued = app.send(request.json(&json!({"user_id": user_id}))).await;
-    let request_id = queued.json()["data"]["request_id"].clone();
+    let request_id = test_push_traced(app, &staff, &user_id, "bogus").await;
     let (forwarded, header) =
         next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
     let started = header.expect("a trace was started");
@@ -217,30 +224,12 @@ async fn the_app_and_the_worker_export_one_trace_per_request() {
     let app = &system.app;
 
     let registration = "0af7651916cd43dd8448eb211c80319c";
-    let email = format!("waterfall-{}@example.com", uuid::Uuid::new_v4().simple());
-    let body =
-        json!({"name": "Water Fall", "email": email, "password": "Vq8#mLp2!zr-long", "push_token": "fcm:waterfall"});
-    let request = app
-        .client
-        .post(app.url(path_of(Op::Register)))
-        .header("traceparent", format!("00-{registration}-b7ad6b7169203331-01"))
-        .json(&body);
-    let registered = app.send(request).await;
-    assert_eq!(registered.status, 201, "{}", registered.text);
-    let user_id = registered.json()["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let user_id = register_traced(app, &format!("00-{registration}-b7ad6b7169203331-01")).await;
     next_delivery(&system.channel, &system.config.email_queue, |m| m["user_id"] == user_id.as_str()).await;
 
     let push = "4bf92f3577b34da6a3ce929d0e0e4736";
     let (_, staff) = app.staff_user().await;
-    let request = app
-        .client
-        .post(app.url(path_of(Op::TestNotification)))
-        .bearer_auth(&staff)
-        .header("traceparent", format!("00-{push}-00f067aa0ba902b7-01"))
-        .json(&json!({"user_id": user_id}));
-    let queued = app.send(request).await;
-    assert_eq!(queued.status, 202, "{}", queued.text);
-    let request_id = queued.json()["data"]["request_id"].clone();
+    let request_id = test_push_traced(app, &staff, &user_id, &format!("00-{push}-00f067aa0ba902b7-01")).await;
     next_delivery(&system.channel, &system.config.ready_queue, |m| m["request_id"] == request_id).await;
 
     let limit = Duration::from_secs(30);

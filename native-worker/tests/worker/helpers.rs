@@ -182,6 +182,12 @@ impl TestEnv {
     }
 
     pub async fn publish_raw(&self, body: &[u8]) {
+        self.publish_with(body, native_worker::topology::json_properties().with_priority(5)).await;
+    }
+
+    /// Publishes `body` to `push.queue` with `properties` (headers, a
+    /// correlation id...) and waits for the broker's confirm.
+    pub async fn publish_with(&self, body: &[u8], properties: BasicProperties) {
         let confirm = self
             .channel
             .basic_publish(
@@ -189,7 +195,7 @@ impl TestEnv {
                 self.config.push_queue.as_str().into(),
                 BasicPublishOptions::default(),
                 body,
-                native_worker::topology::json_properties().with_priority(5),
+                properties,
             )
             .await
             .unwrap()
@@ -317,6 +323,20 @@ async fn drop_database(url: &str) {
 }
 
 /// Polls `cond` every 10 ms until true; panics with `what` at the deadline.
+/// Stops a `native-worker run` process as an orchestrator does (SIGTERM),
+/// and asserts it drained and exited cleanly within 20 seconds; returns
+/// what it printed.
+pub async fn stop_gracefully(process: tokio::process::Child) -> std::process::Output {
+    let pid = process.id().expect("still running").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let output = tokio::time::timeout(Duration::from_secs(20), process.wait_with_output())
+        .await
+        .expect("the worker stops within 20 s of SIGTERM")
+        .unwrap();
+    assert!(output.status.success(), "a clean stop after SIGTERM: {}", output.status);
+    output
+}
+
 pub async fn eventually(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
     let until = Instant::now() + deadline;
     while !cond() {

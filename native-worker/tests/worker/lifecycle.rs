@@ -5,7 +5,7 @@ use std::time::Duration;
 use native_worker::worker::Parts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestEnv, count_by_request, eventually};
+use crate::helpers::{TestEnv, count_by_request, eventually, stop_gracefully};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -132,9 +132,6 @@ async fn the_process_survives_an_outbox_row_it_cannot_read() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(process.try_wait().unwrap().is_none(), "the worker is still running");
-    let pid = process.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    stop_gracefully(process).await;
     env.cleanup().await;
 }

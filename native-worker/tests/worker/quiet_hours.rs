@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, SecondsFormat, TimeDelta, Timelike, Utc};
-use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable};
 use native_worker::worker::Parts;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestEnv, count_by_request, eventually, invalidate};
+use crate::helpers::{TestEnv, count_by_request, eventually, invalidate, stop_gracefully};
 use crate::preferences::{categorised, store_preferences};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -72,20 +71,7 @@ async fn publish_traced(env: &TestEnv, body: &Value) -> Vec<u8> {
         .with_priority(7)
         .with_correlation_id("corr-night".into())
         .with_headers(headers);
-    let confirm = env
-        .channel
-        .basic_publish(
-            "".into(),
-            env.config.push_queue.as_str().into(),
-            BasicPublishOptions::default(),
-            &raw,
-            properties,
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
+    env.publish_with(&raw, properties).await;
     raw
 }
 
@@ -309,7 +295,7 @@ async fn held_messages_survive_a_killed_worker_and_are_released_once_after_a_res
 
     let cache = native_worker::cache::Cache::new(&env.config.redis_url).unwrap();
     change_preferences(&env, &cache, user, None).await;
-    let mut second = env.command(&["run"]).stdout(quiet()).stderr(quiet()).spawn().unwrap();
+    let second = env.command(&["run"]).stdout(quiet()).stderr(quiet()).spawn().unwrap();
     let out = env.take(&env.config.ready_queue, 1, Duration::from_secs(30)).await;
     assert_eq!(out[0].request_id(), "req-kill");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -317,10 +303,7 @@ async fn held_messages_survive_a_killed_worker_and_are_released_once_after_a_res
     all.extend(env.drain(&env.config.ready_queue).await);
     assert_eq!(count_by_request(&all).get("req-kill"), Some(&1), "forwarded exactly once");
     assert!(held_rows(&env, user).await.is_empty());
-    let pid = second.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), second.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
+    stop_gracefully(second).await;
     env.cleanup().await;
 }
 

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use lapin::options::BasicPublishOptions;
 use native_worker::message::{trace_of, with_trace};
 use native_worker::worker::Parts;
 use serde_json::Value;
@@ -15,7 +14,7 @@ use user_domain::trace_context::TraceParent;
 
 use telemetry::collector::Collector;
 
-use crate::helpers::{Received, TestEnv};
+use crate::helpers::{Received, TestEnv, stop_gracefully};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -25,20 +24,7 @@ async fn publish_traced(env: &TestEnv, body: &Value, trace: Option<&str>) {
     if let Some(trace) = trace {
         properties = properties.with_headers(with_trace(None, TraceParent::parse(trace).unwrap()));
     }
-    let confirm = env
-        .channel
-        .basic_publish(
-            "".into(),
-            env.config.push_queue.as_str().into(),
-            BasicPublishOptions::default(),
-            &serde_json::to_vec(body).unwrap(),
-            properties,
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
+    env.publish_with(&serde_json::to_vec(body).unwrap(), properties).await;
 }
 
 /// The `traceparent` header a received message carries, as sent.
@@ -81,22 +67,10 @@ async fn a_message_without_a_trace_gets_one_derived_from_its_body() {
     publish_traced(&env, &body, None).await;
     // Garbage is no trace either: the message is not refused for it.
     let garbage = TestEnv::push_body(user, "req-garbage");
-    let mut properties = native_worker::topology::json_properties();
     let mut headers = lapin::types::FieldTable::default();
     headers.insert("traceparent".into(), lapin::types::AMQPValue::LongString("00-not-a-trace".into()));
-    properties = properties.with_headers(headers);
-    env.channel
-        .basic_publish(
-            "".into(),
-            env.config.push_queue.as_str().into(),
-            BasicPublishOptions::default(),
-            &serde_json::to_vec(&garbage).unwrap(),
-            properties,
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let properties = native_worker::topology::json_properties().with_headers(headers);
+    env.publish_with(&serde_json::to_vec(&garbage).unwrap(), properties).await;
 
     let out = env.take(&env.config.ready_queue, 2, WAIT).await;
     for message in &out {
@@ -191,10 +165,7 @@ async fn with_a_collector_the_worker_exports_its_spans_in_the_messages_trace() {
     publish_traced(&env, &unknown, Some(TRACE)).await;
     env.take(&env.config.failed_queue, 1, WAIT).await;
 
-    let pid = process.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let output = tokio::time::timeout(Duration::from_secs(20), process.wait_with_output()).await.unwrap().unwrap();
-    assert!(output.status.success(), "a clean stop after SIGTERM: {}", output.status);
+    let output = stop_gracefully(process).await;
     let logs = String::from_utf8(output.stdout).unwrap();
     let line = logs
         .lines()
@@ -212,7 +183,7 @@ async fn an_unreachable_collector_slows_nothing_down() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let env = TestEnv::new().await;
     let user = env.insert_user(true, Some("device-token-1")).await;
-    let mut process = env
+    let process = env
         .command(&["run"])
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
@@ -225,10 +196,7 @@ async fn an_unreachable_collector_slows_nothing_down() {
     env.publish_many(&bodies).await;
     let out = env.take(&env.config.ready_queue, 50, WAIT).await;
     assert_eq!(out.len(), 50);
-    let pid = process.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    stop_gracefully(process).await;
     env.cleanup().await;
 }
 
@@ -239,7 +207,7 @@ async fn without_the_endpoint_nothing_is_exported() {
     let collector = Collector::start().await;
     let env = TestEnv::new().await;
     let user = env.insert_user(true, Some("device-token-1")).await;
-    let mut process = env
+    let process = env
         .command(&["run"])
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("{}/v1/traces", collector.url))
@@ -250,10 +218,7 @@ async fn without_the_endpoint_nothing_is_exported() {
     publish_traced(&env, &TestEnv::push_body(user, "req-quiet"), Some(TRACE)).await;
     let out = env.take(&env.config.ready_queue, 1, WAIT).await;
     assert_eq!(header(&out[0]).as_deref(), Some(TRACE), "the context still travels, unchanged");
-    let pid = process.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), process.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "a clean stop after SIGTERM: {status}");
+    stop_gracefully(process).await;
     assert!(collector.of_trace("4bf92f3577b34da6a3ce929d0e0e4736").is_empty(), "nothing was exported");
     env.cleanup().await;
 }
