@@ -8,6 +8,10 @@
 #   - GET  /api/v1/users/profile/      (a bearer token, the cached read)
 #   - both cached reads again with tracing on: every span exported over
 #     OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) to a local endpoint
+#   - the cached preferences read again with the variables in the
+#     environment (SPIN_VARIABLE_*) instead of a `--variable` file: every
+#     other row gives them as `--variable @variables.toml` (README,
+#     "Variables under spin up")
 #   - POST /api/v1/internal/users/lookup/ (a service key, 500 users with two
 #     devices each per call: reported as users per second)
 #   - POST /api/v1/auth/login/      (Argon2id verification in Wasm), at 64
@@ -53,6 +57,9 @@ ticks_per_sec=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
 server=
+# Every variable, resolved from the exports above and the manifest's
+# defaults, as the file `--variable @file.toml` reads.
+target/release/host variables --from spin.toml --out "$work/variables.toml" >/dev/null
 stop() { if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; server=; fi; }
 trap 'stop; rm -rf "$work"' EXIT
 
@@ -79,6 +86,7 @@ start() {
   # The app's key-value store `cache` on the benchmark's Redis (runtime-config.toml).
   local config=()
   [ "$manifest" != spin.toml ] || config=(--runtime-config-file "$PWD/runtime-config.toml")
+  [ "$manifest" != spin.toml ] || [ -n "${variables_from_env:-}" ] || config+=(--variable "@$work/variables.toml")
   case $runtime in
     host) target/release/host up --from "$manifest" --listen "127.0.0.1:$port" "${config[@]}" >"$work/server.log" 2>&1 & server=$! ;;
     # Quiet: components' output goes to the log files only, not the terminal too.
@@ -238,6 +246,11 @@ for runtime in $RUNTIMES; do
   measure "$runtime/profile_traced" http://127.0.0.1:3100/api/v1/users/profile/ -H "Authorization: Bearer $token"
   stop
   server=$sink; stop
+  echo "[bench] $runtime: the cached read with the variables in the environment" >&2
+  variables_from_env=1 start "$runtime" spin.toml 3100 /api/v1/health/live/
+  curl -s -o /dev/null -H "Authorization: Bearer $token" http://127.0.0.1:3100/api/v1/users/preferences/
+  measure "$runtime/preferences_env" http://127.0.0.1:3100/api/v1/users/preferences/ -H "Authorization: Bearer $token"
+  stop
 done
 unset HOST_COMPILE_CACHE
 echo "[bench] native baseline" >&2
@@ -255,6 +268,7 @@ echo "$header"
 for target in "GET /api/v1/health/live/:live" "GET /api/v1/health/ (ready):health" \
   "GET /api/v1/users/preferences/:preferences" "GET /api/v1/users/profile/:profile" \
   "  preferences, tracing on (OTLP):preferences_traced" "  profile, tracing on (OTLP):profile_traced" \
+  "  preferences, SPIN_VARIABLE_* env:preferences_env" \
   "POST /api/v1/internal/users/lookup/ (500):lookup" \
   "POST /api/v1/auth/login/:login" "POST /api/v1/auth/login/ (1 conn):login1" "trivial component:hello"; do
   name=${target%:*} key=${target##*:}
@@ -292,6 +306,9 @@ for runtime in "${runtimes[@]}"; do
   awk -v r="$runtime" -v on1="${rps[$runtime/preferences_traced]}" -v off1="${rps[$runtime/preferences]}" \
       -v on2="${rps[$runtime/profile_traced]}" -v off2="${rps[$runtime/profile]}" 'BEGIN {
     printf "%s: tracing on (every span exported): preferences %.0f req/s (%.0f%% of off), profile %.0f (%.0f%%)\n", r, on1, 100*on1/off1, on2, 100*on2/off2 }'
+  awk -v r="$runtime" -v env="${rps[$runtime/preferences_env]}" -v file="${rps[$runtime/preferences]}" -v hello="${rps[$runtime/hello]}" \
+      -v p99="${p99[$runtime/preferences_env]}" 'BEGIN {
+    printf "%s: variables from SPIN_VARIABLE_* instead of a --variable file: cached preferences %.0f req/s (%.0f%% of the trivial component, %.0f%% of the same read with the file), p99 %s\n", r, env, 100*env/hello, 100*env/file, p99 }'
   echo "$runtime: first answer after start: ${mem[$runtime/cold]} ms with the compile cache cold, ${mem[$runtime/warm]} ms warm (goal 200 ms)"
   echo "$runtime: resident memory: $((${mem[$runtime/idle]} / 1024)) MiB idle, peak $((${mem[$runtime/reads]} / 1024)) MiB under the read loads, $((${mem[$runtime/peak]} / 1024)) MiB under $CONNECTIONS concurrent logins (a fresh server)"
 done

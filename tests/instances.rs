@@ -60,7 +60,7 @@ impl AppProcess {
     pub async fn start(manifest: &Path, variables: &HashMap<String, String>) -> anyhow::Result<Self> {
         match Runtime::from_env() {
             Runtime::Spin => {
-                let spin = SpinProcess::start(manifest, variables).await?;
+                let spin = SpinProcess::start(manifest, variables, &Default::default()).await?;
                 Ok(Self {
                     address: spin.address,
                     started_in: spin.started_in,

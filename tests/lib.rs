@@ -16,7 +16,7 @@
 pub mod instances;
 mod spin_process;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use host::engine::Limits;
+use host::variable_sources::VariableSource;
 use host::variables::Environment;
 use host::{Application, HostConfig};
 use rand::Rng;
@@ -60,10 +61,34 @@ pub fn database_url(name: &str) -> String {
 /// `SPIN_VARIABLE_*` environment), or on spin.toml's default, as the README
 /// tells operators to keep them. Written into `dir`.
 pub fn write_runtime_config(dir: &Path, variables: &HashMap<String, String>) -> std::io::Result<PathBuf> {
-    let redis_url = variables.get("SPIN_VARIABLE_REDIS_URL").map(String::as_str).unwrap_or("redis://127.0.0.1:6379");
+    write_runtime_config_given(dir, variables, &BTreeMap::new())
+}
+
+/// [`write_runtime_config`] for an app whose `redis_url` may be given in a
+/// `--variable` file instead of the environment.
+pub fn write_runtime_config_given(
+    dir: &Path,
+    variables: &HashMap<String, String>,
+    given: &BTreeMap<String, String>,
+) -> std::io::Result<PathBuf> {
+    let redis_url = given
+        .get("redis_url")
+        .or_else(|| variables.get("SPIN_VARIABLE_REDIS_URL"))
+        .map(String::as_str)
+        .unwrap_or("redis://127.0.0.1:6379");
     let path = dir.join(format!("runtime-config-{}.toml", uuid::Uuid::new_v4().simple()));
     let url = toml::Value::String(redis_url.to_owned());
     std::fs::write(&path, format!("[key_value_store.cache]\ntype = \"redis\"\nurl = {url}\n"))?;
+    Ok(path)
+}
+
+/// Writes `values` as the TOML file `--variable @file.toml` reads (Spin's
+/// static provider): names without the `SPIN_VARIABLE_` prefix.
+pub fn write_given_variables(dir: &Path, values: &BTreeMap<String, String>) -> std::io::Result<PathBuf> {
+    let path = dir.join(format!("variables-{}.toml", uuid::Uuid::new_v4().simple()));
+    let text: String =
+        values.iter().map(|(name, value)| format!("{name} = {}\n", toml::Value::String(value.clone()))).collect();
+    std::fs::write(&path, text)?;
     Ok(path)
 }
 
@@ -168,6 +193,12 @@ pub struct Spawn {
     /// Environment of a `spin up` process beyond its variables (e.g.
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`); the embedded host reads none.
     pub process_env: Vec<(String, String)>,
+    /// Values given with `--variable @file.toml` (Spin's static provider,
+    /// consulted before `SPIN_VARIABLE_*`), names without the prefix.
+    pub given: Vec<(String, String)>,
+    /// Every `SPIN_VARIABLE_*` value the test sets goes into that file
+    /// instead of the environment, as `scripts/bench.sh` runs the app.
+    pub all_given: bool,
 }
 
 impl Default for Spawn {
@@ -179,6 +210,8 @@ impl Default for Spawn {
             with_database: true,
             database: None,
             process_env: Vec::new(),
+            given: Vec::new(),
+            all_given: false,
         }
     }
 }
@@ -186,6 +219,18 @@ impl Default for Spawn {
 impl Spawn {
     pub fn variable(mut self, name: &str, value: impl Into<String>) -> Self {
         self.variables.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// `name` given as `--variable` (in a TOML file), not in the environment.
+    pub fn given(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.given.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Every variable given as `--variable @file.toml`, none in the environment.
+    pub fn all_given(mut self) -> Self {
+        self.all_given = true;
         self
     }
 
@@ -256,13 +301,29 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
     for name in options.unset {
         env.remove(&format!("SPIN_VARIABLE_{}", name.to_uppercase()));
     }
+    let mut given = BTreeMap::new();
+    if options.all_given {
+        env.retain(|key, value| match key.strip_prefix("SPIN_VARIABLE_") {
+            Some(name) => {
+                given.insert(name.to_lowercase(), value.clone());
+                false
+            }
+            None => true,
+        });
+    }
+    given.extend(options.given);
 
     let (address, server) = match runtime {
         Runtime::Host => {
             let mut config = HostConfig::new(options.manifest);
-            config.runtime_config_file = Some(write_runtime_config(&std::env::temp_dir(), &env)?);
+            let dir = std::env::temp_dir();
+            config.runtime_config_file = Some(write_runtime_config_given(&dir, &env, &given)?);
             config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-            config.environment = Environment::from_map(env);
+            let given = match given.is_empty() {
+                true => Vec::new(),
+                false => vec![VariableSource::TomlFile(write_given_variables(&dir, &given)?)],
+            };
+            config.environment = Environment::from_map(env).with_given(given);
             config.limits = Limits { max_instances: 32, max_memory_bytes: 128 << 20 };
             let app = Application::build(config).await?;
             let address = app.local_addr();
@@ -271,7 +332,7 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
         Runtime::Spin => {
             env.extend(options.process_env);
             let manifest = std::path::absolute(&options.manifest)?;
-            let spin = spin_process::SpinProcess::start(&manifest, &env).await?;
+            let spin = spin_process::SpinProcess::start(&manifest, &env, &given).await?;
             if std::env::var_os("TEST_LOG").is_some() {
                 eprintln!("[spin] serving {} after {:?}", spin.address, spin.started_in);
             }

@@ -1,7 +1,7 @@
 //! `spin up` as a child process of one test: started on a port the OS picks,
 //! ready once it prints where it serves, killed when the test lets go of it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,9 +46,14 @@ pub(crate) struct SpinProcess {
 
 impl SpinProcess {
     /// `spin up --from <manifest> --listen 127.0.0.1:0` with exactly the given
-    /// `SPIN_VARIABLE_*` environment; returns once it serves, or spin's own
+    /// `SPIN_VARIABLE_*` environment, and the `given` values as `--variable
+    /// @file.toml`; returns once it serves, or spin's own
     /// words if it exits or stays silent past [`START_LIMIT`].
-    pub(crate) async fn start(manifest: &Path, variables: &HashMap<String, String>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        manifest: &Path,
+        variables: &HashMap<String, String>,
+        given: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
         let cli = spin_cli();
         anyhow::ensure!(cli.exists(), "TEST_RUNTIME=spin but there is no spin CLI at {} (set SPIN_BIN)", cli.display());
         let dir = std::env::temp_dir().join(format!("api-tests-spin-{}", uuid::Uuid::new_v4().simple()));
@@ -65,7 +70,11 @@ impl SpinProcess {
             .arg("--log-dir")
             .arg(dir.join("logs"))
             .arg("--runtime-config-file")
-            .arg(crate::write_runtime_config(&dir, variables)?)
+            .arg(crate::write_runtime_config_given(&dir, variables, given)?)
+            .args(match given.is_empty() {
+                true => None,
+                false => Some(format!("--variable=@{}", crate::write_given_variables(&dir, given)?.display())),
+            })
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::engine::{CompileCache, EngineSettings, Limits};
 use crate::postgres::{EmptyResults, PoolSize, PostgresSettings};
+use crate::variable_sources::VariableSource;
 use crate::variables::Environment;
 
 /// `host up`'s flags: every setting of a running host, with its default.
@@ -28,6 +29,11 @@ pub struct UpFlags {
     /// anything else in it by name.
     #[arg(long = "runtime-config-file", env = "RUNTIME_CONFIG_FILE")]
     pub runtime_config_file: Option<PathBuf>,
+    /// A value for an application variable, as `spin up --variable`:
+    /// `key=value`, `key=@file`, `@file.json` or `@file.toml`. These come
+    /// before `SPIN_VARIABLE_*`; repeated, the last value of a name wins.
+    #[arg(long = "variable", value_name = "KEY=VALUE | KEY=@FILE | @FILE.json | @FILE.toml")]
+    pub variables: Vec<VariableSource>,
     /// Address to listen on (spin up's default).
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
@@ -83,14 +89,15 @@ impl UpFlags {
         Self::from_arg_matches(&matches).expect("the defaults parse")
     }
 
-    /// The configuration these flags describe, with `SPIN_VARIABLE_*` values
-    /// from the process environment and `./.env`, as `spin up` reads them.
+    /// The configuration these flags describe, with `--variable` values, then
+    /// `SPIN_VARIABLE_*` from the process environment and `./.env`, as `spin
+    /// up` reads them.
     pub fn into_config(self) -> HostConfig {
         HostConfig {
             manifest: self.manifest,
             runtime_config_file: self.runtime_config_file,
             listen: self.listen,
-            environment: Environment::from_process(),
+            environment: Environment::from_process().with_given(self.variables),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
             max_connections_per_address: self.max_connections_per_address,
@@ -181,7 +188,10 @@ mod tests {
     #[test]
     fn every_setting_but_the_manifest_and_address_reads_its_host_variable() {
         let command = UpFlags::command();
-        for arg in command.get_arguments().filter(|a| !["help", "manifest", "listen"].contains(&a.get_id().as_str())) {
+        for arg in command
+            .get_arguments()
+            .filter(|a| !["help", "manifest", "listen", "variables"].contains(&a.get_id().as_str()))
+        {
             let env = arg.get_env().unwrap_or_else(|| panic!("--{} has no variable", arg.get_id()));
             let expected = match arg.get_id().as_str() {
                 // Spin's own variable for the same flag.

@@ -25,6 +25,7 @@
 //!   - [`redis`]: `fermyon:spin/redis@2.0.0` over shared connections.
 //!   - [`variables`]: application and component variables, and the
 //!     `fermyon:spin/variables` interface.
+//!   - [`variable_sources`]: `--variable` arguments and the files they name.
 //! - [`resource_table`]: the connections (and stores) one instance holds,
 //!   per capability.
 //! - [`bindings`]: the generated WIT bindings; they name nothing of the host.
@@ -78,6 +79,7 @@ pub mod runtime_config;
 pub mod server;
 pub mod state;
 pub mod template;
+pub mod variable_sources;
 pub mod variables;
 
 pub use app::Application;

@@ -24,6 +24,21 @@ struct Cli {
 enum Command {
     /// Serve the application.
     Up(UpFlags),
+    /// Write every application variable's value, resolved as `up` resolves
+    /// it (`--variable`, `SPIN_VARIABLE_*`, `./.env`, the default), to a
+    /// TOML file for `spin up --variable @FILE`: Spin reads such values
+    /// without its environment provider's cost on every read (README,
+    /// "Variables under spin up"). The file holds secrets: it is written
+    /// readable by its owner only.
+    Variables {
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long = "variable", value_name = "KEY=VALUE | KEY=@FILE | @FILE.json | @FILE.toml")]
+        variables: Vec<host::variable_sources::VariableSource>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run each component's `[component.x.build] command`, like `spin build`.
     Build {
         #[arg(short = 'f', long = "from", default_value = "spin.toml")]
@@ -47,8 +62,33 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("serving on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Variables { manifest, variables, out } => write_variables(&manifest, variables, &out),
         Command::Build { manifest, components } => build(&manifest, &components),
     }
+}
+
+fn write_variables(
+    manifest: &std::path::Path,
+    given: Vec<host::variable_sources::VariableSource>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let app = App::from_file(manifest)?;
+    let environment = host::variables::Environment::from_process().with_given(given);
+    let values = host::variables::AppVariables::resolve(&app.variables, &environment)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    // `mode` applies only to a new file; an existing one is narrowed too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(values.to_toml().as_bytes())?;
+    println!("{} variables written to {}", app.variables.len(), out.display());
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,8 +1,8 @@
 //! Spin variables. Application variables (`[variables]`) are resolved the way
-//! `spin up` resolves them with no provider configured: the environment
-//! variable `SPIN_VARIABLE_<NAME>` (also read from `./.env`), then the
-//! manifest default; a `required` variable nothing resolves stops the app at
-//! start. A component sees only the variables its own `variables` table
+//! `spin up` resolves them with no provider configured: the `--variable`
+//! values ([`crate::variable_sources`]), then the environment variable
+//! `SPIN_VARIABLE_<NAME>` (also read from `./.env`), then the manifest
+//! default; a `required` variable nothing resolves stops the app at start. A component sees only the variables its own `variables` table
 //! declares, each a template that may reference application variables.
 //!
 //! The environment is read once at start, so every value is resolved then and
@@ -22,6 +22,7 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::bindings::variables_wit;
 use crate::manifest::{App, VariableDecl};
 use crate::template::{self, Piece, TemplateError, check_variable_name};
+use crate::variable_sources::{self, SourceError, VariableSource};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VariableError {
@@ -31,11 +32,15 @@ pub enum VariableError {
     NoDefault(String),
     #[error("template {template:?}: {problem}")]
     Template { template: String, problem: String },
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 /// Where values come from, in Spin's order of precedence.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
+    /// `--variable` arguments, read when the app starts.
+    given: Vec<VariableSource>,
     process: HashMap<String, String>,
     dotenv: HashMap<String, String>,
 }
@@ -43,17 +48,23 @@ pub struct Environment {
 impl Environment {
     /// The process environment plus `./.env`, as `spin up` reads them.
     pub fn from_process() -> Self {
-        Self { process: std::env::vars().collect(), dotenv: read_dotenv(Path::new(".env")) }
+        Self { given: Vec::new(), process: std::env::vars().collect(), dotenv: read_dotenv(Path::new(".env")) }
     }
 
     /// An explicit environment, for embedding the host (tests run many apps in one process).
     pub fn from_map(process: HashMap<String, String>) -> Self {
-        Self { process, dotenv: HashMap::new() }
+        Self { given: Vec::new(), process, dotenv: HashMap::new() }
     }
 
-    fn lookup(&self, variable: &str) -> Option<String> {
+    /// `spin up --variable`: these values come before the environment's.
+    pub fn with_given(mut self, sources: Vec<VariableSource>) -> Self {
+        self.given = sources;
+        self
+    }
+
+    fn lookup(&self, given: &HashMap<String, String>, variable: &str) -> Option<String> {
         let key = format!("SPIN_VARIABLE_{}", variable.to_uppercase());
-        self.process.get(&key).or_else(|| self.dotenv.get(&key)).cloned()
+        given.get(variable).or_else(|| self.process.get(&key)).or_else(|| self.dotenv.get(&key)).cloned()
     }
 }
 
@@ -80,9 +91,10 @@ impl std::fmt::Debug for AppVariables {
 
 impl AppVariables {
     pub fn resolve(declared: &BTreeMap<String, VariableDecl>, env: &Environment) -> Result<Self, VariableError> {
+        let given = variable_sources::read_all(&env.given)?;
         let mut values = BTreeMap::new();
         for (name, decl) in declared {
-            let value = match (env.lookup(name), &decl.default, decl.required) {
+            let value = match (env.lookup(&given, name), &decl.default, decl.required) {
                 (Some(value), _, _) => value,
                 (None, Some(default), _) => default.clone(),
                 (None, None, true) => return Err(VariableError::MissingRequired(name.clone())),
@@ -91,6 +103,12 @@ impl AppVariables {
             values.insert(name.clone(), value);
         }
         Ok(Self(values))
+    }
+
+    /// Every value as a TOML table of strings: the file `spin up --variable
+    /// @file.toml` (and `host up --variable`) reads back unchanged.
+    pub fn to_toml(&self) -> String {
+        self.0.iter().map(|(name, value)| format!("{name} = {}\n", toml::Value::String(value.clone()))).collect()
     }
 
     /// Expands every `{{ name }}` in `template`.
@@ -195,6 +213,24 @@ mod tests {
     }
 
     #[test]
+    fn given_values_beat_the_environment_and_unknown_names_are_ignored() {
+        let declared = BTreeMap::from([
+            ("db_url".to_owned(), decl(Some("default"), false)),
+            ("jwt_secret".to_owned(), decl(None, true)),
+        ]);
+        let given = vec!["db_url=given".parse().unwrap(), "jwt_secret=s".parse().unwrap(), "nobody=x".parse().unwrap()];
+        let env = env(&[("SPIN_VARIABLE_DB_URL", "from-env")]).with_given(given);
+        let vars = AppVariables::resolve(&declared, &env).unwrap();
+        assert_eq!(vars.render("{{ db_url }} {{ jwt_secret }}").unwrap(), "given s");
+        // The given name is the variable's own, not the environment's spelling.
+        let shouted = self::env(&[]).with_given(vec!["JWT_SECRET=s".parse().unwrap()]);
+        assert_eq!(
+            AppVariables::resolve(&declared, &shouted).unwrap_err(),
+            VariableError::MissingRequired("jwt_secret".into())
+        );
+    }
+
+    #[test]
     fn an_unresolved_required_variable_is_a_start_error() {
         let declared = BTreeMap::from([("jwt_secret".to_owned(), decl(None, true))]);
         let error = AppVariables::resolve(&declared, &env(&[])).unwrap_err();
@@ -221,6 +257,17 @@ mod tests {
         assert_eq!(vars.get("secret"), Ok("s".into()));
         assert!(matches!(vars.get("other"), Err(GetError::Undefined(_))));
         assert!(matches!(vars.get("Not-Valid"), Err(GetError::InvalidName(_))));
+    }
+
+    #[test]
+    fn the_toml_form_reads_back_as_the_same_values() {
+        let tricky = "a \"quoted\" value\nwith a line break, \\ and {{ braces }}";
+        let declared =
+            BTreeMap::from([("pem".to_owned(), decl(Some(tricky), false)), ("n".to_owned(), decl(Some("1"), false))]);
+        let vars = AppVariables::resolve(&declared, &env(&[])).unwrap();
+        let back: BTreeMap<String, String> = toml::from_str(&vars.to_toml()).unwrap();
+        assert_eq!(back, vars.0);
+        assert_eq!(back["pem"], tricky);
     }
 
     #[test]

@@ -127,6 +127,26 @@ async fn bad_preferences_are_a_400_naming_the_field_and_a_broken_rule_a_422() {
     assert_eq!(read["categories"]["marketing"], json!({"email": true, "push": true}));
 }
 
+/// The app as `scripts/bench.sh` runs it (README, "Variables under spin
+/// up"): every variable, the required `jwt_secret` too, given in a
+/// `--variable` file and none in the environment.
+#[tokio::test]
+async fn every_variable_may_come_from_a_variable_file() {
+    let app = spawn_with(
+        Spawn::default()
+            .variable("notification_categories", "billing,security")
+            .variable("quiet_hours_exempt_categories", "security")
+            .all_given(),
+    )
+    .await;
+    let (_, token) = app.plain_user().await;
+    let read = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let categories = read.json()["data"]["categories"].clone();
+    let names: Vec<&String> = categories.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["billing", "security"]);
+}
+
 #[tokio::test]
 async fn the_categories_come_from_spin_variables() {
     let app = spawn_with(

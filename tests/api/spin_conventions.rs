@@ -67,6 +67,21 @@ async fn variables_resolve_from_spin_variable_env_then_default() {
     assert!(invalid.text.starts_with("Error::InvalidName"), "{}", invalid.text);
 }
 
+/// `--variable @file.toml` is Spin's static provider, read before
+/// `SPIN_VARIABLE_*`; a name the manifest does not declare is ignored.
+#[tokio::test]
+async fn variables_given_with_the_variable_flag_beat_the_environment() {
+    let app = fixtures(
+        Spawn::default()
+            .variable("greeting", "from the environment")
+            .given("greeting", "from the file")
+            .given("nobody_declares_this", "ignored"),
+    )
+    .await;
+    let answer = app.send(app.client.get(app.url("/allowed/variable")).header("x-variable", "greeting")).await;
+    assert_eq!((answer.status, answer.text.as_str()), (200, "from the file"));
+}
+
 #[tokio::test]
 async fn a_required_variable_without_a_value_stops_the_app_at_start() {
     let spawn = Spawn { with_database: false, ..Spawn::default().unset("jwt_secret") };
