@@ -39,13 +39,14 @@ pub struct Application {
 impl Application {
     pub async fn build(config: HostConfig) -> anyhow::Result<Self> {
         let app = App::from_file(&config.manifest)?;
-        let variables = AppVariables::resolve(&app.variables, &config.environment)?;
         let runtime_config = match &config.runtime_config_file {
             Some(path) => {
                 RuntimeConfig::from_file(path).with_context(|| format!("runtime config file {}", path.display()))?
             }
             None => RuntimeConfig::default(),
         };
+        let environment = config.environment.clone().with_provided(runtime_config.variables.clone());
+        let variables = AppVariables::resolve(&app.variables, &environment)?;
         let stores = Arc::new(key_value::AppState::new(&runtime_config.key_value));
 
         let (router, duplicates) = Router::build(app.routes.iter().map(|r| (r.route.as_str(), r.component.as_str())));

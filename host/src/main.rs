@@ -77,6 +77,9 @@ fn write_variables(
     let app = App::from_file(manifest)?;
     let environment = host::variables::Environment::from_process().with_given(given);
     let values = host::variables::AppVariables::resolve(&app.variables, &environment)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

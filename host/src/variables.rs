@@ -41,6 +41,8 @@ pub enum VariableError {
 pub struct Environment {
     /// `--variable` arguments, read when the app starts.
     given: Vec<VariableSource>,
+    /// The runtime config's static providers, asked in order after `given`.
+    provided: Vec<HashMap<String, String>>,
     process: HashMap<String, String>,
     dotenv: HashMap<String, String>,
 }
@@ -48,12 +50,17 @@ pub struct Environment {
 impl Environment {
     /// The process environment plus `./.env`, as `spin up` reads them.
     pub fn from_process() -> Self {
-        Self { given: Vec::new(), process: std::env::vars().collect(), dotenv: read_dotenv(Path::new(".env")) }
+        Self {
+            given: Vec::new(),
+            provided: Vec::new(),
+            process: std::env::vars().collect(),
+            dotenv: read_dotenv(Path::new(".env")),
+        }
     }
 
     /// An explicit environment, for embedding the host (tests run many apps in one process).
     pub fn from_map(process: HashMap<String, String>) -> Self {
-        Self { given: Vec::new(), process, dotenv: HashMap::new() }
+        Self { given: Vec::new(), provided: Vec::new(), process, dotenv: HashMap::new() }
     }
 
     /// `spin up --variable`: these values come before the environment's.
@@ -62,9 +69,21 @@ impl Environment {
         self
     }
 
+    /// The runtime config file's `[[variables_provider]]` values: after
+    /// `--variable`, before `SPIN_VARIABLE_*`.
+    pub fn with_provided(mut self, providers: Vec<HashMap<String, String>>) -> Self {
+        self.provided = providers;
+        self
+    }
+
     fn lookup(&self, given: &HashMap<String, String>, variable: &str) -> Option<String> {
         let key = format!("SPIN_VARIABLE_{}", variable.to_uppercase());
-        given.get(variable).or_else(|| self.process.get(&key)).or_else(|| self.dotenv.get(&key)).cloned()
+        given
+            .get(variable)
+            .or_else(|| self.provided.iter().find_map(|values| values.get(variable)))
+            .or_else(|| self.process.get(&key))
+            .or_else(|| self.dotenv.get(&key))
+            .cloned()
     }
 }
 
@@ -222,6 +241,13 @@ mod tests {
         let env = env(&[("SPIN_VARIABLE_DB_URL", "from-env")]).with_given(given);
         let vars = AppVariables::resolve(&declared, &env).unwrap();
         assert_eq!(vars.render("{{ db_url }} {{ jwt_secret }}").unwrap(), "given s");
+        // The runtime config's providers come after `--variable`, before the environment.
+        let provided = |values: &[(&str, &str)]| values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = self::env(&[("SPIN_VARIABLE_DB_URL", "from-env")])
+            .with_given(vec!["jwt_secret=given".parse().unwrap()])
+            .with_provided(vec![provided(&[("jwt_secret", "first")]), provided(&[("db_url", "second")])]);
+        let vars = AppVariables::resolve(&declared, &env).unwrap();
+        assert_eq!(vars.render("{{ db_url }} {{ jwt_secret }}").unwrap(), "second given");
         // The given name is the variable's own, not the environment's spelling.
         let shouted = self::env(&[]).with_given(vec!["JWT_SECRET=s".parse().unwrap()]);
         assert_eq!(
