@@ -41,6 +41,7 @@ pub mod client_address;
 pub mod correlation;
 pub mod device;
 pub mod email;
+pub mod email_code;
 pub mod envelope;
 pub mod error;
 pub mod hashing;

@@ -5,6 +5,7 @@
 mod audit;
 mod devices;
 mod docs;
+mod email_codes;
 mod endpoints;
 mod fuzz;
 mod fuzz_findings;

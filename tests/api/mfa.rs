@@ -2,7 +2,9 @@
 //! the secret (as an authenticator app would), replay refusal, recovery
 //! codes, lockout through wrong codes, turning it off, the staff policy.
 
-use api_tests::{Answer, JWT_SECRET, Op, Spawn, TestApp, avoid_window_edge, path_of, path_with, spawn_app, spawn_with};
+use api_tests::{
+    Answer, JWT_SECRET, Op, Spawn, TestApp, avoid_window_edge, claims_of, path_of, path_with, spawn_app, spawn_with,
+};
 use reqwest::Method;
 use serde_json::json;
 use user_domain::sealed::{Keyring, Purpose};
@@ -95,6 +97,27 @@ async fn sign_in_takes_a_current_code_once() {
     let again = challenge(&app, &user).await;
     assert_eq!(second_step(&app, &again, &next).await.status, 401, "a code is never accepted twice");
     assert_eq!(second_step(&app, "not-a-challenge", &next).await.status, 401);
+}
+
+/// An emailed code is a first step like the password: the account's second
+/// factor still stands, and the session is signed in with both.
+#[tokio::test]
+async fn an_emailed_code_needs_the_second_factor_and_the_session_has_both() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+    app.post_json(path_of(Op::RequestEmailCode), &json!({"email": user.email})).await;
+    let emailed = app.last_event("email_code").await.unwrap()["variables"]["code"].as_str().unwrap().to_owned();
+    let first = app.post_json(path_of(Op::VerifyEmailCode), &json!({"email": user.email, "code": emailed})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let data = first.json()["data"].clone();
+    assert_eq!(data["mfa_required"], true, "{data}");
+    assert!(data.get("access_token").is_none(), "no session before the second factor: {data}");
+    let challenge = data["challenge_token"].as_str().unwrap();
+    let signed_in = second_step(&app, challenge, &code(&user.secret, user.confirmed_step + 1)).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let token = signed_in.json()["data"]["access_token"].as_str().unwrap().to_owned();
+    // Both steps; a password-and-code session says ["pwd", "otp"] (below).
+    assert_eq!(claims_of(&token)["amr"], json!(["otp", "email"]));
 }
 
 fn hex_of(bytes: &[u8]) -> String {

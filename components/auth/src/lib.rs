@@ -7,6 +7,7 @@
 //! may call it, is the endpoint table's (`user_domain::api::endpoints`);
 //! this file names the handler of each, one module per area.
 
+mod email_code;
 mod introspect;
 mod login;
 mod logout;
@@ -46,6 +47,8 @@ fn handler(op: Op) -> Option<Handler> {
         Op::RequestPasswordReset => password::request_reset,
         Op::ConfirmPasswordReset => password::confirm_reset,
         Op::ChangePassword => password::change,
+        Op::RequestEmailCode => email_code::request_code,
+        Op::VerifyEmailCode => email_code::verify_code,
         Op::ListOwnSessions => sessions::list,
         Op::EndOwnSession => sessions::end,
         Op::OwnAudit => |request, ctx| {

@@ -13,7 +13,7 @@ use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::{ApiError, ApiRequest, Reply, store};
 use serde_json::json;
-use user_domain::amr::Methods;
+use user_domain::amr::{Method, Methods};
 use user_domain::api::requests::LoginRequest;
 use user_domain::envelope::Replay;
 use user_domain::hashing::{verify_against_dummy, verify_password};
@@ -73,7 +73,8 @@ pub fn handle(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
         // clearing it here would give every correct password a fresh
         // allowance of code guesses. A challenge is single use and cheap to
         // issue again: a repeat with the same X-Request-ID gets a new one.
-        Reply::ok(200, "A second factor is required", crate::signin::challenge(&db, &user)?).replayed(Replay::Never)
+        Reply::ok(200, "A second factor is required", crate::signin::challenge(&db, &user, Method::Pwd)?)
+            .replayed(Replay::Never)
     } else {
         failures.reset(cache, &account_key, now);
         crate::signin::start_session(request, cache, &db, &user, Methods::password())?

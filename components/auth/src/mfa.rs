@@ -29,7 +29,7 @@ use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::{ApiError, ApiRequest, Reply, config, revocation, store};
 use serde_json::json;
-use user_domain::amr::Methods;
+use user_domain::amr::{Method, Methods};
 use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest, PasswordRequest};
 use user_domain::api::responses::{MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
 use user_domain::hashing::verify_password;
@@ -219,7 +219,7 @@ pub fn complete_login(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiE
     let challenge = digest(&challenge_token);
     let db = Db::connect()?;
     let invalid_challenge = || ApiError::Unauthorized("The sign-in challenge is not valid or has expired");
-    let owner = store::mfa::challenge_owner(&db, &challenge)?.ok_or_else(invalid_challenge)?;
+    let (owner, first_factor) = store::mfa::challenge_owner(&db, &challenge)?.ok_or_else(invalid_challenge)?;
     // The account must still exist (401) and be active (403), as for a password.
     let user = store::users::by_id(&db, owner)?.ok_or(ApiError::Unauthorized("The account no longer exists"))?;
     if !user.is_active {
@@ -252,5 +252,6 @@ pub fn complete_login(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiE
         return Err(invalid_challenge());
     }
     failures.reset(cache, &user.email, now);
-    crate::signin::start_session(request, cache, &db, &user, Methods::password_and_code())
+    // The first step (the password, or an emailed code) and this one.
+    crate::signin::start_session(request, cache, &db, &user, Methods::of(&[first_factor, Method::Otp]))
 }

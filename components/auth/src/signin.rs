@@ -9,7 +9,7 @@ use component_kit::model::session::{Client, Session, staff_claim};
 use component_kit::model::user::UserRecord;
 use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
 use serde_json::json;
-use user_domain::amr::Methods;
+use user_domain::amr::{Method, Methods};
 use user_domain::api::responses::MfaChallenge;
 use user_domain::envelope::Replay;
 use user_domain::secrets::{digest, random_token};
@@ -17,10 +17,12 @@ use user_domain::secrets::{digest, random_token};
 /// How long a sign-in challenge waits for its second factor.
 pub const CHALLENGE_TTL_SECS: u64 = 300;
 
-/// Starts the second step of a sign-in: the challenge `login` answers with.
-pub fn challenge(db: &Db, user: &UserRecord) -> Result<MfaChallenge, ApiError> {
+/// Starts the second step of a sign-in: the challenge `login` (and a sign-in
+/// with an emailed code) answers with, remembering how the first step was
+/// made.
+pub fn challenge(db: &Db, user: &UserRecord, first_factor: Method) -> Result<MfaChallenge, ApiError> {
     let token = random_token().map_err(ApiError::internal)?;
-    store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS)?;
+    store::mfa::create_challenge(db, user.id, &digest(&token), CHALLENGE_TTL_SECS, first_factor)?;
     Ok(MfaChallenge { mfa_required: true, challenge_token: token, expires_in: CHALLENGE_TTL_SECS })
 }
 

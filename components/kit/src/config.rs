@@ -147,6 +147,16 @@ pub mod limits {
         parsed("rate_limit_password_reset_per_address_per_hour")
     }
 
+    /// `rate_limit_email_code_per_hour` (5): sign-in code requests per email.
+    pub fn email_code_per_email_per_hour() -> Result<u64, ApiError> {
+        parsed("rate_limit_email_code_per_hour")
+    }
+
+    /// `rate_limit_email_code_per_address_per_hour` (20).
+    pub fn email_code_per_address_per_hour() -> Result<u64, ApiError> {
+        parsed("rate_limit_email_code_per_address_per_hour")
+    }
+
     /// The `rate_limit_refresh_per_session_per_minute` variable (10): refresh
     /// tokens one session may be issued per minute; past it a refresh is 429.
     pub fn refresh_per_session_per_minute() -> Result<u64, ApiError> {

@@ -113,6 +113,16 @@ pub fn reset_per_address() -> Result<Limit, ApiError> {
     Ok(Limit { scope: "password_reset_ip", max: limits::reset_per_address_per_hour()?, window_secs: 3600 })
 }
 
+/// Sign-in code requests per email and hour.
+pub fn email_code_per_email() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "email_code", max: limits::email_code_per_email_per_hour()?, window_secs: 3600 })
+}
+
+/// Sign-in code requests per client address and hour, whatever the emails.
+pub fn email_code_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "email_code_ip", max: limits::email_code_per_address_per_hour()?, window_secs: 3600 })
+}
+
 /// `X-Request-ID` keys created by callers without a valid access token, per
 /// client address and minute, so strangers cannot fill the table.
 pub fn anonymous_request_ids() -> Result<Limit, ApiError> {

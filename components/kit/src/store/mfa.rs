@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use spin_sdk::pg4::ParameterValue;
 use user_domain::UserId;
+use user_domain::amr::Method;
 
 use super::Id;
 use super::sessions::{Ended, end_sessions, ended_summary};
@@ -226,37 +227,48 @@ pub fn reset(db: &Db, user: UserId, notice: &Event, audit: &AuditEvent) -> Resul
     )
 }
 
-/// Records a sign-in challenge (by digest) valid for `ttl_secs`.
-pub fn create_challenge(db: &Db, user: UserId, token_hash: &str, ttl_secs: u64) -> Result<(), DbError> {
+/// Records a sign-in challenge (by digest) valid for `ttl_secs`, after a
+/// first step made with `first_factor` (the password, or an emailed code).
+pub fn create_challenge(
+    db: &Db,
+    user: UserId,
+    token_hash: &str,
+    ttl_secs: u64,
+    first_factor: Method,
+) -> Result<(), DbError> {
     db.execute(
-        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 second')",
-        &[param::text(token_hash), param::uuid(user), param::int(ttl_secs as i64)],
+        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at, first_factor) \
+         VALUES ($1, $2, now() + $3::bigint * interval '1 second', $4)",
+        &[param::text(token_hash), param::uuid(user), param::int(ttl_secs as i64), param::text(first_factor.as_str())],
     )?;
     Ok(())
 }
 
 #[derive(Deserialize)]
-struct Challenged {
+struct LiveChallenge {
     user_id: UserId,
+    first_factor: Method,
 }
 
-/// Whose live (unspent, unexpired) challenge this is.
-pub fn challenge_owner(db: &Db, token_hash: &str) -> Result<Option<UserId>, DbError> {
-    let owner: Option<Challenged> = db.first(
+/// Whose live (unspent, unexpired) challenge this is, and how its first
+/// step was made.
+pub fn challenge_owner(db: &Db, token_hash: &str) -> Result<Option<(UserId, Method)>, DbError> {
+    let owner: Option<LiveChallenge> = db.first(
         Rows::select(
-            "SELECT user_id FROM mfa_challenges WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now()",
+            "SELECT user_id, first_factor FROM mfa_challenges \
+             WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now()",
         ),
         &[param::text(token_hash)],
     )?;
-    Ok(owner.map(|o| o.user_id))
+    Ok(owner.map(|o| (o.user_id, o.first_factor)))
 }
 
 /// Spends a live challenge; false if it was spent (or expired) meanwhile.
 pub fn spend_challenge(db: &Db, token_hash: &str) -> Result<bool, DbError> {
-    let spent: Vec<Challenged> = db.rows(
+    let spent: Vec<Id> = db.rows(
         Rows::select(
             "UPDATE mfa_challenges SET spent_at = now() \
-             WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now() RETURNING user_id",
+             WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > now() RETURNING user_id AS id",
         ),
         &[param::text(token_hash)],
     )?;

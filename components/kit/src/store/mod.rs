@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod email_codes;
 pub mod idempotency;
 pub mod mfa;
 pub mod outbox;

@@ -166,6 +166,8 @@ pub fn document() -> Value {
         "TokenRequest",
         "ResetRequest",
         "ResetConfirmRequest",
+        "EmailCodeRequest",
+        "EmailCodeVerifyRequest",
         "PasswordChangeRequest",
         "PasswordAndCodeRequest",
         "PasswordRequest",

@@ -127,6 +127,15 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
         Operation::of(Op::ConfirmPasswordReset, "auth", "Set a new password with a reset token")
             .body(s.of::<ResetConfirmRequest>())
             .answer(200, "The password is reset; every session is revoked", empty.clone()),
+        Operation::of(Op::RequestEmailCode, "auth", "Ask for a sign-in code by email")
+            .describe("202 whether or not the email has an account, after the same work. For an active account an `email_code` email carries eight digits, valid for 10 minutes, single use, five wrong tries; a newer code replaces an older one. Limited per email and per client address (429).")
+            .body(s.of::<EmailCodeRequest>())
+            .answer(202, "If the account exists, the code is on its way", empty.clone()),
+        Operation::of(Op::VerifyEmailCode, "auth", "Sign in with an emailed code")
+            .describe("A wrong, used or expired code, or an unknown email, is the same 401. Signing in this way verifies the email; the session's `amr` is `email`. An account with two-factor sign-in gets a challenge for `POST /api/v1/auth/login/mfa/` instead of tokens. Wrong codes count against the account's failure allowance, as wrong passwords do (429 past it).")
+            .body(s.of::<EmailCodeVerifyRequest>())
+            .answer(200, "Signed in (tokens and the user), or a second factor is required (a challenge)", json!({"oneOf": [tokens.clone(), s.of::<MfaChallenge>()]}))
+            .errors(&[401, 403]),
         Operation::of(Op::ChangePassword, "auth", "Change the password")
             .describe("Wrong current passwords count against the account's failure allowance (429 past it). Other sessions are revoked; this client gets new tokens.")
             .body(s.of::<PasswordChangeRequest>())

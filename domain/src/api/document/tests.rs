@@ -75,7 +75,7 @@ fn request_strings_refuse_nul_and_required_fields_follow_the_types() {
 #[test]
 fn every_documented_request_field_is_the_one_parse_reads() {
     type Parse = fn(&Value) -> Result<(), ApiError>;
-    let parsers: [(&str, Parse); 21] = [
+    let parsers: [(&str, Parse); 23] = [
         ("LookupRequest", |b| LookupRequest::parse(b).map(drop)),
         ("DeviceRequest", |b| DeviceRequest::parse(b).map(drop)),
         ("PasswordRequest", |b| PasswordRequest::parse(b).map(drop)),
@@ -88,6 +88,8 @@ fn every_documented_request_field_is_the_one_parse_reads() {
         ("TokenRequest", |b| TokenRequest::parse(b).map(drop)),
         ("ResetRequest", |b| ResetRequest::parse(b).map(drop)),
         ("ResetConfirmRequest", |b| ResetConfirmRequest::parse(b).map(drop)),
+        ("EmailCodeRequest", |b| EmailCodeRequest::parse(b).map(drop)),
+        ("EmailCodeVerifyRequest", |b| EmailCodeVerifyRequest::parse(b).map(drop)),
         ("PasswordChangeRequest", |b| PasswordChangeRequest::parse(b).map(drop)),
         ("PasswordAndCodeRequest", |b| PasswordAndCodeRequest::parse(b).map(drop)),
         ("CodeRequest", |b| CodeRequest::parse(b).map(drop)),

@@ -93,6 +93,43 @@ impl ResetRequest {
     }
 }
 
+/// `POST /api/v1/auth/email-code/`: a sign-in code for this email.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EmailCodeRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "ada@example.com"))]
+    pub email: Email,
+}
+
+impl EmailCodeRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
+        fields.finish()?;
+        Ok(Self { email: complete(email)? })
+    }
+}
+
+/// `POST /api/v1/auth/email-code/verify/`. Neither field is parsed further
+/// here: a malformed email or code is a wrong one (401), as at login.
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EmailCodeVerifyRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "ada@example.com"))]
+    pub email: String,
+    /// The eight digits from the email (spaces and hyphens are ignored).
+    #[cfg_attr(feature = "openapi", schema(example = "0123 4567"))]
+    pub code: String,
+}
+
+impl EmailCodeVerifyRequest {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email").map(str::to_owned);
+        let code = fields.required_str("code").map(str::to_owned);
+        fields.finish()?;
+        Ok(Self { email: complete(email)?, code: complete(code)? })
+    }
+}
+
 /// `POST /api/v1/auth/password-reset/confirm/`. The new password is judged
 /// against the account's email and name once the token names the account.
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
