@@ -14,6 +14,7 @@
 //! Set `TEST_LOG=1` to see the runtime's and components' logs.
 
 pub mod instances;
+mod runtime_files;
 mod spin_process;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,7 @@ use host::variable_sources::VariableSource;
 use host::variables::Environment;
 use host::{Application, HostConfig};
 use rand::Rng;
+pub use runtime_files::{write_given_variables, write_runtime_config, write_runtime_config_given};
 use serde_json::{Value, json};
 pub use spin_process::spin_cli;
 pub use user_domain::api::endpoints::Op;
@@ -53,43 +55,6 @@ pub const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 /// certificate is self-signed (`../shared/SPIN-FACTS.md`).
 pub fn database_url(name: &str) -> String {
     format!("{SERVER_URL}/{name}?sslmode=disable")
-}
-
-/// The runtime config file an app under test is started with (`spin up
-/// --runtime-config-file`, `host up --runtime-config-file`): the key-value
-/// store `cache` on the Redis that `redis_url` names in `variables` (the
-/// `SPIN_VARIABLE_*` environment), or on spin.toml's default, as the README
-/// tells operators to keep them. Written into `dir`.
-pub fn write_runtime_config(dir: &Path, variables: &HashMap<String, String>) -> std::io::Result<PathBuf> {
-    write_runtime_config_given(dir, variables, &BTreeMap::new())
-}
-
-/// [`write_runtime_config`] for an app whose `redis_url` may be given in a
-/// `--variable` file instead of the environment.
-pub fn write_runtime_config_given(
-    dir: &Path,
-    variables: &HashMap<String, String>,
-    given: &BTreeMap<String, String>,
-) -> std::io::Result<PathBuf> {
-    let redis_url = given
-        .get("redis_url")
-        .or_else(|| variables.get("SPIN_VARIABLE_REDIS_URL"))
-        .map(String::as_str)
-        .unwrap_or("redis://127.0.0.1:6379");
-    let path = dir.join(format!("runtime-config-{}.toml", uuid::Uuid::new_v4().simple()));
-    let url = toml::Value::String(redis_url.to_owned());
-    std::fs::write(&path, format!("[key_value_store.cache]\ntype = \"redis\"\nurl = {url}\n"))?;
-    Ok(path)
-}
-
-/// Writes `values` as the TOML file `--variable @file.toml` reads (Spin's
-/// static provider): names without the `SPIN_VARIABLE_` prefix.
-pub fn write_given_variables(dir: &Path, values: &BTreeMap<String, String>) -> std::io::Result<PathBuf> {
-    let path = dir.join(format!("variables-{}.toml", uuid::Uuid::new_v4().simple()));
-    let text: String =
-        values.iter().map(|(name, value)| format!("{name} = {}\n", toml::Value::String(value.clone()))).collect();
-    std::fs::write(&path, text)?;
-    Ok(path)
 }
 
 pub fn repo_root() -> PathBuf {

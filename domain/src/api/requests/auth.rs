@@ -96,7 +96,6 @@ impl ResetRequest {
 /// `POST /api/v1/auth/email-code/`: a sign-in code for this email.
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct EmailCodeRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "ada@example.com"))]
     pub email: Email,
 }
 
