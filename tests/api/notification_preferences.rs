@@ -127,9 +127,9 @@ async fn bad_preferences_are_a_400_naming_the_field_and_a_broken_rule_a_422() {
     assert_eq!(read["categories"]["marketing"], json!({"email": true, "push": true}));
 }
 
-/// The app as `scripts/bench.sh` runs it (README, "Variables under spin
-/// up"): every variable, the required `jwt_secret` too, given in a
-/// `--variable` file and none in the environment.
+/// The app as `scripts/bench.sh` runs it: every variable, the required
+/// `jwt_secret` too, given in a `--variable` file and none in the
+/// environment (README, "Variables under spin up").
 #[tokio::test]
 async fn every_variable_may_come_from_a_variable_file() {
     let app = spawn_with(

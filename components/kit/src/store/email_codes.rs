@@ -8,6 +8,7 @@ use user_domain::email_code::MAX_FAILED_ATTEMPTS;
 use user_domain::{Email, UserId};
 
 use super::Id;
+use super::users::notify_active_account;
 use crate::db::{Db, DbError, Rows, param};
 use crate::model::audit::AuditEvent;
 use crate::model::event::Event;
@@ -27,19 +28,15 @@ pub fn issue(
 ) -> Result<Option<UserId>, DbError> {
     let found: Option<Id> = db.first(
         Rows::with(
-            "u AS (SELECT id, name FROM users WHERE email = $1 AND is_active), \
-             code AS ( \
-                 INSERT INTO email_codes (user_id, code_hash, expires_at) \
-                 SELECT id, $5, now() + $6::bigint * interval '1 second' FROM u \
-                 ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, \
-                        expires_at = EXCLUDED.expires_at, failed_attempts = 0, created_at = now() \
-             ), \
-             notice AS ( \
-                 INSERT INTO outbox (routing_key, payload, priority) \
-                 SELECT $2, jsonb_set(jsonb_set($3::jsonb, '{user_id}', to_jsonb(u.id)), \
-                                      '{variables,name}', to_jsonb(u.name)), $4 \
-                 FROM u \
-             )",
+            concat!(
+                notify_active_account!(),
+                ", code AS ( \
+                     INSERT INTO email_codes (user_id, code_hash, expires_at) \
+                     SELECT id, $5, now() + $6::bigint * interval '1 second' FROM u \
+                     ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, \
+                            expires_at = EXCLUDED.expires_at, failed_attempts = 0, created_at = now() \
+                 )"
+            ),
             "SELECT id FROM u",
         )
         .audited(audit),

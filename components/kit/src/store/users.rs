@@ -380,22 +380,32 @@ pub fn active_by_email(db: &Db, email: &Email) -> Result<Option<Contact>, DbErro
     )
 }
 
+/// Common table expressions `u` (the active account with the email `$1`:
+/// `id`, `name`) and `notice` (the email event `$3` queued on `$2` with
+/// priority `$4`, its `user_id` and `variables.name` filled from `u`). For
+/// an email without an active account both are empty: the statement does
+/// the same work and queues nothing.
+macro_rules! notify_active_account {
+    () => {
+        "u AS (SELECT id, name FROM users WHERE email = $1 AND is_active), \
+         notice AS ( \
+             INSERT INTO outbox (routing_key, payload, priority) \
+             SELECT $2, jsonb_set(jsonb_set($3::jsonb, '{user_id}', to_jsonb(u.id)), \
+                                  '{variables,name}', to_jsonb(u.name)), $4 \
+             FROM u \
+         )"
+    };
+}
+
+pub(crate) use notify_active_account;
+
 /// Records a password reset request for `email`: if an active account has
 /// it, queues `notice` (its `user_id` and `variables.name` filled in from
 /// the account) and answers the account's id. One statement whether or not
 /// the account exists, so the two cases cost the same.
 pub fn reset_requested(db: &Db, email: &Email, notice: &Event) -> Result<Option<UserId>, DbError> {
     let found: Option<Id> = db.first(
-        Rows::with(
-            "u AS (SELECT id, name FROM users WHERE email = $1 AND is_active), \
-             notice AS ( \
-                 INSERT INTO outbox (routing_key, payload, priority) \
-                 SELECT $2, jsonb_set(jsonb_set($3::jsonb, '{user_id}', to_jsonb(u.id)), \
-                                      '{variables,name}', to_jsonb(u.name)), $4 \
-                 FROM u \
-             )",
-            "SELECT id FROM u",
-        ),
+        Rows::with(notify_active_account!(), "SELECT id FROM u"),
         &[
             param::text(email.as_ref()),
             param::text(notice.queue.clone()),
