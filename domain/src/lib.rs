@@ -30,6 +30,7 @@
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`cached_record`]: the owner's cached entries, with the sessions that ended lately.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
+//! - [`webauthn`]: passkeys, the relying party's side of WebAuthn (options, registration, assertions).
 //! - [`trace_context`]: W3C `traceparent`, carried from a request to the messages it causes.
 
 pub mod amr;
@@ -60,6 +61,7 @@ pub mod totp;
 pub mod trace_context;
 pub mod user_id;
 pub mod validation;
+pub mod webauthn;
 
 pub use email::Email;
 pub use envelope::Envelope;
