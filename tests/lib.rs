@@ -13,6 +13,7 @@
 //! fails its test, naming the request, so a hang never stalls a run.
 //! Set `TEST_LOG=1` to see the runtime's and components' logs.
 
+pub mod authenticator;
 pub mod instances;
 mod runtime_files;
 mod spin_process;

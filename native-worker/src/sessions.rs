@@ -12,7 +12,7 @@
 //!   before the end cannot answer the session's tokens past that interval.
 //! - **Retention.** Sessions ended (or whose refresh tokens all expired)
 //!   more than `SESSION_RETENTION_DAYS` ago, refresh tokens expired that
-//!   long, sign-in challenges a day past their expiry, and the sealed
+//!   long, sign-in and passkey challenges a day past their expiry, and the sealed
 //!   children kept for retried refreshes an hour after use are deleted, so
 //!   the tables do not grow with every refresh and sign-in.
 
@@ -109,6 +109,13 @@ impl Sessions {
             client.execute("DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'", &[]),
         )
         .await?;
+        // Passkey ceremonies' challenges nobody answered (an answered one is
+        // deleted as it is judged).
+        let passkey_challenges = timed(
+            "passkey_challenges.purge",
+            client.execute("DELETE FROM passkey_challenges WHERE expires_at < now() - interval '1 day'", &[]),
+        )
+        .await?;
         let children = timed(
             "refresh_tokens.clear_children",
             client.execute(
@@ -118,7 +125,7 @@ impl Sessions {
             ),
         )
         .await?;
-        Ok(Purged { sessions, refresh_tokens, challenges, children })
+        Ok(Purged { sessions, refresh_tokens, challenges: challenges + passkey_challenges, children })
     }
 }
 

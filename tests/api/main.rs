@@ -18,6 +18,7 @@ mod login;
 mod lookup;
 mod mfa;
 mod notification_preferences;
+mod passkeys;
 mod passwords;
 mod pipeline;
 mod preferences;

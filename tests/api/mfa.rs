@@ -120,6 +120,30 @@ async fn an_emailed_code_needs_the_second_factor_and_the_session_has_both() {
     assert_eq!(claims_of(&token)["amr"], json!(["otp", "email"]));
 }
 
+/// A passkey without user verification is one factor: the account's TOTP
+/// still stands (`["otp", "hwk"]`); with it, the passkey is both (`["hwk", "user"]`).
+#[tokio::test]
+async fn a_passkey_without_user_verification_needs_the_second_factor() {
+    let app = app_with_mfa(Spawn::default()).await;
+    let user = enrolled_user(&app).await;
+    let mut authenticator = api_tests::authenticator::Authenticator::new("http://localhost:3000");
+    authenticator.user_verified = false;
+    let added = app.register_passkey(&user.token, &user.password, &mut authenticator).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let first = app.passkey_login(None, &mut authenticator).await;
+    let data = first.json()["data"].clone();
+    assert_eq!(data["mfa_required"], true, "{}", first.text);
+    let challenge = data["challenge_token"].as_str().unwrap();
+    let signed_in = second_step(&app, challenge, &code(&user.secret, user.confirmed_step + 1)).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    assert_eq!(claims_of(signed_in.json()["data"]["access_token"].as_str().unwrap())["amr"], json!(["otp", "hwk"]));
+
+    authenticator.user_verified = true;
+    let verified = app.passkey_login(None, &mut authenticator).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    assert_eq!(claims_of(verified.json()["data"]["access_token"].as_str().unwrap())["amr"], json!(["hwk", "user"]));
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,6 +12,7 @@ mod introspect;
 mod login;
 mod logout;
 mod mfa;
+mod passkeys;
 mod password;
 mod refresh;
 mod sessions;
@@ -59,6 +60,12 @@ fn handler(op: Op) -> Option<Handler> {
         Op::DisableMfa => mfa::disable,
         Op::ConfirmMfa => mfa::confirm,
         Op::ReplaceRecoveryCodes => mfa::replace_recovery_codes,
+        Op::PasskeyRegisterOptions => passkeys::register_options,
+        Op::RegisterPasskey => passkeys::register,
+        Op::PasskeyLoginOptions => passkeys::login_options,
+        Op::PasskeyLogin => passkeys::login,
+        Op::ListPasskeys => passkeys::list,
+        Op::RemovePasskey => passkeys::remove,
         _ => return None,
     })
 }

@@ -157,6 +157,12 @@ pub mod limits {
         parsed("rate_limit_email_code_per_address_per_hour")
     }
 
+    /// `rate_limit_passkey_options_per_minute` (30): passkey sign-in
+    /// options (challenges made for anyone who asks) per client address.
+    pub fn passkey_options_per_minute() -> Result<u64, ApiError> {
+        parsed("rate_limit_passkey_options_per_minute")
+    }
+
     /// The `rate_limit_refresh_per_session_per_minute` variable (10): refresh
     /// tokens one session may be issued per minute; past it a refresh is 429.
     pub fn refresh_per_session_per_minute() -> Result<u64, ApiError> {
@@ -254,6 +260,20 @@ pub fn mfa_keys() -> Result<Keyring, ApiError> {
             ApiError::Unavailable("two-factor sign-in (an mfa_previous_keys entry is under 32 bytes)")
         }
     })
+}
+
+/// The relying party passkeys are made for: `webauthn_rp_id` (`localhost`),
+/// `webauthn_rp_name` (`User Service`), `webauthn_origins`
+/// (`http://localhost:3000`, comma-separated) and
+/// `webauthn_user_verification` (`preferred`, or `required`).
+pub fn relying_party() -> Result<user_domain::webauthn::RelyingParty, ApiError> {
+    user_domain::webauthn::RelyingParty::parse(
+        &var("webauthn_rp_id")?,
+        &var("webauthn_rp_name")?,
+        &var("webauthn_origins")?,
+        &var("webauthn_user_verification")?,
+    )
+    .map_err(|e| ApiError::internal(format!("passkey settings: {e}")))
 }
 
 /// The `mfa_required_for_staff` variable: staff powers need a confirmed

@@ -251,6 +251,10 @@ pub mod param {
         ParameterValue::Uuid(value.to_string())
     }
 
+    pub fn opt_uuid(value: Option<impl std::fmt::Display>) -> ParameterValue {
+        value.map_or(ParameterValue::DbNull, |v| ParameterValue::Uuid(v.to_string()))
+    }
+
     pub fn boolean(value: bool) -> ParameterValue {
         ParameterValue::Boolean(value)
     }

@@ -123,6 +123,12 @@ pub fn email_code_per_address() -> Result<Limit, ApiError> {
     Ok(Limit { scope: "email_code_ip", max: limits::email_code_per_address_per_hour()?, window_secs: 3600 })
 }
 
+/// Passkey sign-in options per client address and minute: each stores a
+/// challenge for whoever asks.
+pub fn passkey_options_per_address() -> Result<Limit, ApiError> {
+    Ok(Limit { scope: "passkey_options_ip", max: limits::passkey_options_per_minute()?, window_secs: 60 })
+}
+
 /// `X-Request-ID` keys created by callers without a valid access token, per
 /// client address and minute, so strangers cannot fill the table.
 pub fn anonymous_request_ids() -> Result<Limit, ApiError> {

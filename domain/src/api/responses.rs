@@ -258,6 +258,44 @@ pub struct DeviceRemoved {
     pub removed: bool,
 }
 
+/// The options of a passkey ceremony: `publicKey` is what
+/// `navigator.credentials.create()` (registration) or `.get()` (sign-in)
+/// takes, in WebAuthn's JSON form (`PublicKeyCredential.parseCreationOptionsFromJSON()`
+/// and `parseRequestOptionsFromJSON()` read it); `challenge_id` goes back
+/// with the credential.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasskeyOptions {
+    pub challenge_id: uuid::Uuid,
+    #[serde(rename = "publicKey")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub public_key: Value,
+}
+
+/// One of the caller's passkeys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasskeyView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_used_at: Option<String>,
+    /// Whether the authenticator reported it backed up (a synced passkey).
+    pub backed_up: bool,
+    /// How the browser may reach its authenticator (`internal`, `usb`, `hybrid`, ...).
+    pub transports: Vec<String>,
+}
+
+/// A passkey removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasskeyRemoved {
+    pub id: uuid::Uuid,
+    pub removed: bool,
+}
+
 /// A staff reset of a user's second factor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -76,6 +76,27 @@ pub fn request(rp: &RelyingParty, challenge: &Challenge, allowed: &[Descriptor])
     })
 }
 
+/// What the sign-in options list for an email with no passkey (no account,
+/// or an account without one): stand-in credentials, stable per email, so
+/// the answer looks like an account's. One or two of them, as accounts with
+/// a passkey or two list; none can ever sign in (no passkey has their ID).
+pub fn decoys(secret: &[u8], email: &str) -> Vec<Descriptor> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"passkey-decoy:");
+    mac.update(email.as_bytes());
+    let seed = mac.finalize().into_bytes();
+    let count = 1 + usize::from(seed[0] & 1);
+    (0..count)
+        .map(|n| {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&seed).expect("any key length");
+            mac.update(&[n as u8]);
+            let id = mac.finalize().into_bytes().to_vec();
+            Descriptor { id, transports: vec!["hybrid".into(), "internal".into()] }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +126,15 @@ mod tests {
         assert_eq!(options["allowCredentials"], json!([]));
         assert_eq!(options["userVerification"], "preferred");
         assert_eq!(options["timeout"], 300_000);
+    }
+
+    #[test]
+    fn decoys_are_stable_per_email_and_differ_between_emails() {
+        let a = decoys(b"secret", "ada@example.com");
+        assert_eq!(a, decoys(b"secret", "ada@example.com"));
+        assert!((1..=2).contains(&a.len()));
+        assert_ne!(a[0].id, decoys(b"secret", "bob@example.com")[0].id);
+        assert_ne!(a[0].id, decoys(b"other", "ada@example.com")[0].id);
+        assert_eq!(a[0].id.len(), 32);
     }
 }

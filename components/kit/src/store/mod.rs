@@ -20,6 +20,7 @@ pub mod email_codes;
 pub mod idempotency;
 pub mod mfa;
 pub mod outbox;
+pub mod passkeys;
 pub mod preferences;
 pub mod sessions;
 pub mod staff;

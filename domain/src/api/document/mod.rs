@@ -212,6 +212,7 @@ pub fn document() -> Value {
         "tags": [
             {"name": "auth", "description": "Sessions and credentials"},
             {"name": "mfa", "description": "Two-factor sign-in (TOTP); 503 when the service has no `mfa_key`"},
+            {"name": "passkeys", "description": "Passkeys (WebAuthn): registration, sign-in without a password, management"},
             {"name": "users", "description": "Registration"},
             {"name": "profile", "description": "The caller's own account"},
             {"name": "preferences", "description": "Notification channels, categories, quiet hours and language"},

@@ -136,6 +136,32 @@ pub(super) fn operations(s: &mut Schemas) -> Vec<Operation> {
             .body(s.of::<EmailCodeVerifyRequest>())
             .answer(200, "Signed in (tokens and the user), or a second factor is required (a challenge)", json!({"oneOf": [tokens.clone(), s.of::<MfaChallenge>()]}))
             .errors(&[401, 403]),
+        Operation::of(Op::PasskeyRegisterOptions, "passkeys", "Start registering a passkey")
+            .describe("The current password is required, as for any new factor (wrong ones count against the account's failure allowance). `data.publicKey` is PublicKeyCredentialCreationOptions in WebAuthn's JSON form: a discoverable credential, ES256 (-7) or EdDSA (-8), `attestation: none`, the account's passkeys excluded. The challenge is single use and lives 5 minutes.")
+            .body(s.of::<PasswordRequest>())
+            .answer(200, "Options for navigator.credentials.create()", s.of::<PasskeyOptions>()),
+        Operation::of(Op::RegisterPasskey, "passkeys", "Register a passkey")
+            .describe("The credential is `RegistrationResponseJSON` (`PublicKeyCredential.toJSON()`). The origin, RP ID, challenge, user presence (and user verification when `webauthn_user_verification` is `required`) are checked; attestation is not trusted: `none`, or a `packed` self attestation that verifies. A refused credential is a 400 naming why; one already registered is a 409. An account keeps at most 20 passkeys.")
+            .body(s.of::<PasskeyRegisterRequest>())
+            .answer(201, "Registered", s.of::<PasskeyView>())
+            .errors(&[409]),
+        Operation::of(Op::PasskeyLoginOptions, "passkeys", "Start a sign-in with a passkey")
+            .describe("Without an email: a usernameless sign-in (`allowCredentials` empty). With one, `allowCredentials` lists the account's passkeys, and an email without an account gets an answer of the same shape. Limited per client address (429).")
+            .body(s.of::<PasskeyLoginOptionsRequest>())
+            .answer(200, "Options for navigator.credentials.get()", s.of::<PasskeyOptions>()),
+        Operation::of(Op::PasskeyLogin, "passkeys", "Sign in with a passkey")
+            .describe("The credential is `AuthenticationResponseJSON`. The challenge is spent by the first try, right or wrong. A refused assertion (replayed, expired, another origin or RP, a bad signature, a counter that went backwards) is 401 `invalid_credentials`; a deactivated account 403. With user verification the session's `amr` is `hwk` and `user`, a second factor; without it, an account with two-factor sign-in gets a challenge for `POST /api/v1/auth/login/mfa/`.")
+            .body(s.of::<PasskeyLoginRequest>())
+            .answer(200, "Signed in (tokens and the user), or a second factor is required (a challenge)", json!({"oneOf": [tokens.clone(), s.of::<MfaChallenge>()]}))
+            .errors(&[401, 403]),
+        Operation::of(Op::ListPasskeys, "passkeys", "The caller's passkeys")
+            .answer(200, "Passkeys, newest first", array(s.of::<PasskeyView>())),
+        Operation::of(Op::RemovePasskey, "passkeys", "Remove one of the caller's passkeys")
+            .describe("The current password is required.")
+            .parameter(path_id("id", "The passkey's id"))
+            .body(s.of::<PasswordRequest>())
+            .answer(200, "Removed", s.of::<PasskeyRemoved>())
+            .errors(&[404]),
         Operation::of(Op::ChangePassword, "auth", "Change the password")
             .describe("Wrong current passwords count against the account's failure allowance (429 past it). Other sessions are revoked; this client gets new tokens.")
             .body(s.of::<PasswordChangeRequest>())

@@ -9,8 +9,10 @@
 
 mod account;
 mod auth;
+mod passkeys;
 mod preferences;
 
 pub use account::*;
 pub use auth::*;
+pub use passkeys::*;
 pub use preferences::*;
