@@ -182,7 +182,12 @@ impl Authenticator {
 impl crate::TestApp {
     /// Registers `authenticator`'s passkey for the account of `token`
     /// (whose password is `password`): the options, then the credential.
-    pub async fn register_passkey(&self, token: &str, password: &str, authenticator: &mut Authenticator) -> crate::Answer {
+    pub async fn register_passkey(
+        &self,
+        token: &str,
+        password: &str,
+        authenticator: &mut Authenticator,
+    ) -> crate::Answer {
         let options = self
             .post_authed(crate::path_of(crate::Op::PasskeyRegisterOptions), token, &json!({"password": password}))
             .await;

@@ -111,16 +111,32 @@ async fn assertions_from_elsewhere_or_out_of_time_are_refused_and_audited() {
 
     // An expired challenge.
     let options = app.passkey_options(Some(&email)).await;
-    app.db().await.execute("UPDATE passkey_challenges SET expires_at = now() - interval '1 second'", &[]).await.unwrap();
+    app.db()
+        .await
+        .execute("UPDATE passkey_challenges SET expires_at = now() - interval '1 second'", &[])
+        .await
+        .unwrap();
     let credential = authenticator.get(&options["publicKey"]);
-    refused(&app.post_json(path_of(Op::PasskeyLogin), &json!({"challenge_id": options["challenge_id"], "credential": credential})).await);
+    refused(
+        &app.post_json(
+            path_of(Op::PasskeyLogin),
+            &json!({"challenge_id": options["challenge_id"], "credential": credential}),
+        )
+        .await,
+    );
 
     // A signature over something else.
     let options = app.passkey_options(None).await;
     let mut credential = authenticator.get(&options["publicKey"]);
     let other = authenticator.get(&app.passkey_options(None).await["publicKey"]);
     credential["response"]["signature"] = other["response"]["signature"].clone();
-    refused(&app.post_json(path_of(Op::PasskeyLogin), &json!({"challenge_id": options["challenge_id"], "credential": credential})).await);
+    refused(
+        &app.post_json(
+            path_of(Op::PasskeyLogin),
+            &json!({"challenge_id": options["challenge_id"], "credential": credential}),
+        )
+        .await,
+    );
 
     // The counter goes backwards: a cloned authenticator.
     assert_eq!(app.passkey_login(None, &mut authenticator).await.status, 200);

@@ -74,15 +74,22 @@ pub fn register_options(request: &ApiRequest, ctx: &Context) -> Result<Reply, Ap
     let rp = config::relying_party()?;
     confirm_password(ctx.cache(), &db, &user, &password)?;
     let challenge = new_challenge()?;
-    let id =
-        passkeys::create_challenge(&db, Purpose::Register, &challenge.to_b64(), Some(user.id), false, CHALLENGE_TTL_SECS)?;
+    let id = passkeys::create_challenge(
+        &db,
+        Purpose::Register,
+        &challenge.to_b64(),
+        Some(user.id),
+        false,
+        CHALLENGE_TTL_SECS,
+    )?;
     let handle = user_handle(user.id);
     let person = User { handle: &handle, name: &user.email, display_name: &user.name };
     let public_key = options::creation(&rp, &person, &challenge, &passkeys::descriptors(&db, user.id)?);
-    Ok(Reply::ok(200, "Create the passkey with these options, then register it", PasskeyOptions {
-        challenge_id: id,
-        public_key,
-    }))
+    Ok(Reply::ok(
+        200,
+        "Create the passkey with these options, then register it",
+        PasskeyOptions { challenge_id: id, public_key },
+    ))
 }
 
 /// `POST /api/v1/auth/passkeys/register/`.
@@ -92,7 +99,9 @@ pub fn register(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> 
     let rp = config::relying_party()?;
     let taken = passkeys::take_challenge(&db, challenge_id, Purpose::Register)?
         .filter(|taken| taken.user_id == Some(user.id))
-        .ok_or_else(|| ApiError::validation_of("challenge_id", "is not a live registration challenge of this account"))?;
+        .ok_or_else(|| {
+            ApiError::validation_of("challenge_id", "is not a live registration challenge of this account")
+        })?;
     let new = match verify_registration(&rp, &stored_challenge(&taken.challenge)?, &credential) {
         Ok(new) => new,
         Err(refused) => {
@@ -147,10 +156,11 @@ pub fn login_options(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiEr
         email.is_some(),
         CHALLENGE_TTL_SECS,
     )?;
-    Ok(Reply::ok(200, "Sign in with a passkey using these options", PasskeyOptions {
-        challenge_id: id,
-        public_key: options::request(&rp, &challenge, &allowed),
-    })
+    Ok(Reply::ok(
+        200,
+        "Sign in with a passkey using these options",
+        PasskeyOptions { challenge_id: id, public_key: options::request(&rp, &challenge, &allowed) },
+    )
     .replayed(Replay::Never))
 }
 

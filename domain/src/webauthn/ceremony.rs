@@ -128,7 +128,7 @@ fn check_client_data(rp: &RelyingParty, encoded: &str, kind: &str, challenge: &C
     if sent.len() != challenge.0.len() || !bool::from(sent.ct_eq(&challenge.0)) {
         return Err(Refused::WrongChallenge);
     }
-    if !rp.origins.iter().any(|origin| *origin == data.origin) {
+    if !rp.origins.contains(&data.origin) {
         return Err(Refused::WrongOrigin);
     }
     if data.cross_origin == Some(true) {
