@@ -135,14 +135,7 @@ pub fn enrol(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
     // Without a key nothing can be sealed: say so before the password is judged.
     config::mfa_keys()?;
-    let now = now_secs();
-    let failures = rate_limit::login_failures_per_account()?;
-    failures.hit(cache, &user.email, now)?;
-    let stored = store::users::password_hash(&db, user.id)?.unwrap_or_default();
-    if !verify_password(&password, &stored) {
-        return Err(ApiError::validation_of("password", "is incorrect"));
-    }
-    failures.reset(cache, &user.email, now);
+    crate::signin::confirm_password(cache, &db, &user, &password)?;
     let secret = Secret::generate().map_err(ApiError::internal)?;
     let audit = AuditEvent::new(request, "auth.mfa_enrolment_started", Actor::User(user.id))?;
     if !store::mfa::start_enrolment(&db, user.id, &seal_secret(&user, &secret)?, &audit)? {

@@ -14,10 +14,8 @@
 //!   the password. A passkey with user verification is two factors (`amr`
 //!   `hwk` and `user`); without it, an account with TOTP still needs its code.
 
-use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent, Outcome};
-use component_kit::model::user::UserRecord;
 use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::store::passkeys::{self, Purpose, Registered};
@@ -30,7 +28,6 @@ use user_domain::api::requests::{
 };
 use user_domain::api::responses::{PasskeyOptions, PasskeyRemoved};
 use user_domain::envelope::Replay;
-use user_domain::hashing::verify_password;
 use user_domain::tokens::now_secs;
 use user_domain::webauthn::ceremony::{StoredPasskey, verify_assertion, verify_registration};
 use user_domain::webauthn::options::{self, CHALLENGE_TTL_SECS, User};
@@ -43,20 +40,6 @@ const MAX_PASSKEYS: usize = 20;
 /// no personal data, as §14.6.1 asks).
 fn user_handle(user: UserId) -> Vec<u8> {
     user.as_uuid().as_bytes().to_vec()
-}
-
-/// The caller's current password, counted against the account's failure
-/// allowance before it is checked.
-fn confirm_password(cache: Option<&Cache>, db: &Db, user: &UserRecord, password: &str) -> Result<(), ApiError> {
-    let now = now_secs();
-    let failures = rate_limit::login_failures_per_account()?;
-    failures.hit(cache, &user.email, now)?;
-    let stored = store::users::password_hash(db, user.id)?.unwrap_or_default();
-    if !verify_password(password, &stored) {
-        return Err(ApiError::validation_of("password", "is incorrect"));
-    }
-    failures.reset(cache, &user.email, now);
-    Ok(())
 }
 
 fn new_challenge() -> Result<Challenge, ApiError> {
@@ -72,7 +55,7 @@ pub fn register_options(request: &ApiRequest, ctx: &Context) -> Result<Reply, Ap
     let (db, user) = ctx.account()?;
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
     let rp = config::relying_party()?;
-    confirm_password(ctx.cache(), &db, &user, &password)?;
+    crate::signin::confirm_password(ctx.cache(), &db, &user, &password)?;
     let challenge = new_challenge()?;
     let id = passkeys::create_challenge(
         &db,
@@ -253,7 +236,7 @@ pub fn remove(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let id = uuid::Uuid::parse_str(ctx.param(0)).map_err(|_| not_found())?;
     let (db, user) = ctx.account()?;
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
-    confirm_password(ctx.cache(), &db, &user, &password)?;
+    crate::signin::confirm_password(ctx.cache(), &db, &user, &password)?;
     let audit = AuditEvent::new(request, "auth.passkey_removed", Actor::User(user.id))?.details(json!({"passkey": id}));
     if !passkeys::remove(&db, user.id, id, &audit)? {
         return Err(not_found());

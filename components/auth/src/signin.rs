@@ -1,18 +1,21 @@
-//! What both steps of a sign-in end with, shared by the password step
-//! (`login`) and the second-factor step (`mfa`): a challenge for the second
-//! step, or the new session itself.
+//! What both steps of a sign-in end with, shared by the first steps
+//! (`login`, `email_code`, `passkeys`) and the second-factor step (`mfa`):
+//! a challenge for the second step, or the new session itself; and the
+//! current password a signed-in caller confirms before changing a factor.
 
 use component_kit::cache::Cache;
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent};
 use component_kit::model::session::{Client, Session, staff_claim};
 use component_kit::model::user::UserRecord;
-use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
+use component_kit::{ApiError, ApiRequest, Reply, config, rate_limit, store, user_cache};
 use serde_json::json;
 use user_domain::amr::{Method, Methods};
 use user_domain::api::responses::MfaChallenge;
 use user_domain::envelope::Replay;
+use user_domain::hashing::verify_password;
 use user_domain::secrets::{digest, random_token};
+use user_domain::tokens::now_secs;
 
 /// How long a sign-in challenge waits for its second factor.
 pub const CHALLENGE_TTL_SECS: u64 = 300;
@@ -47,4 +50,20 @@ pub fn start_session(
     user_cache::invalidate_profile(cache, user.id);
     Ok(Reply::ok(200, "Login successful", session.tokens(Some(user.view())))
         .replayed(Replay::WhileSessionLives(session.id)))
+}
+
+/// The signed-in caller's current password, asked before a new factor is
+/// added or one is removed: a stolen access token alone must not do either.
+/// Counted against the account's failure allowance before it is checked (a
+/// wrong one is a 400 on `password`); a right one clears the count.
+pub fn confirm_password(cache: Option<&Cache>, db: &Db, user: &UserRecord, password: &str) -> Result<(), ApiError> {
+    let now = now_secs();
+    let failures = rate_limit::login_failures_per_account()?;
+    failures.hit(cache, &user.email, now)?;
+    let stored = store::users::password_hash(db, user.id)?.unwrap_or_default();
+    if !verify_password(password, &stored) {
+        return Err(ApiError::validation_of("password", "is incorrect"));
+    }
+    failures.reset(cache, &user.email, now);
+    Ok(())
 }
