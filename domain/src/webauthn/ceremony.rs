@@ -53,6 +53,7 @@ impl Refused {
 
 /// `AuthenticatorAttestationResponseJSON`'s fields this service reads.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AttestationResponse {
     #[serde(rename = "clientDataJSON")]
@@ -64,6 +65,7 @@ pub struct AttestationResponse {
 
 /// `RegistrationResponseJSON` (§5.1), as `credential.toJSON()` gives it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationResponse {
     pub id: String,
@@ -75,6 +77,7 @@ pub struct RegistrationResponse {
 
 /// `AuthenticatorAssertionResponseJSON`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AssertionResponse {
     #[serde(rename = "clientDataJSON")]
@@ -87,6 +90,7 @@ pub struct AssertionResponse {
 
 /// `AuthenticationResponseJSON` (§5.1).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationResponse {
     pub id: String,

@@ -171,6 +171,9 @@ pub fn document() -> Value {
         "PasswordChangeRequest",
         "PasswordAndCodeRequest",
         "PasswordRequest",
+        "PasskeyRegisterRequest",
+        "PasskeyLoginOptionsRequest",
+        "PasskeyLoginRequest",
         "IntrospectRequest",
         "DeviceRequest",
         "LookupRequest",
@@ -185,6 +188,10 @@ pub fn document() -> Value {
         // Objects inside request bodies that ignore members they do not know.
         "QuietHours",
         "QuietHoursPatch",
+        "RegistrationResponse",
+        "AttestationResponse",
+        "AuthenticationResponse",
+        "AssertionResponse",
     ];
     for name in request_types {
         if let Some(schema) = schemas.0.get_mut(name) {

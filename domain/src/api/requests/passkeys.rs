@@ -40,8 +40,8 @@ pub struct PasskeyRegisterRequest {
     /// From `POST /api/v1/auth/passkeys/register/options/`.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub challenge_id: Uuid,
-    /// `RegistrationResponseJSON`: `{id, rawId, type, response: {clientDataJSON, attestationObject, transports}}`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// `RegistrationResponseJSON` (WebAuthn §5.1), binary values in base64url;
+    /// other members (`clientExtensionResults`, ...) are ignored.
     pub credential: RegistrationResponse,
     /// What the user calls it (1 to 100 characters); `Passkey` if left out.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*$"))]
@@ -87,8 +87,8 @@ pub struct PasskeyLoginRequest {
     /// From `POST /api/v1/auth/passkeys/login/options/`.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub challenge_id: Uuid,
-    /// `AuthenticationResponseJSON`: `{id, rawId, type, response: {clientDataJSON, authenticatorData, signature, userHandle}}`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// `AuthenticationResponseJSON` (WebAuthn §5.1), binary values in
+    /// base64url; other members are ignored.
     pub credential: AuthenticationResponse,
 }
 
