@@ -202,7 +202,7 @@ pub fn login(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     }
     // Judged against `stored.sign_count`: if another sign-in moved the
     // counter meanwhile, this one is a regression too.
-    if !passkeys::record_use(&db, stored.id, stored.sign_count, assertion.sign_count.into())? {
+    if !passkeys::record_use(&db, stored.id, stored.sign_count, assertion.sign_count.into(), assertion.backed_up)? {
         return refuse(Some(user.id), Outcome::Failure, "counter_regressed");
     }
 

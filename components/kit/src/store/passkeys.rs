@@ -180,12 +180,14 @@ pub fn by_credential(db: &Db, credential_id: &[u8]) -> Result<Option<Stored>, Db
 }
 
 /// Records a sign-in with passkey `id`: its counter moves from `judged`
-/// (the value the assertion was checked against) to `now`. False if the
+/// (the value the assertion was checked against) to `now`, and its backup
+/// state is what the authenticator reported this time. False if the
 /// counter moved meanwhile (another sign-in with a higher value won).
-pub fn record_use(db: &Db, id: uuid::Uuid, judged: i64, now: i64) -> Result<bool, DbError> {
+pub fn record_use(db: &Db, id: uuid::Uuid, judged: i64, now: i64, backed_up: bool) -> Result<bool, DbError> {
     let updated = db.execute(
-        "UPDATE passkeys SET sign_count = $3::bigint, last_used_at = now() WHERE id = $1 AND sign_count = $2::bigint",
-        &[param::uuid(id), param::int(judged), param::int(now)],
+        "UPDATE passkeys SET sign_count = $3::bigint, backed_up = $4, last_used_at = now() \
+         WHERE id = $1 AND sign_count = $2::bigint",
+        &[param::uuid(id), param::int(judged), param::int(now), param::boolean(backed_up)],
     )?;
     Ok(updated == 1)
 }
