@@ -139,6 +139,47 @@ mod tests {
         assert!(!key.verifies(b"other", &signature));
     }
 
+    fn hex(text: &str) -> Vec<u8> {
+        hex::decode(text).unwrap()
+    }
+
+    /// RFC 8032, section 7.1, TEST 1 (the empty message), through a COSE key.
+    #[test]
+    fn the_rfc_8032_vector_verifies() {
+        let cose = Value::Map(vec![
+            (Value::int(1), Value::int(1)),
+            (Value::int(3), Value::int(EDDSA)),
+            (Value::int(-1), Value::int(6)),
+            (Value::int(-2), Value::Bytes(hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))),
+        ]);
+        let key = PublicKey::from_cose(&cose).unwrap();
+        let signature = hex(concat!(
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155",
+            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        ));
+        assert!(key.verifies(b"", &signature));
+        assert!(!key.verifies(b"x", &signature));
+    }
+
+    /// RFC 6979, appendix A.2.5 (P-256, SHA-256, message "sample"), its
+    /// (r, s) written as the DER a WebAuthn assertion carries.
+    #[test]
+    fn the_rfc_6979_p256_vector_verifies() {
+        let x = hex("60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6");
+        let y = hex("7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299");
+        let mut point = vec![0x04];
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        let key = PublicKey::from_cose(&es256_cose(&point)).unwrap();
+        let r = hex("efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716");
+        let s = hex("f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
+        let signature =
+            p256::ecdsa::Signature::from_scalars(<[u8; 32]>::try_from(r).unwrap(), <[u8; 32]>::try_from(s).unwrap())
+                .unwrap();
+        assert!(key.verifies(b"sample", signature.to_der().as_bytes()));
+        assert!(!key.verifies(b"test", signature.to_der().as_bytes()));
+    }
+
     #[test]
     fn keys_that_do_not_agree_with_themselves_are_refused() {
         let signing = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
