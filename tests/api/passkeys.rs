@@ -3,7 +3,8 @@
 //! with the password, usernameless and email sign-in, each way an
 //! assertion is refused (replay, another origin or RP ID, an expired
 //! challenge, a bad signature, a counter that goes backwards, another
-//! account's passkey), options that do not reveal accounts, management,
+//! account's passkey), options that do not reveal accounts, management
+//! (with the owner's security emails),
 //! deactivation, erasure and the user verification policy.
 
 use api_tests::authenticator::Authenticator;
@@ -64,6 +65,8 @@ async fn a_passkey_registered_through_the_api_signs_in_without_a_password() {
     let added = app.register_passkey(&token, &password, &mut authenticator).await;
     assert_eq!(added.status, 201, "{}", added.text);
     assert_eq!(added.json()["data"]["name"], "Test key");
+    let told = app.last_event("passkey_added").await.expect("the owner is told by email");
+    assert_eq!((&told["variables"]["email"], &told["variables"]["passkey"]), (&json!(email), &json!("Test key")));
     let again = app.register_passkey(&token, &password, &mut authenticator).await;
     assert_eq!(again.status, 409, "the same credential twice: {}", again.text);
 
@@ -195,6 +198,16 @@ async fn passkeys_are_listed_removed_with_the_password_and_go_with_the_account()
     let removed = app.authed(Method::DELETE, &path, &token, Some(&json!({"password": password}))).await;
     assert_eq!((removed.status, removed.json()["data"]["removed"].as_bool()), (200, Some(true)), "{}", removed.text);
     refused(&app.passkey_login(None, &mut authenticator).await);
+    let told = app.last_event("passkey_removed").await.expect("the owner is told by email");
+    assert_eq!((&told["variables"]["email"], &told["variables"]["passkey"]), (&json!(email), &json!("Test key")));
+    let removals: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM outbox WHERE payload->>'template_code' = 'passkey_removed'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(removals, 1, "only the removal that happened is announced");
 
     // Deactivated: the passkey still proves who it is, and gets 403.
     let mut second = Authenticator::new(ORIGIN);

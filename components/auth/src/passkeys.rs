@@ -4,7 +4,8 @@
 //!
 //! - Registering needs the signed-in account's current password, as any
 //!   new factor does (a stolen access token alone must not add the thief's
-//!   authenticator); so does removing one.
+//!   authenticator); so does removing one. Both are announced to the
+//!   account's email (`passkey_added`, `passkey_removed`).
 //! - A challenge is taken before the credential answering it is judged: it
 //!   serves one try, right or wrong, within five minutes.
 //! - Sign-in options for an email look the same whether or not it has an
@@ -16,6 +17,7 @@
 
 use component_kit::db::Db;
 use component_kit::model::audit::{Actor, AuditEvent, Outcome};
+use component_kit::model::event::Event;
 use component_kit::rate_limit;
 use component_kit::router::Context;
 use component_kit::store::passkeys::{self, Purpose, Registered};
@@ -102,7 +104,14 @@ pub fn register(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> 
         "user_verified": new.user_verified,
         "backed_up": new.backed_up,
     }));
-    match passkeys::register(&db, user.id, &new, name.as_ref(), MAX_PASSKEYS, &audit)? {
+    // The owner hears of every new way into the account.
+    let notice = Event::email_to_user(
+        user.id,
+        "passkey_added",
+        json!({"name": user.name, "email": user.email, "passkey": name.as_ref().map_or("Passkey", |n| n.as_ref())}),
+        request,
+    )?;
+    match passkeys::register(&db, user.id, &new, name.as_ref(), MAX_PASSKEYS, &notice, &audit)? {
         Registered::Added(view) => Ok(Reply::ok(201, "Passkey registered", view)),
         Registered::Full => Err(ApiError::Conflict("An account keeps at most 20 passkeys; remove one first")),
         Registered::Duplicate => Err(ApiError::Conflict("This passkey is registered already")),
@@ -238,7 +247,14 @@ pub fn remove(request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let PasswordRequest { password } = PasswordRequest::parse(&request.json()?)?;
     crate::signin::confirm_password(ctx.cache(), &db, &user, &password)?;
     let audit = AuditEvent::new(request, "auth.passkey_removed", Actor::User(user.id))?.details(json!({"passkey": id}));
-    if !passkeys::remove(&db, user.id, id, &audit)? {
+    // `passkey` (its name) is filled in by the statement.
+    let notice = Event::email_to_user(
+        user.id,
+        "passkey_removed",
+        json!({"name": user.name, "email": user.email, "passkey": ""}),
+        request,
+    )?;
+    if !passkeys::remove(&db, user.id, id, &notice, &audit)? {
         return Err(not_found());
     }
     Ok(Reply::ok(200, "Passkey removed", PasskeyRemoved { id, removed: true }))

@@ -2,7 +2,8 @@
 //! and the challenges of their ceremonies (binary values as base64url).
 //! A challenge is taken (deleted) before the credential answering it is
 //! judged, so it serves one try, right or wrong; a sign-in moves the
-//! counter only from the value it was judged against.
+//! counter only from the value it was judged against. Adding or removing
+//! a passkey queues the account's security email in the same statement.
 
 use serde::Deserialize;
 use user_domain::UserId;
@@ -14,6 +15,7 @@ use user_domain::webauthn::{b64, unb64};
 
 use crate::db::{Db, DbError, Rows, param};
 use crate::model::audit::AuditEvent;
+use crate::model::event::Event;
 
 /// What a challenge is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,13 +120,15 @@ pub enum Registered {
 }
 
 /// Stores `new` as a passkey of `user` (an active account) unless the
-/// account has `cap` already.
+/// account has `cap` already, and queues `notice` (the account's security
+/// email) in the same statement.
 pub fn register(
     db: &Db,
     user: UserId,
     new: &NewPasskey,
     name: Option<&DeviceName>,
     cap: usize,
+    notice: &Event,
     audit: &AuditEvent,
 ) -> Result<Registered, DbError> {
     let added: Result<Option<PasskeyView>, DbError> = db.first(
@@ -136,7 +140,8 @@ pub fn register(
                                        aaguid, backup_eligible, backed_up) \
                  SELECT id, $2, $3, $4::bigint, $5::bigint, coalesce($6, 'Passkey'), $7::jsonb, $8, $9, $11 FROM owner \
                  RETURNING * \
-             )",
+             ), \
+             notice AS (INSERT INTO outbox (routing_key, payload, priority) SELECT $12, $13, $14 FROM added)",
             &format!("SELECT {VIEW} FROM added"),
         )
         .audited(audit),
@@ -152,6 +157,9 @@ pub fn register(
             param::boolean(new.backup_eligible),
             param::int(cap as i64),
             param::boolean(new.backed_up),
+            param::text(notice.queue.clone()),
+            param::json(&notice.payload),
+            param::int16(notice.priority),
         ],
     );
     match added {
@@ -200,12 +208,24 @@ pub fn list(db: &Db, user: UserId) -> Result<Vec<PasskeyView>, DbError> {
     )
 }
 
-/// Removes the user's passkey `id`; false if the user has no such passkey.
-pub fn remove(db: &Db, user: UserId, id: uuid::Uuid, audit: &AuditEvent) -> Result<bool, DbError> {
+/// Removes the user's passkey `id` and queues `notice` (the account's
+/// security email); false if the user has no such passkey.
+pub fn remove(db: &Db, user: UserId, id: uuid::Uuid, notice: &Event, audit: &AuditEvent) -> Result<bool, DbError> {
     let removed: Option<Created> = db.first(
-        Rows::with("gone AS (DELETE FROM passkeys WHERE id = $2 AND user_id = $1 RETURNING id)", "SELECT id FROM gone")
-            .audited(audit),
-        &[param::uuid(user), param::uuid(id)],
+        Rows::with(
+            "gone AS (DELETE FROM passkeys WHERE id = $2 AND user_id = $1 RETURNING id, name), \
+             notice AS (INSERT INTO outbox (routing_key, payload, priority) \
+                        SELECT $3, jsonb_set($4::jsonb, '{variables,passkey}', to_jsonb(name)), $5 FROM gone)",
+            "SELECT id FROM gone",
+        )
+        .audited(audit),
+        &[
+            param::uuid(user),
+            param::uuid(id),
+            param::text(notice.queue.clone()),
+            param::json(&notice.payload),
+            param::int16(notice.priority),
+        ],
     )?;
     Ok(removed.is_some_and(|r| r.id == id))
 }
