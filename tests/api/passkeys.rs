@@ -200,19 +200,14 @@ async fn passkeys_are_listed_removed_with_the_password_and_go_with_the_account()
     refused(&app.passkey_login(None, &mut authenticator).await);
     let told = app.last_event("passkey_removed").await.expect("the owner is told by email");
     assert_eq!((&told["variables"]["email"], &told["variables"]["passkey"]), (&json!(email), &json!("Test key")));
-    let removals: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM outbox WHERE payload->>'template_code' = 'passkey_removed'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let db = app.db().await;
+    let announced = "SELECT count(*) FROM outbox WHERE payload->>'template_code' = 'passkey_removed'";
+    let removals: i64 = db.query_one(announced, &[]).await.unwrap().get(0);
     assert_eq!(removals, 1, "only the removal that happened is announced");
 
     // Deactivated: the passkey still proves who it is, and gets 403.
     let mut second = Authenticator::new(ORIGIN);
     assert_eq!(app.register_passkey(&token, &password, &mut second).await.status, 201);
-    let db = app.db().await;
     db.execute("UPDATE users SET is_active = false WHERE email = $1", &[&email]).await.unwrap();
     assert_eq!(app.passkey_login(None, &mut second).await.status, 403);
     let (_, staff) = app.staff_user().await;
