@@ -14,6 +14,9 @@
 //!
 //! Only std: the README's markdown is simple enough to read line by line.
 
+#[path = "readme_code_refs.rs"]
+mod code_refs;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
