@@ -119,6 +119,18 @@ impl Authenticator {
         out
     }
 
+    /// A `PublicKeyCredential`'s `toJSON()` around its `response`.
+    fn credential(&self, response: Value) -> Value {
+        json!({
+            "id": self.id(),
+            "rawId": self.id(),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": response,
+        })
+    }
+
     /// `navigator.credentials.create({publicKey})`, then `toJSON()`.
     pub fn create(&mut self, public_key: &Value) -> Value {
         let offered: Vec<i64> =
@@ -140,18 +152,11 @@ impl Authenticator {
         object.push(0xa0);
         cbor_text("authData", &mut object);
         cbor_bytes(&auth_data, &mut object);
-        json!({
-            "id": self.id(),
-            "rawId": self.id(),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "attestationObject": b64(&object),
-                "transports": ["internal", "hybrid"],
-            },
-        })
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "attestationObject": b64(&object),
+            "transports": ["internal", "hybrid"],
+        }))
     }
 
     /// `navigator.credentials.get({publicKey})`, then `toJSON()`.
@@ -163,19 +168,12 @@ impl Authenticator {
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let signature: Signature = self.key.sign(&signed);
-        json!({
-            "id": self.id(),
-            "rawId": self.id(),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth_data),
-                "signature": b64(signature.to_der().as_bytes()),
-                "userHandle": b64(&self.user_handle),
-            },
-        })
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "authenticatorData": b64(&auth_data),
+            "signature": b64(signature.to_der().as_bytes()),
+            "userHandle": b64(&self.user_handle),
+        }))
     }
 }
 

@@ -32,7 +32,6 @@ use serde_json::json;
 use user_domain::amr::{Method, Methods};
 use user_domain::api::requests::{CodeRequest, MfaLoginRequest, PasswordAndCodeRequest, PasswordRequest};
 use user_domain::api::responses::{MfaEnabled, MfaEnrolment, MfaState, RecoveryCodes};
-use user_domain::hashing::verify_password;
 use user_domain::sealed::{Purpose, SealedUnder};
 use user_domain::secrets::{digest, random_bytes};
 use user_domain::tokens::now_secs;
@@ -108,16 +107,7 @@ fn check_password_and_code(
     password: &str,
     code: &str,
 ) -> Result<(), ApiError> {
-    let now = now_secs();
-    let failures = rate_limit::login_failures_per_account()?;
-    failures.hit(cache, &user.email, now)?;
-    let stored = store::users::password_hash(db, user.id)?.unwrap_or_default();
-    if !verify_password(password, &stored) {
-        return Err(ApiError::validation_of("password", "is incorrect"));
-    }
-    check_totp(db, user, code)?;
-    failures.reset(cache, &user.email, now);
-    Ok(())
+    crate::signin::confirm_password_and(cache, db, user, password, || check_totp(db, user, code))
 }
 
 /// Reads `{password, code}`.

@@ -57,6 +57,19 @@ pub fn start_session(
 /// Counted against the account's failure allowance before it is checked (a
 /// wrong one is a 400 on `password`); a right one clears the count.
 pub fn confirm_password(cache: Option<&Cache>, db: &Db, user: &UserRecord, password: &str) -> Result<(), ApiError> {
+    confirm_password_and(cache, db, user, password, || Ok(()))
+}
+
+/// [`confirm_password`] with a further check (a TOTP code) that must pass
+/// too before the count is cleared: a right password alone must not give
+/// the code a fresh allowance.
+pub fn confirm_password_and(
+    cache: Option<&Cache>,
+    db: &Db,
+    user: &UserRecord,
+    password: &str,
+    further: impl FnOnce() -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
     let now = now_secs();
     let failures = rate_limit::login_failures_per_account()?;
     failures.hit(cache, &user.email, now)?;
@@ -64,6 +77,7 @@ pub fn confirm_password(cache: Option<&Cache>, db: &Db, user: &UserRecord, passw
     if !verify_password(password, &stored) {
         return Err(ApiError::validation_of("password", "is incorrect"));
     }
+    further()?;
     failures.reset(cache, &user.email, now);
     Ok(())
 }

@@ -86,11 +86,16 @@ pub struct ResetRequest {
 
 impl ResetRequest {
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
-        fields.finish()?;
-        Ok(Self { email: complete(email)? })
+        Ok(Self { email: email_alone(body)? })
     }
+}
+
+/// A body whose one field is a valid `email`.
+fn email_alone(body: &Value) -> Result<Email, ApiError> {
+    let mut fields = Fields::of(body)?;
+    let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
+    fields.finish()?;
+    complete(email)
 }
 
 /// `POST /api/v1/auth/email-code/`: a sign-in code for this email.
@@ -101,10 +106,7 @@ pub struct EmailCodeRequest {
 
 impl EmailCodeRequest {
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body)?;
-        let email = fields.required_str("email").and_then(|raw| fields.check("email", Email::parse(raw)));
-        fields.finish()?;
-        Ok(Self { email: complete(email)? })
+        Ok(Self { email: email_alone(body)? })
     }
 }
 
