@@ -15,6 +15,7 @@
 
 pub mod authenticator;
 pub mod instances;
+mod memory_growth;
 mod runtime_files;
 mod spin_process;
 
@@ -22,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use host::engine::Limits;
@@ -131,15 +132,16 @@ pub struct TestApp {
 }
 
 enum Server {
-    /// The embedded host, stopped when the test's runtime shuts down (aborted here first).
-    Host(tokio::task::JoinHandle<anyhow::Result<()>>),
+    /// The embedded host, stopped when the test's runtime shuts down (aborted
+    /// here first), and its record of memory growth (`memory_growth`).
+    Host(tokio::task::JoinHandle<anyhow::Result<()>>, Arc<host::memory_growth::MemoryGrowth>),
     /// `spin up`, killed when dropped.
     Spin { _process: Box<spin_process::SpinProcess> },
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Server::Host(task) = self {
+        if let Server::Host(task, _) = self {
             task.abort();
         }
     }
@@ -292,8 +294,8 @@ pub async fn try_spawn_with(options: Spawn) -> anyhow::Result<TestApp> {
             config.environment = Environment::from_map(env).with_given(given);
             config.limits = Limits { max_instances: 32, max_memory_bytes: 128 << 20 };
             let app = Application::build(config).await?;
-            let address = app.local_addr();
-            (address, Server::Host(tokio::spawn(app.run_until_stopped(std::future::pending()))))
+            let (address, growth) = (app.local_addr(), app.memory_growth());
+            (address, Server::Host(tokio::spawn(app.run_until_stopped(std::future::pending())), growth))
         }
         Runtime::Spin => {
             env.extend(options.process_env);

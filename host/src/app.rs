@@ -22,6 +22,7 @@ use crate::connection_limit::PerAddressLimit;
 use crate::engine::{self, EPOCH_TICK};
 use crate::key_value;
 use crate::manifest::App;
+use crate::memory_growth::MemoryGrowth;
 use crate::routes::Router;
 use crate::runtime_config::RuntimeConfig;
 use crate::server::{LoadedComponent, Server};
@@ -138,6 +139,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr().port()
+    }
+
+    /// The requests whose instance grew its linear memory (`memory_growth`).
+    pub fn memory_growth(&self) -> Arc<MemoryGrowth> {
+        self.server.shared.memory_growth.clone()
     }
 
     /// Serves until `shutdown` resolves, then waits (up to the grace period)

@@ -28,6 +28,8 @@
 //!   - [`variable_sources`]: `--variable` arguments and the files they name.
 //! - [`resource_table`]: the connections (and stores) one instance holds,
 //!   per capability.
+//! - [`memory_growth`]: each store's limiter; it records the requests whose
+//!   instance grew its linear memory (costly under `spin up`).
 //! - [`bindings`]: the generated WIT bindings; they name nothing of the host.
 //! - [`manifest`]: reads and checks `spin.toml`.
 //! - [`template`]: variable names and `{{ name }}` templates, for the
@@ -71,6 +73,7 @@ pub mod connection_limit;
 pub mod engine;
 pub mod key_value;
 pub mod manifest;
+pub mod memory_growth;
 pub mod postgres;
 pub mod redis;
 pub mod resource_table;

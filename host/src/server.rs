@@ -163,9 +163,10 @@ impl Server {
                 return empty(StatusCode::SERVICE_UNAVAILABLE);
             }
         };
+        let path = request.uri().path().to_owned();
         let request = spin_request(request, &matched, client);
 
-        let state = InstanceState::new(&component.context, &self.shared, self.limits.max_memory_bytes);
+        let state = InstanceState::new(&component.context, &self.shared, self.limits.max_memory_bytes, &path);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         let ticks = (self.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

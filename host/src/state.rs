@@ -9,13 +9,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::key_value;
+use crate::memory_growth::{Limiter, MemoryGrowth};
 use crate::postgres::{self, PostgresSettings};
 use crate::redis;
 use crate::variables::{self, ComponentVariables};
@@ -36,6 +36,8 @@ pub struct Shared {
     pub key_value: Arc<key_value::AppState>,
     pub postgres: Arc<postgres::AppState>,
     pub redis: Arc<redis::AppState>,
+    /// Requests whose instance grew its linear memory.
+    pub memory_growth: Arc<MemoryGrowth>,
 }
 
 impl Shared {
@@ -44,6 +46,7 @@ impl Shared {
             key_value,
             postgres: Arc::new(postgres::AppState::new(postgres_settings)),
             redis: Arc::new(redis::AppState::default()),
+            memory_growth: Arc::new(MemoryGrowth::default()),
         }
     }
 }
@@ -52,7 +55,8 @@ pub struct InstanceState {
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
-    pub limits: StoreLimits,
+    /// The store's limits, noting growth (`crate::memory_growth`).
+    pub limits: Limiter,
     /// `fermyon:spin/key-value`: the stores this instance opened.
     key_value: key_value::InstanceState,
     /// `spin:postgres/postgres`: the connections this instance holds.
@@ -65,7 +69,8 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(component: &ComponentContext, shared: &Shared, max_memory_bytes: usize) -> Self {
+    /// The state of an instance of `component` serving a request for `path`.
+    pub fn new(component: &ComponentContext, shared: &Shared, max_memory_bytes: usize, path: &str) -> Self {
         let mut wasi = WasiCtx::builder();
         // Spin gives components stdout and stderr (it logs them) and the
         // manifest's `environment`; no arguments, no files.
@@ -77,13 +82,18 @@ impl InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(max_memory_bytes)
-                .instances(64)
-                .tables(64)
-                .memories(8)
-                .trap_on_grow_failure(false)
-                .build(),
+            limits: Limiter::new(
+                wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(max_memory_bytes)
+                    .instances(64)
+                    .tables(64)
+                    .memories(8)
+                    .trap_on_grow_failure(false)
+                    .build(),
+                component.id.clone(),
+                path.to_owned(),
+                shared.memory_growth.clone(),
+            ),
             key_value: key_value::InstanceState::new(shared.key_value.clone(), component.key_value_stores.clone()),
             postgres: postgres::InstanceState::new(
                 shared.postgres.clone(),

@@ -16,6 +16,7 @@ mod isolation;
 mod jwks;
 mod login;
 mod lookup;
+mod memory_growth;
 mod mfa;
 mod notification_preferences;
 mod passkeys;
