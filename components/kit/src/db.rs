@@ -275,6 +275,12 @@ pub mod param {
         ParameterValue::Jsonb(value.to_string().into_bytes())
     }
 
+    /// An outbox event's routing key, payload and priority, in the order of
+    /// the outbox's `(routing_key, payload, priority)` columns.
+    pub fn event(event: &crate::model::event::Event) -> [ParameterValue; 3] {
+        [text(event.queue.clone()), json(&event.payload), int16(event.priority)]
+    }
+
     /// Seconds since the Unix epoch, for `to_timestamp($n)`.
     pub fn epoch_secs(secs: u64) -> ParameterValue {
         ParameterValue::Floating64(secs as f64)

@@ -26,6 +26,7 @@ pub fn issue(
     notice: &Event,
     audit: &AuditEvent,
 ) -> Result<Option<UserId>, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     let found: Option<Id> = db.first(
         Rows::with(
             concat!(
@@ -40,14 +41,7 @@ pub fn issue(
             "SELECT id FROM u",
         )
         .audited(audit),
-        &[
-            param::text(email.as_ref()),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
-            param::text(code_hash),
-            param::int(ttl_secs as i64),
-        ],
+        &[param::text(email.as_ref()), queue, payload, priority, param::text(code_hash), param::int(ttl_secs as i64)],
     )?;
     Ok(found.map(|row| row.id))
 }

@@ -124,6 +124,7 @@ pub fn spend_recovery_code(
     notice: &Event,
     audit: &AuditEvent,
 ) -> Result<bool, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     let spent: Vec<Id> = db.rows(
         Rows::with(
             "spent AS ( \
@@ -135,13 +136,7 @@ pub fn spend_recovery_code(
             "SELECT user_id AS id FROM spent",
         )
         .audited(audit),
-        &[
-            param::uuid(user),
-            param::text(code_hash),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
-        ],
+        &[param::uuid(user), param::text(code_hash), queue, payload, priority],
     )?;
     Ok(!spent.is_empty())
 }
@@ -200,6 +195,7 @@ pub struct Reset {
 /// factor, ends every session of the user and queues `notice` (the email
 /// that tells them), in one statement. `None` if there is no such user.
 pub fn reset(db: &Db, user: UserId, notice: &Event, audit: &AuditEvent) -> Result<Option<Reset>, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     db.first(
         Rows::with(
             concat!(
@@ -218,12 +214,7 @@ pub fn reset(db: &Db, user: UserId, notice: &Event, audit: &AuditEvent) -> Resul
             ),
         )
         .audited(audit),
-        &[
-            param::uuid(user),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
-        ],
+        &[param::uuid(user), queue, payload, priority],
     )
 }
 

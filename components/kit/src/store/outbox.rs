@@ -7,21 +7,20 @@ use crate::model::audit::AuditEvent;
 use crate::model::event::Event;
 
 pub fn append(db: &Db, event: &Event) -> Result<(), DbError> {
-    db.execute(
-        "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)",
-        &[param::text(event.queue.clone()), param::json(&event.payload), param::int16(event.priority)],
-    )?;
+    let [queue, payload, priority] = param::event(event);
+    db.execute("INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3)", &[queue, payload, priority])?;
     Ok(())
 }
 
 /// [`append`], recording `audit` in the same statement.
 pub fn append_audited(db: &Db, event: &Event, audit: &AuditEvent) -> Result<(), DbError> {
+    let [queue, payload, priority] = param::event(event);
     let _: Vec<serde_json::Value> = db.rows(
         Rows::select(
             "INSERT INTO outbox (routing_key, payload, priority) VALUES ($1, $2, $3) RETURNING id AS outbox_id",
         )
         .audited(audit),
-        &[param::text(event.queue.clone()), param::json(&event.payload), param::int16(event.priority)],
+        &[queue, payload, priority],
     )?;
     Ok(())
 }

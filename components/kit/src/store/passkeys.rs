@@ -131,6 +131,7 @@ pub fn register(
     notice: &Event,
     audit: &AuditEvent,
 ) -> Result<Registered, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     let added: Result<Option<PasskeyView>, DbError> = db.first(
         Rows::with(
             "owner AS (SELECT id FROM users WHERE id = $1 AND is_active \
@@ -157,9 +158,9 @@ pub fn register(
             param::boolean(new.backup_eligible),
             param::int(cap as i64),
             param::boolean(new.backed_up),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
+            queue,
+            payload,
+            priority,
         ],
     );
     match added {
@@ -211,6 +212,7 @@ pub fn list(db: &Db, user: UserId) -> Result<Vec<PasskeyView>, DbError> {
 /// Removes the user's passkey `id` and queues `notice` (the account's
 /// security email); false if the user has no such passkey.
 pub fn remove(db: &Db, user: UserId, id: uuid::Uuid, notice: &Event, audit: &AuditEvent) -> Result<bool, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     let removed: Option<Created> = db.first(
         Rows::with(
             "gone AS (DELETE FROM passkeys WHERE id = $2 AND user_id = $1 RETURNING id, name), \
@@ -219,13 +221,7 @@ pub fn remove(db: &Db, user: UserId, id: uuid::Uuid, notice: &Event, audit: &Aud
             "SELECT id FROM gone",
         )
         .audited(audit),
-        &[
-            param::uuid(user),
-            param::uuid(id),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
-        ],
+        &[param::uuid(user), param::uuid(id), queue, payload, priority],
     )?;
     Ok(removed.is_some_and(|r| r.id == id))
 }

@@ -171,6 +171,7 @@ pub enum Registered {
 /// verification email in one statement: all of them or none.
 pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result<Registered, DbError> {
     let [session_id, digest, expires, device, address, amr] = new_session_params(Some(account.session));
+    let [queue, payload, priority] = param::event(account.welcome);
     let created = db.first(
         Rows::with(
             concat!(
@@ -212,9 +213,9 @@ pub fn register(db: &Db, account: &NewAccount<'_>, audit: &AuditEvent) -> Result
             param::text(account.password_hash),
             param::opt_text(account.push_token.map(|t| t.as_ref().to_owned())),
             param::text(account.verification_digest),
-            param::text(account.welcome.queue.clone()),
-            param::json(&account.welcome.payload),
-            param::int16(account.welcome.priority),
+            queue,
+            payload,
+            priority,
             session_id,
             digest,
             expires,
@@ -340,19 +341,14 @@ pub fn verify_email(db: &Db, token_digest: &str, audit: &AuditEvent) -> Result<O
 
 /// Replaces the pending verification token and queues its email.
 pub fn renew_verification(db: &Db, id: UserId, token_digest: &str, email: &Event) -> Result<(), DbError> {
+    let [queue, payload, priority] = param::event(email);
     db.execute(
         "WITH updated AS ( \
              UPDATE users SET email_verification_token = $2, \
                     email_verification_expires_at = now() + interval '24 hours' \
              WHERE id = $1 RETURNING id \
          ) INSERT INTO outbox (routing_key, payload, priority) SELECT $3, $4, $5 FROM updated",
-        &[
-            param::uuid(id),
-            param::text(token_digest),
-            param::text(email.queue.clone()),
-            param::json(&email.payload),
-            param::int16(email.priority),
-        ],
+        &[param::uuid(id), param::text(token_digest), queue, payload, priority],
     )?;
     Ok(())
 }
@@ -404,14 +400,10 @@ pub(crate) use notify_active_account;
 /// the account) and answers the account's id. One statement whether or not
 /// the account exists, so the two cases cost the same.
 pub fn reset_requested(db: &Db, email: &Email, notice: &Event) -> Result<Option<UserId>, DbError> {
+    let [queue, payload, priority] = param::event(notice);
     let found: Option<Id> = db.first(
         Rows::with(notify_active_account!(), "SELECT id FROM u"),
-        &[
-            param::text(email.as_ref()),
-            param::text(notice.queue.clone()),
-            param::json(&notice.payload),
-            param::int16(notice.priority),
-        ],
+        &[param::text(email.as_ref()), queue, payload, priority],
     )?;
     Ok(found.map(|row| row.id))
 }
@@ -447,14 +439,9 @@ pub struct PasswordChange<'a> {
 /// queues the email and starts the new session (the caller's), if any.
 /// Returns what it ended.
 pub fn set_password(db: &Db, id: UserId, change: &PasswordChange<'_>, audit: &AuditEvent) -> Result<Ended, DbError> {
-    let mut params = vec![
-        param::uuid(id),
-        param::text(change.password_hash),
-        param::text(change.reason),
-        param::text(change.notice.queue.clone()),
-        param::json(&change.notice.payload),
-        param::int16(change.notice.priority),
-    ];
+    let [queue, payload, priority] = param::event(change.notice);
+    let mut params =
+        vec![param::uuid(id), param::text(change.password_hash), param::text(change.reason), queue, payload, priority];
     params.extend(new_session_params(change.new_session));
     let ended: Option<Ended> = db.first(
         Rows::with(
