@@ -27,6 +27,7 @@
 //! - [`idempotency`]: how `X-Request-ID` keys and requests are identified.
 //! - [`sealed`]: idempotent answers encrypted under a key only the same request rebuilds.
 //! - [`secrets`]: random tokens, digests and constant-time comparison.
+//! - [`setting_groups`]: settings read together in one variable read (the hot paths' host calls).
 //! - [`cache_keys`]: Redis key names the components and the worker share.
 //! - [`cached_record`]: the owner's cached entries, with the sessions that ended lately.
 //! - [`correlation`]: the `X-Correlation-ID` rule.
@@ -55,6 +56,7 @@ pub mod preferences;
 pub mod push_token;
 pub mod sealed;
 pub mod secrets;
+pub mod setting_groups;
 pub mod signing_keys;
 pub mod tokens;
 pub mod totp;

@@ -23,15 +23,15 @@ use component_kit::audit_trail::{self, Viewer};
 use component_kit::reply::respond;
 use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply, config};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use user_domain::api::endpoints::{Component, Op};
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let request = ApiRequest::read(request).await;
     let result = router::serve(&request, Component::Auth, handler);
-    respond(&request, result)
+    respond(out, &request, result)
 }
 
 /// The handler of each of this component's endpoints.

@@ -13,7 +13,7 @@ use std::io::Read;
 use component_kit::reply::respond;
 use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use user_domain::api::endpoints::{self, Component, Op};
 
@@ -76,10 +76,10 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'u
                       base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let request = ApiRequest::read(request).await;
     let result = router::serve(&request, Component::Docs, handler);
-    respond(&request, result)
+    respond(out, &request, result)
 }
 
 /// The handler of each of this component's endpoints.

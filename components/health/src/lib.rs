@@ -18,7 +18,7 @@ use component_kit::reply::respond;
 use component_kit::router::{self, Handler};
 use component_kit::{ApiError, ApiRequest, Reply, config};
 use serde::{Deserialize, Serialize};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use user_domain::api::endpoints::{Component, Op};
 use user_domain::api::responses::{CheckState, Health, HealthChecks, HealthStatus, Liveness, LivenessStatus};
@@ -27,10 +27,10 @@ use user_domain::{Envelope, cache_keys};
 const SERVICE: &str = "user-service";
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let request = ApiRequest::read(request).await;
     let result = router::serve(&request, Component::Health, handler);
-    respond(&request, result)
+    respond(out, &request, result)
 }
 
 /// The handler of each of this component's endpoints.

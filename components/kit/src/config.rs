@@ -12,8 +12,9 @@ use std::str::FromStr;
 
 use user_domain::ApiError;
 use user_domain::client_address::TrustedProxies;
-use user_domain::preferences::{self, CategoryConfig};
+use user_domain::preferences::CategoryConfig;
 use user_domain::sealed::{Keyring, KeyringError};
+use user_domain::setting_groups;
 use user_domain::tokens::TokenConfig;
 
 fn var(name: &str) -> Result<String, ApiError> {
@@ -33,15 +34,32 @@ where
 /// `notification_required_categories` (`security`: they cannot be muted) and
 /// `quiet_hours_exempt_categories` (`security,transactional`: quiet hours do
 /// not hold them); the worker reads the same three lists from its environment.
+/// Read as one group, the component variable `notification_category_lists`
+/// (`user_domain::setting_groups`).
 pub fn categories() -> Result<CategoryConfig, ApiError> {
-    let lists = [
-        preferences::config::CATEGORIES_VARIABLE,
-        preferences::config::REQUIRED_VARIABLE,
-        preferences::config::QUIET_HOURS_EXEMPT_VARIABLE,
-    ]
-    .map(var);
-    let [categories, required, exempt] = lists;
-    CategoryConfig::parse(&categories?, &required?, &exempt?).map_err(|e| ApiError::internal(format!("{e}")))
+    let group = var(CATEGORY_LISTS)?;
+    let [categories, required, exempt] = setting_groups::split(CATEGORY_LISTS, &group).map_err(bad_group)?;
+    CategoryConfig::parse(categories, required, exempt).map_err(|e| ApiError::internal(format!("{e}")))
+}
+
+/// The group of [`categories`]: in spin.toml, `"{{ notification_categories }}\u0000{{
+/// notification_required_categories }}\u0000{{ quiet_hours_exempt_categories }}"`.
+const CATEGORY_LISTS: &str = "notification_category_lists";
+
+/// The group of the access-token settings ([`tokens`], [`access_verifier`]):
+/// in spin.toml, `jwt_secret`, `jwt_issuer`, `jwt_audience` and
+/// `jwt_signing_key`, in this order, joined with `\u0000`.
+const ACCESS_TOKEN_SETTINGS: &str = "access_token_settings";
+
+/// The group read only when `jwt_signing_key` is set: `jwt_next_public_keys`,
+/// `jwt_retired_public_keys` and `jwt_hs256_accepted_until`. Apart, so that
+/// an HS256 deployment resolves no more application variables per check
+/// than before the groups (under Spin's environment provider each costs a
+/// blocking lookup; README, "Variables under spin up").
+const SIGNING_KEY_ROTATION: &str = "signing_key_rotation";
+
+fn bad_group(e: setting_groups::GroupError) -> ApiError {
+    ApiError::internal(e.to_string())
 }
 
 /// `database_url`: the PostgreSQL address.
@@ -191,46 +209,67 @@ pub mod limits {
 /// `jwt_signing_key`, `jwt_next_public_keys`, `jwt_retired_public_keys` and
 /// `jwt_hs256_accepted_until` (see the README's rotation steps).
 pub fn tokens() -> Result<TokenConfig, ApiError> {
+    let group = var(ACCESS_TOKEN_SETTINGS)?;
+    let settings = AccessTokenSettings::split(&group)?;
     let config = TokenConfig::new(
-        &jwt_secret()?,
-        &var("jwt_issuer")?,
-        &var("jwt_audience")?,
+        settings.secret,
+        settings.issuer,
+        settings.audience,
         parsed("access_token_ttl_secs")?,
         parsed("refresh_token_ttl_secs")?,
     )
     .map_err(bad_tokens)?;
-    with_signing_keys(config)
+    settings.with_signing_keys(config)
 }
 
 /// What checking a caller's access token needs ([`TokenConfig::verifier`]):
-/// [`tokens`] without the lifetimes, two variables fewer on every request
+/// [`tokens`] without the lifetimes, in one variable read on every request
 /// that carries a token.
 pub fn access_verifier() -> Result<TokenConfig, ApiError> {
-    let config =
-        TokenConfig::verifier(&jwt_secret()?, &var("jwt_issuer")?, &var("jwt_audience")?).map_err(bad_tokens)?;
-    with_signing_keys(config)
+    let group = var(ACCESS_TOKEN_SETTINGS)?;
+    let settings = AccessTokenSettings::split(&group)?;
+    let config = TokenConfig::verifier(settings.secret, settings.issuer, settings.audience).map_err(bad_tokens)?;
+    settings.with_signing_keys(config)
 }
 
 fn bad_tokens(e: user_domain::tokens::TokenError) -> ApiError {
     ApiError::internal(format!("token configuration: {e}"))
 }
 
-/// `config` signing with the Ed25519 key of `jwt_signing_key`, if one is set.
-fn with_signing_keys(config: TokenConfig) -> Result<TokenConfig, ApiError> {
-    let signing = pem(&var("jwt_signing_key")?);
-    if signing.trim().is_empty() {
-        return Ok(config);
+/// The settings of the group `access_token_settings`, in its order.
+struct AccessTokenSettings<'a> {
+    secret: &'a str,
+    issuer: &'a str,
+    audience: &'a str,
+    signing_key: &'a str,
+}
+
+impl<'a> AccessTokenSettings<'a> {
+    fn split(group: &'a str) -> Result<Self, ApiError> {
+        let [secret, issuer, audience, signing_key] =
+            setting_groups::split(ACCESS_TOKEN_SETTINGS, group).map_err(bad_group)?;
+        Ok(Self { secret, issuer, audience, signing_key })
     }
-    let until = var("jwt_hs256_accepted_until")?;
-    let until = match until.trim() {
-        "" => None,
-        raw => Some(epoch_secs(raw).ok_or_else(|| {
-            ApiError::internal(format!("jwt_hs256_accepted_until = {raw:?}: not RFC 3339 nor seconds since the epoch"))
-        })?),
-    };
-    config
-        .with_ed25519(&signing, &pem(&var("jwt_next_public_keys")?), &pem(&var("jwt_retired_public_keys")?), until)
-        .map_err(bad_tokens)
+
+    /// `config` signing with the Ed25519 key of `jwt_signing_key`, if one is
+    /// set, with the public keys and the HS256 deadline of the rotation group.
+    fn with_signing_keys(&self, config: TokenConfig) -> Result<TokenConfig, ApiError> {
+        let signing = pem(self.signing_key);
+        if signing.trim().is_empty() {
+            return Ok(config);
+        }
+        let rotation = var(SIGNING_KEY_ROTATION)?;
+        let [next, retired, until] = setting_groups::split(SIGNING_KEY_ROTATION, &rotation).map_err(bad_group)?;
+        let until = match until.trim() {
+            "" => None,
+            raw => Some(epoch_secs(raw).ok_or_else(|| {
+                ApiError::internal(format!(
+                    "jwt_hs256_accepted_until = {raw:?}: not RFC 3339 nor seconds since the epoch"
+                ))
+            })?),
+        };
+        config.with_ed25519(&signing, &pem(next), &pem(retired), until).map_err(bad_tokens)
+    }
 }
 
 /// A PEM value as variables carry it: line breaks may be written `\n`

@@ -68,7 +68,7 @@ fn client_ip(peer: Option<&str>, forwarded_for: &str, trusted: &TrustedProxies) 
 
 impl ApiRequest {
     pub async fn read(request: IncomingRequest) -> Self {
-        let method = request.method().to_string().to_uppercase();
+        let method = request.method().to_string().to_ascii_uppercase();
         let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
         let (path, query) = match path_and_query.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
@@ -78,7 +78,11 @@ impl ApiRequest {
             .headers()
             .entries()
             .into_iter()
-            .map(|(k, v)| (k.to_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            // Field names are tokens (ASCII), and a value is nearly always UTF-8.
+            .map(|(k, v)| {
+                let value = String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                (k.to_ascii_lowercase(), value)
+            })
             .collect();
         let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let correlation_id = correlation::resolve(find(correlation::HEADER).as_deref());
@@ -132,8 +136,7 @@ impl ApiRequest {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Whether the client takes a gzip-encoded body (its `Accept-Encoding`).

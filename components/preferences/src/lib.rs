@@ -20,7 +20,7 @@ use component_kit::revocation::{self, Lookup};
 use component_kit::router::{self, Context, Handler};
 use component_kit::{ApiError, ApiRequest, Reply, config, store, user_cache};
 use serde_json::json;
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use user_domain::api::endpoints::{Component, Op};
 use user_domain::api::requests::{PreferencesPatch, PreferencesReplace};
@@ -28,10 +28,10 @@ use user_domain::preferences::NotificationPreferences;
 use user_domain::{UserId, cache_keys};
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let request = ApiRequest::read(request).await;
     let result = router::serve(&request, Component::Preferences, handler);
-    respond(&request, result)
+    respond(out, &request, result)
 }
 
 /// The handler of each of this component's endpoints.

@@ -9,7 +9,8 @@ use component_kit::router::Context;
 use component_kit::store::{self, users::Change};
 use component_kit::user_cache;
 use component_kit::{ApiError, ApiRequest, Reply};
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 use user_domain::api::requests::{ProfilePatch, ProfileReplace};
 use user_domain::api::responses::Deactivated;
 use user_domain::cache_keys;
@@ -24,7 +25,9 @@ use user_domain::validation::Patch;
 pub fn get(_request: &ApiRequest, ctx: &Context) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let key = cache_keys::profile(caller.user_id);
-    let miss = match revocation::cached::<Value>(ctx.cache_reader()?.as_ref(), &key, Some(&caller.session))? {
+    // A hit is answered as it was stored, not parsed into a `Value` and
+    // written out again: the entry holds what a miss answers (below).
+    let miss = match revocation::cached::<Box<RawValue>>(ctx.cache_reader()?.as_ref(), &key, Some(&caller.session))? {
         Lookup::Hit(profile) => return Ok(Reply::ok(200, "Profile", profile)),
         Lookup::Miss(miss) => miss,
     };
