@@ -179,6 +179,22 @@ async fn the_categories_come_from_spin_variables() {
     assert!(!answer.text.contains("a,,b"), "configuration stays out of answers: {}", answer.text);
 }
 
+/// The components read the three category lists as one variable,
+/// `notification_category_lists` (the lists joined with NUL;
+/// `user_domain::setting_groups`). A list that holds a NUL itself, which a
+/// `--variable` file can carry, splits the group into four parts: the read
+/// fails as a malformed setting does, and is never answered with the lists
+/// shifted (here the exempt list would have read `marketing`).
+#[tokio::test]
+async fn a_category_list_holding_a_nul_is_refused_not_read_shifted() {
+    let app = spawn_with(Spawn::default().given("notification_required_categories", "security\u{0}marketing")).await;
+    let (_, token) = app.plain_user().await;
+    let answer = app.authed(Method::GET, path_of(Op::GetPreferences), &token, None).await;
+    assert_eq!(answer.status, 500, "an operator's mistake, named in the log: {}", answer.text);
+    assert_eq!(answer.json()["success"], json!(false), "{}", answer.text);
+    assert!(!answer.text.contains("marketing"), "configuration stays out of answers: {}", answer.text);
+}
+
 /// Ten patches at once, each muting another category: a read-modify-write
 /// that lost a race is done again, so all ten land.
 #[tokio::test]
